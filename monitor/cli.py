@@ -1,0 +1,209 @@
+"""The command line: wires the steps together and owns the exit code. No business logic here.
+
+Imports stay light at module level so ``--version`` and ``--help`` start fast; each command
+imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn
+
+from monitor import __version__
+from monitor.exitcodes import Exit
+from monitor.redact import Redactor
+
+log = logging.getLogger("monitor")
+
+COMMANDS = ("run", "check-config", "test-notify", "history", "demo")
+_TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days"}
+
+
+class UsageError(Exception):
+    pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks (the lock, temp files) run."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("-c", "--config", metavar="PATH",
+                        help="config file (default: $API_BALANCE_MONITOR_CONFIG, else ./config.yaml)")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
+    common.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    common.add_argument("--log-file", metavar="PATH", help="also write info and above to this file")
+
+    parser = _Parser(prog="api-balance-monitor",
+                     description="Query LLM API balances once and report them to a Feishu group.")
+    parser.add_argument("--version", action="version", version=f"api-balance-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", parents=[common], help="one pass (the default command)")
+    run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
+    run.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    sub.add_parser("check-config", parents=[common], help="validate the config and list the accounts")
+    sub.add_parser("test-notify", parents=[common], help="send a sample report through the Feishu bot")
+    hist = sub.add_parser("history", parents=[common], help="usage per day from the history file")
+    hist.add_argument("--account", metavar="NAME", help="one account only")
+    hist.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
+    hist.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+    sub.add_parser("demo", help="one real pass against built-in emulated endpoints on 127.0.0.1")
+    return parser
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """No subcommand means ``run``: insert it before the first argument unless one is given."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in _TAKES_VALUE:
+            skip = True
+        elif arg in COMMANDS or arg in ("-h", "--help", "--version"):
+            return argv
+        elif not arg.startswith("-"):
+            return argv  # an unknown word: let argparse say so
+    return ["run", *argv]
+
+
+def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    redactor = Redactor()
+    try:
+        args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
+    except UsageError as exc:
+        _parser().print_usage(stderr)
+        print(exc, file=stderr)
+        return Exit.USAGE
+    _install_signals()
+    try:
+        _setup_logging(args, redactor, stderr)
+        return _dispatch(args, redactor, stdout)
+    except KeyboardInterrupt:
+        print("interrupted", file=stderr)
+        return Exit.SIGINT
+    except Terminated:
+        print("terminated", file=stderr)
+        return Exit.SIGTERM
+    except BrokenPipeError:
+        return Exit.OK
+    except Exception:
+        print("internal error (a bug; please report it with this traceback):", file=stderr)
+        print(redactor(traceback.format_exc()), file=stderr, end="")
+        return Exit.INTERNAL
+    finally:
+        logging.shutdown()
+
+
+def _install_signals() -> None:
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    # Not possible outside the main thread (an in-process test): the default stays then.
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, terminate)
+
+
+def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]) -> None:
+    from monitor.redact import RedactingFilter
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    verbose = getattr(args, "verbose", 0)
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    console = logging.StreamHandler(stderr)
+    console.setLevel(level)
+    console.setFormatter(formatter)
+    console.addFilter(RedactingFilter(redactor))
+    root.addHandler(console)
+    root.setLevel(min(level, logging.INFO) if getattr(args, "log_file", None) else level)
+    for noisy in ("urllib3", "requests"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # their debug lines carry full URLs
+    if getattr(args, "log_file", None):
+        from logging.handlers import WatchedFileHandler
+
+        path = args.log_file
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file between runs
+        file_handler.setLevel(logging.INFO)
+        file_handler.setFormatter(formatter)
+        file_handler.addFilter(RedactingFilter(redactor))
+        root.addHandler(file_handler)
+
+
+def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> int:
+    if args.command == "demo":
+        from monitor.demo import demo
+
+        return demo(stdout)
+    from monitor.config import ConfigError, load, resolve_path
+
+    path = resolve_path(args.config, os.environ)
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("config: %s", problem)
+        log.error("configuration error: nothing fetched, nothing written, nothing posted")
+        return Exit.CONFIG
+    redactor.add(*config.secrets())
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    if args.command == "check-config":
+        from monitor.commands import check_config
+
+        return check_config(config, stdout)
+    if args.command == "test-notify":
+        from monitor.commands import test_notify
+
+        return test_notify(config, redactor, stdout)
+    if args.command == "history":
+        from monitor.commands import history
+
+        return history(config, stdout, account=args.account, days=args.days, csv_out=args.csv)
+    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json)
+
+
+def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool) -> int:
+    from datetime import datetime, timezone
+
+    from monitor.history import HistoryLocked
+    from monitor.notify import heartbeat
+    from monitor.run import run_once
+
+    try:
+        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run)
+    except HistoryLocked as exc:
+        log.error("%s; nothing done", exc)
+        code = int(Exit.LOCKED)
+    else:
+        code = outcome.exit_code
+        if as_json:
+            stdout.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
+        elif dry_run or config.feishu is None:
+            stdout.write(outcome.text)
+    if config.heartbeat_url:
+        heartbeat.ping(config.heartbeat_url, code, redactor, dry_run=dry_run)
+    return code

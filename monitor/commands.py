@@ -1,0 +1,133 @@
+"""The commands beside ``run``: check-config, test-notify and history."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import IO
+
+from monitor.config import Account, Config
+from monitor.exitcodes import Exit
+from monitor.redact import Redactor, mask, mask_url
+
+
+def check_config(config: Config, out: IO[str]) -> int:
+    out.write(f"config: {config.path} is valid\n")
+    out.write(f"history: {config.history.file} (kept {config.history.retention_days} days)\n")
+    if config.feishu:
+        extras = []
+        if config.feishu.secret:
+            extras.append("signed")
+        if config.feishu.keyword:
+            extras.append(f"keyword {config.feishu.keyword!r}")
+        if config.feishu.mention_on_alert:
+            extras.append("mentions " + ", ".join(config.feishu.mention_on_alert))
+        shown = f" ({', '.join(extras)})" if extras else ""
+        out.write(f"feishu: {mask_url(config.feishu.webhook_url)}{shown}\n")
+    else:
+        out.write("feishu: not configured; run prints the report on stdout\n")
+    if config.heartbeat_url:
+        out.write(f"heartbeat: {mask_url(config.heartbeat_url)}\n")
+    out.write(f"accounts ({len(config.accounts)}):\n")
+    rows = [(a.name, a.provider, a.host, mask(a.api_key)) for a in config.accounts]
+    widths = [max(_width(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row[:3])]
+        out.write(f"  {'  '.join(cells)}  key {row[3]}\n")
+    for warning in config.warnings:
+        out.write(f"warning: {warning}\n")
+    return Exit.OK
+
+
+def _width(text: str) -> int:
+    """Terminal columns: CJK and emoji take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_notify(config: Config, redactor: Redactor, out: IO[str]) -> int:
+    """Send a sample report (one ok, one low, one failed account), clearly marked as a test."""
+    if config.feishu is None:
+        out.write("test-notify: no feishu section in the config; nothing to test\n")
+        return Exit.CONFIG
+    from monitor.collect import AccountResult
+    from monitor.notify import feishu
+    from monitor.report import build
+    from monitor.report.card import cards
+    from monitor.snapshot import Snapshot
+
+    now = datetime.now(timezone.utc)
+    samples = [
+        (Account("示例账户 OK" if config.language == "zh" else "Sample OK", "openai-billing", "-"),
+         Snapshot("USD", Decimal("42.5000"), Decimal("57.5000"), Decimal("100"))),
+        (Account("示例账户 余额低" if config.language == "zh" else "Sample low", "deepseek", "-",
+                 low_balance=Decimal("5")),
+         Snapshot("CNY", Decimal("1.2300"))),
+        (Account("示例账户 失败" if config.language == "zh" else "Sample failed", "moonshot", "-"), None),
+    ]
+    results = [
+        AccountResult(account, now, "00000000", snap, None if snap else "HTTP 401: Invalid Authentication")
+        for account, snap in samples
+    ]
+    report = dataclasses.replace(
+        build(results, [], now, config.timezone, config.language, config.history.retention_days), test=True
+    )
+    parts = cards(report, feishu.fits, mentions=(), keyword=config.feishu.keyword)
+    delivery = feishu.send(config.feishu, parts, redactor)
+    if delivery.delivered:
+        out.write("test-notify: the sample report was delivered; check the group\n")
+        return Exit.OK
+    out.write(f"test-notify: not delivered: {delivery.error}\n")
+    return Exit.NOT_DELIVERED
+
+
+def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool) -> int:
+    """Usage per account per local day, newest first, for the last ``days`` days."""
+    from monitor.history import HistoryFile, parse_all
+    from monitor.report import points_of
+    from monitor.report.words import money
+    from monitor.usage import daily_usage, sparkline
+
+    if days < 1:
+        out.write("history: --days must be at least 1\n")
+        return Exit.USAGE
+    loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), dry_run=True)
+    if loaded.warning:
+        out.write(f"history: {loaded.warning}\n")
+    records = parse_all(loaded.raw)
+    currencies = {r.account: r.currency for r in records if r.ok and r.currency}
+    points = points_of(records)
+    names = [a.name for a in config.accounts] + sorted(set(points) - {a.name for a in config.accounts})
+    if account is not None:
+        if account not in names:
+            out.write(f"history: no account named {account!r} (known: {', '.join(names)})\n")
+            return Exit.USAGE
+        names = [account]
+    today = datetime.now(config.timezone).date()
+    wanted = [today - timedelta(days=n) for n in range(days)]
+    table = {name: daily_usage(points.get(name, []), config.timezone) for name in names}
+    if csv_out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["date", "account", "currency", "usage", "events"])
+        for day in wanted:
+            for name in names:
+                if day in table[name]:
+                    amount, events = table[name][day]
+                    writer.writerow([day.isoformat(), name, currencies.get(name, ""), f"{amount:.4f}",
+                                     " ".join(sorted(events))])
+        return Exit.OK
+    for name in names:
+        per_day = table[name]
+        currency = currencies.get(name)
+        spark = sparkline([per_day[d][0] if d in per_day else None for d in reversed(wanted)])
+        out.write(f"{name}  {spark}\n")
+        for day in wanted:
+            if day in per_day:
+                amount, events = per_day[day]
+                marks = f"  ({', '.join(sorted(events))})" if events else ""
+                out.write(f"  {day.isoformat()}  {money(amount, currency):>14}{marks}\n")
+        out.write("\n")
+    return Exit.OK

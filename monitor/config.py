@@ -1,0 +1,541 @@
+"""Load and validate ``config.yaml`` (with ``.env``): every error, each with its file, line and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.interpolate import MissingVariable, interpolate, is_reference
+from monitor.providers import PROVIDERS
+
+DEFAULT_CONFIG = "config.yaml"
+CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
+MAX_CONFIG_BYTES = 1024 * 1024  # a config larger than this is surely not hand-written
+MAX_NAME_LENGTH = 100
+
+
+class ConfigError(Exception):
+    """Every problem found, one per line, each naming the file, the line and the key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    file: Path
+    retention_days: int = 90
+    lock_wait_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    timeout_seconds: float = 10.0
+    retries: int = 2
+    max_workers: int = 8
+    per_host: int = 4
+    run_timeout_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class FeishuSettings:
+    webhook_url: str
+    secret: str = ""
+    keyword: str = ""
+    mention_on_alert: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    provider: str
+    api_key: str
+    base_url: str | None = None
+    url: str | None = None
+    currency: str | None = None
+    low_balance: Decimal = Decimal("1")
+    low_days: Decimal = Decimal("3")
+    headers: Mapping[str, str] = field(default_factory=dict)
+    balance: str | None = None  # json provider: dotted paths into the answer
+    used: str | None = None
+    total: str | None = None
+    divisor: Decimal = Decimal("1")
+
+    @property
+    def host(self) -> str:
+        """The host this account's queries go to (shown by check-config)."""
+        target = self.url or self.base_url or PROVIDERS[self.provider].default_base_url or ""
+        return urlsplit(target).netloc
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    timezone: tzinfo
+    language: str
+    history: HistorySettings
+    http: HttpSettings
+    feishu: FeishuSettings | None
+    heartbeat_url: str | None
+    accounts: tuple[Account, ...]
+    warnings: tuple[str, ...] = ()
+
+    def secrets(self) -> list[str]:
+        """Every value that must never be shown: keys, webhook URL and token, signing secret."""
+        from monitor.redact import webhook_parts
+
+        found = [a.api_key for a in self.accounts]
+        if self.feishu:
+            found += webhook_parts(self.feishu.webhook_url)
+            found.append(self.feishu.secret)
+        if self.heartbeat_url:
+            found += webhook_parts(self.heartbeat_url)
+        return [s for s in found if s]
+
+
+def resolve_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """``-c``, else ``$API_BALANCE_MONITOR_CONFIG``, else ``./config.yaml``."""
+    return Path(cli_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+# --- the declarative part: every key, its type and its default --------------------------------
+
+Check = Callable[[Any], Any]  # returns the converted value or raises ValueError with the reason
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {_type_name(value)}")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    text = _string(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _number(minimum: float | None = None, integer: bool = False) -> Check:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            raise ValueError(f"must be {'a whole number' if integer else 'a number'}, not {_type_name(value)}")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+
+    return check
+
+
+def _money(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"must be a number, not {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("must be a finite number, zero or more")
+    return amount
+
+
+def _url(value: Any) -> str:
+    text = _nonempty(value)
+    split = urlsplit(text)
+    if split.scheme not in ("http", "https") or not split.netloc:
+        raise ValueError(f"must start with http:// or https:// and name a host, not {text!r}")
+    return text.rstrip("/")
+
+
+def _language(value: Any) -> str:
+    text = _string(value)
+    if text not in ("zh", "en"):
+        raise ValueError(f"must be zh or en, not {text!r}")
+    return text
+
+
+def _timezone(value: Any) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = _nonempty(value)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {text!r} (use a name such as Asia/Shanghai or UTC)") from None
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a list of strings")
+    return tuple(value)
+
+
+def _headers(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, (str, int)) for v in value.values()):
+        raise ValueError("must be a mapping of header names to strings")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _provider(value: Any) -> str:
+    text = _string(value)
+    if text not in PROVIDERS:
+        raise ValueError(f"unknown provider {text!r}{_did_you_mean(text, PROVIDERS)} (known: {', '.join(PROVIDERS)})")
+    return text
+
+
+def _currency(value: Any) -> str:
+    text = _nonempty(value).upper()
+    if not text.isalpha() or len(text) != 3:
+        raise ValueError(f"must be a three-letter currency code such as USD or CNY, not {value!r}")
+    return text
+
+
+def _name(value: Any) -> str:
+    text = _nonempty(value if not isinstance(value, (int, float)) or isinstance(value, bool) else str(value))
+    if len(text) > MAX_NAME_LENGTH:
+        raise ValueError(f"is {len(text)} characters long; keep it to {MAX_NAME_LENGTH} so the report stays readable")
+    if any(ord(c) < 32 for c in text):
+        raise ValueError("must not contain line breaks or control characters")
+    return text
+
+
+SECTIONS: dict[str, dict[str, Check]] = {
+    "history": {
+        "file": _nonempty,
+        "retention_days": _number(1, integer=True),
+        "lock_wait_seconds": _number(0),
+    },
+    "http": {
+        "timeout_seconds": _number(0.1),
+        "retries": _number(0, integer=True),
+        "max_workers": _number(1, integer=True),
+        "per_host": _number(1, integer=True),
+        "run_timeout_seconds": _number(1),
+    },
+    "feishu": {
+        "webhook_url": _url,
+        "secret": _string,
+        "keyword": _string,
+        "mention_on_alert": _string_list,
+    },
+}
+
+ACCOUNT_KEYS: dict[str, Check] = {
+    "name": _name,
+    "provider": _provider,
+    "api_key": _nonempty,
+    "base_url": _url,
+    "url": _url,
+    "currency": _currency,
+    "low_balance": _money,
+    "low_days": _money,
+    "headers": _headers,
+    "balance": _nonempty,
+    "used": _nonempty,
+    "total": _nonempty,
+    "divisor": _money,
+}
+TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate the config at ``path``; raise ``ConfigError`` listing every problem."""
+    from dotenv import dotenv_values
+
+    from monitor import yamlload
+
+    environ = os.environ if environ is None else environ
+    where = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{where}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"])
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"{where}: no such file (give one with -c PATH or ${CONFIG_ENV})"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{where}: is a folder, not a config file"]) from None
+    except PermissionError:
+        raise ConfigError([f"{where}: cannot be read (permission denied)"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problem = f"{where}:{line}: the file is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        raise ConfigError([problem]) from None
+    try:
+        doc = yamlload.load(text)
+    except yamlload.YamlSyntaxError as exc:
+        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {exc.message}"]) from None
+
+    folder = path.resolve().parent
+    env_file = folder / ".env"
+    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    env = {**dotenv, **environ}  # the real environment wins over .env
+
+    builder = _Builder(where, doc, env)
+    config = builder.build(folder)
+    warnings = list(builder.warnings)
+    warnings += _permission_warnings(path, env_file, builder.literal_keys)
+    return dataclasses.replace(config, warnings=tuple(warnings))
+
+
+def _permission_warnings(path: Path, env_file: Path, literal_keys: bool) -> list[str]:
+    found = []
+    targets = [env_file] if env_file.is_file() else []
+    if literal_keys:
+        targets.append(path)
+    for target in targets:
+        mode = target.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            found.append(
+                f"{target}: holds secrets but is readable by group or others (mode {stat.S_IMODE(mode):03o}); "
+                f"fix: chmod 600 {target}"
+            )
+    return found
+
+
+class _Builder:
+    """Walks the YAML document once, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, where: str, doc: Any, env: Mapping[str, str]) -> None:
+        self.where = where
+        self.doc = doc
+        self.env = env
+        self.problems: list[str] = [f"{where}:{line}: {_dotted(p)}: {msg}" for line, p, msg in doc.errors]
+        self.warnings: list[str] = []
+        self.literal_keys = False
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> None:
+        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: {message}")
+
+    def value(self, path: tuple[str | int, ...], raw: Any, check: Check) -> Any:
+        """Interpolate then check one value; record a problem and return None when it fails."""
+        if isinstance(raw, str):
+            try:
+                raw = interpolate(raw, self.env)
+            except MissingVariable as exc:
+                self.problem(
+                    path,
+                    f"environment variable {exc.name} is not set (put it in the .env beside the config, "
+                    f"or give a default: ${{{exc.name}:-…}})",
+                )
+                return None
+        try:
+            return check(raw)
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            return None
+
+    def mapping(
+        self, path: tuple[str | int, ...], raw: Any, known: Mapping[str, Check] | tuple[str, ...]
+    ) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem(path, f"must be a mapping of keys to values, not {_type_name(raw)}")
+            return {}
+        for key in raw:
+            if key not in known:
+                self.problem((*path, key), f"unknown key {key!r}{_did_you_mean(key, known)}")
+        return {k: v for k, v in raw.items() if k in known}
+
+    def section(self, name: str, raw: Any) -> dict[str, Any]:
+        checks = SECTIONS[name]
+        values = {}
+        for key, item in self.mapping((name,), raw, checks).items():
+            value = self.value((name, key), item, checks[key])
+            if value is not None:
+                values[key] = value
+        return values
+
+    def build(self, folder: Path) -> Config:
+        top = self.mapping((), self.doc.value if self.doc.value is not None else {}, TOP_LEVEL)
+        if self.doc.value is None:
+            self.problem((), "the file is empty; it needs at least an 'accounts' list")
+        timezone = self.value(("timezone",), top["timezone"], _timezone) if "timezone" in top else None
+        language = self.value(("language",), top["language"], _language) if "language" in top else None
+
+        history = self.section("history", top.get("history"))
+        history_file = Path(history.pop("file", "api_usage_history.json"))
+        if not history_file.is_absolute():
+            history_file = folder / history_file
+        http = self.section("http", top.get("http"))
+
+        feishu = None
+        if top.get("feishu") is not None:
+            values = self.section("feishu", top["feishu"])
+            if "webhook_url" not in values and "webhook_url" not in (top["feishu"] or {}):
+                self.problem(("feishu",), "needs webhook_url (or remove the feishu section to print the report)")
+            if "webhook_url" in values:
+                self._check_plain_http(("feishu", "webhook_url"), values["webhook_url"])
+                feishu = FeishuSettings(**values)
+
+        heartbeat = None
+        if top.get("heartbeat_url") not in (None, ""):
+            text = self.value(("heartbeat_url",), top["heartbeat_url"], _string)
+            if text:  # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat
+                heartbeat = self.value(("heartbeat_url",), text, _url)
+
+        accounts = self.accounts(top.get("defaults"), top.get("accounts"))
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Config(
+            path=Path(self.where),
+            timezone=timezone or _system_timezone(),
+            language=language or "zh",
+            history=HistorySettings(file=history_file, **history),
+            http=HttpSettings(**http),
+            feishu=feishu,
+            heartbeat_url=heartbeat,
+            accounts=tuple(accounts),
+        )
+
+    def accounts(self, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
+        defaults_known = {k: v for k, v in ACCOUNT_KEYS.items() if k != "name"}
+        defaults_raw = self.mapping(("defaults",), raw_defaults, defaults_known)
+        defaults = {}
+        for key, item in defaults_raw.items():
+            value = self.value(("defaults", key), item, defaults_known[key])
+            if value is not None:
+                defaults[key] = value
+        if raw_accounts is None:
+            self.problem(("accounts",), "is required: list at least one account")
+            return []
+        if not isinstance(raw_accounts, list) or not raw_accounts:
+            self.problem(("accounts",), "must be a list of at least one account")
+            return []
+        default_provider = defaults.get("provider", "openai-billing")
+        accounts: list[Account] = []
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(raw_accounts):
+            path: tuple[str | int, ...] = ("accounts", index)
+            given = self.mapping(path, raw, ACCOUNT_KEYS)
+            if not given and not isinstance(raw, dict):
+                continue
+            values: dict[str, Any] = {}
+            for key, item in given.items():
+                if key == "api_key" and isinstance(item, str) and not is_reference(item):
+                    self.literal_keys = True
+                value = self.value((*path, key), item, ACCOUNT_KEYS[key])
+                if value is not None:
+                    values[key] = value
+            failed = set(given) - set(values)
+            provider = values.get("provider", default_provider)
+            for key, value in defaults.items():
+                # A DeepSeek account must never send its key to the relay's host.
+                if key == "base_url" and provider != default_provider:
+                    continue
+                values.setdefault(key, value)
+            account = self.account(path, values, failed, provider, seen)
+            if account:
+                accounts.append(account)
+        return accounts
+
+    def account(
+        self, path: tuple[str | int, ...], values: dict[str, Any], failed: set[str], provider: str, seen: dict[str, int]
+    ) -> Account | None:
+        for required in ("name", "api_key"):
+            if required not in values and required not in failed:
+                self.problem(path, f"missing {required}")
+        name = values.get("name")
+        if name is not None:
+            if name in seen:
+                self.problem((*path, "name"), f"duplicate account name {name!r} (also accounts[{seen[name]}])")
+            seen.setdefault(name, int(path[-1]))
+        if provider not in PROVIDERS or "provider" in failed:
+            return None
+        info = PROVIDERS[provider]
+        if info.needs_url:
+            if "url" not in values and "url" not in failed:
+                self.problem(path, f"provider {provider} needs url")
+            if "currency" not in values and "currency" not in failed:
+                self.problem(path, f"provider {provider} needs currency (the answer does not say)")
+            if "balance" not in values and "balance" not in failed:
+                self.problem(path, f"provider {provider} needs balance (the dotted path of the balance in the answer)")
+        elif info.default_base_url is None and "base_url" not in values and "base_url" not in failed:
+            self.problem(path, f"provider {provider} needs base_url (the relay's address, e.g. https://relay.example.com)")
+        for key in ("base_url", "url"):
+            if key in values:
+                self._check_plain_http((*path, key), values[key])
+        if not {"name", "api_key"} <= set(values) or failed:
+            return None
+        values["provider"] = provider
+        return Account(**values)
+
+    def _check_plain_http(self, path: tuple[str | int, ...], url: str) -> None:
+        split = urlsplit(url)
+        if split.scheme == "http" and not _is_loopback(split.hostname or ""):
+            self.warnings.append(
+                f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: plain http:// to {split.hostname} "
+                "sends the key unencrypted; use https://"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _system_timezone() -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.readlink("/etc/localtime")
+        candidates.append(target.split("zoneinfo/", 1)[-1])
+    except OSError:
+        pass
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    from datetime import datetime
+
+    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)

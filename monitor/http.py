@@ -1,0 +1,232 @@
+"""Bounded, polite HTTP for the providers: timeouts, retries, a per-host limit and a run deadline."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from monitor import __version__
+from monitor.config import HttpSettings
+from monitor.redact import Redactor
+from monitor.snapshot import ProviderError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"Mozilla/5.0 (compatible; api-balance-monitor/{__version__})"
+MAX_BODY = 2 * 1024 * 1024  # a balance answer is a few hundred bytes; more is a wrong URL
+MAX_RETRY_AFTER = 60.0  # seconds: a relay asking for longer than this is down for this run
+MAX_429_WAITS = 20  # polite waits on Retry-After before giving up (bounded by the deadline too)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class HttpClient:
+    """One shared session; at most ``per_host`` requests in flight to any host."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        redactor: Redactor,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.redactor = redactor
+        self.deadline = deadline
+        self.clock = clock
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        pool = max(settings.per_host, 1)
+        adapter = HTTPAdapter(pool_connections=64, pool_maxsize=pool, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._not_before: dict[str, float] = {}  # a host that asked us to wait (Retry-After)
+        self._cache: dict[str, object] = {}
+
+    def close(self) -> None:
+        self.session.close()
+
+    def cached(self, key: str, compute: Callable[[], object]) -> object:
+        """A per-run cache (e.g. a relay's /api/status), computed once even under concurrency."""
+        while True:
+            with self._lock:
+                entry = self._cache.get(key)
+                if entry is None:
+                    pending = threading.Event()
+                    self._cache[key] = pending
+                    break
+            if not isinstance(entry, threading.Event):
+                return entry
+            entry.wait()  # another thread is computing it; then look again
+        try:
+            value = compute()
+        except BaseException:
+            with self._lock:
+                del self._cache[key]
+            pending.set()
+            raise
+        with self._lock:
+            self._cache[key] = value
+        pending.set()
+        return value
+
+    def _slot(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            if host not in self._slots:
+                self._slots[host] = threading.BoundedSemaphore(self.settings.per_host)
+            return self._slots[host]
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
+        """GET with retries on connection errors, 5xx and 429; raise ``ProviderError`` when it cannot answer."""
+        host = urlsplit(url).netloc
+        failures = 0
+        waits_429 = 0
+        while True:
+            self._wait_for_host(host)
+            try:
+                response = self._once(url, host, headers or {})
+            except ProviderError as exc:
+                failures += 1
+                if failures > self.settings.retries or not self._backoff(failures, None):
+                    raise
+                log.info("%s: %s; retrying", host, exc)
+                continue
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            if response.status == 429 and retry_after is not None and waits_429 < MAX_429_WAITS:
+                waits_429 += 1
+                with self._lock:
+                    self._not_before[host] = max(self._not_before.get(host, 0.0), self.clock() + retry_after)
+                if self._fits(retry_after):
+                    log.info("%s: HTTP 429, waiting %.1f s as it asks", host, retry_after)
+                    continue
+                return response
+            if response.status == 429 or response.status >= 500:
+                failures += 1
+                if failures <= self.settings.retries and self._backoff(failures, retry_after):
+                    log.info("%s: HTTP %d; retrying", host, response.status)
+                    continue
+            return response
+
+    def _fits(self, seconds: float) -> bool:
+        left = self.remaining()
+        return left is None or seconds < left - 0.5
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> bool:
+        """Sleep before the next attempt; False when the run's deadline leaves no room for it."""
+        delay = retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), 8.0)
+        delay += random.uniform(0, delay / 4)  # jitter: accounts on one relay do not retry in step
+        if not self._fits(delay):
+            return False
+        self.sleep(delay)
+        return True
+
+    def _wait_for_host(self, host: str) -> None:
+        with self._lock:
+            until = self._not_before.get(host, 0.0)
+        delay = until - self.clock()
+        if delay > 0:
+            if not self._fits(delay):
+                raise ProviderError(f"{host} asked us to wait {delay:.0f} s, past the run's time limit")
+            self.sleep(delay)
+
+    def _once(self, url: str, host: str, headers: Mapping[str, str]) -> Response:
+        timeout = self.settings.timeout_seconds
+        left = self.remaining()
+        if left is not None:
+            if left <= 0:
+                raise ProviderError("timed out: the run's time limit was reached")
+            timeout = min(timeout, left)
+        started = self.clock()
+        with self._slot(host):
+            try:
+                with self.session.get(url, headers=dict(headers), timeout=(timeout, timeout), stream=True) as r:
+                    body = _read_capped(r)
+                    response = Response(
+                        status=r.status_code,
+                        content_type=r.headers.get("Content-Type", ""),
+                        body=body,
+                        headers=dict(r.headers),
+                    )
+            except requests.Timeout as exc:
+                what = "connecting" if isinstance(exc, requests.ConnectTimeout) else "waiting for an answer"
+                raise ProviderError(f"timed out after {timeout:g} s {what} ({host})") from None
+            except requests.RequestException as exc:
+                raise ProviderError(f"cannot reach {host}: {connection_reason(self.redactor(str(exc)))}") from None
+        log.debug("GET %s%s -> HTTP %d in %.0f ms", host, _path(url), response.status, (self.clock() - started) * 1000)
+        return response
+
+
+def _read_capped(r: requests.Response) -> bytes:
+    chunks = []
+    size = 0
+    for chunk in r.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ProviderError(f"answer larger than {MAX_BODY // 1024 // 1024} MB; is the URL right?")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _path(url: str) -> str:
+    # Paths only, never the query: some relays take the key as a query parameter.
+    return urlsplit(url).path
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+_REASONS = [
+    (re.compile(r"Connection refused", re.I), "connection refused"),
+    (re.compile(r"Name or service not known|nodename nor servname|NameResolution|getaddrinfo failed", re.I),
+     "host name not found"),
+    (re.compile(r"Connection reset|ConnectionResetError", re.I), "connection reset"),
+    (re.compile(r"RemoteDisconnected|closed connection without response", re.I), "connection closed without an answer"),
+    (re.compile(r"CERTIFICATE_VERIFY_FAILED|SSLError|certificate", re.I), "TLS certificate problem"),
+    (re.compile(r"Network is unreachable", re.I), "network unreachable"),
+    (re.compile(r"IncompleteRead|ChunkedEncodingError|ProtocolError", re.I), "answer cut off"),
+]
+
+
+def connection_reason(text: str) -> str:
+    """A short human reason from a requests/urllib3 message (which embeds the URL, hence never shown whole)."""
+    for pattern, reason in _REASONS:
+        if pattern.search(text):
+            return reason
+    return "connection failed"

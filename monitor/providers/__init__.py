@@ -1,0 +1,34 @@
+"""The table of providers. Importing this is cheap: a provider's module loads only when used."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import Account
+    from monitor.http import HttpClient
+    from monitor.snapshot import Snapshot
+
+Fetch = Callable[["Account", "HttpClient"], "Snapshot"]
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    module: str
+    default_base_url: str | None  # None: the account must give base_url (or url)
+    needs_url: bool = False  # the json provider takes a full url instead of a base_url
+
+
+PROVIDERS: dict[str, ProviderInfo] = {
+    "openai-billing": ProviderInfo("monitor.providers.openai_billing", None),
+}
+
+
+def fetcher(provider: str) -> Fetch:
+    """The ``fetch(account, http) -> Snapshot`` function of a provider."""
+    module = importlib.import_module(PROVIDERS[provider].module)
+    fetch: Fetch = module.fetch
+    return fetch

@@ -1,0 +1,151 @@
+"""Parsing every provider shares: JSON bodies, HTTP and in-body errors, HTML pages, decimal amounts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from monitor.http import HttpClient, Response
+from monitor.snapshot import ProviderError, Snapshot
+
+_MAX_MESSAGE = 160
+_EXHAUSTED = re.compile(r"已用尽|用尽|余额不足|额度不足|exhausted|insufficient|quota is not enough|out of quota", re.I)
+_EXPIRED = re.compile(r"已过期|过期|expired", re.I)
+
+
+class QuotaExhausted(ProviderError):
+    """A relay refused a valid key because it has nothing left or has expired: a balance of 0, not a failure."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__(note)
+        self.note = note
+
+
+def bearer(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def get_json(http: HttpClient, url: str, headers: Mapping[str, str]) -> Any:
+    """GET ``url`` and return its JSON body; raise ``ProviderError`` for anything that is not a usable answer."""
+    return parse(http.get(url, headers))
+
+
+def parse(response: Response) -> Any:
+    """The JSON of a 2xx answer; a clear ``ProviderError`` for HTTP errors, HTML pages and errors inside a 200."""
+    body = _json_or_none(response.body)
+    if not 200 <= response.status < 300:
+        message = error_message(body) if body is not None else _describe_non_json(response)
+        if response.status in (401, 403) and message:
+            if _EXHAUSTED.search(message):
+                raise QuotaExhausted("quota exhausted")
+            if _EXPIRED.search(message):
+                raise QuotaExhausted("key expired")
+        raise ProviderError(f"HTTP {response.status}: {message or _status_text(response.status)}")
+    if body is None:
+        raise ProviderError(f"response is not JSON ({_describe_non_json(response)})")
+    if isinstance(body, dict) and body.get("error"):
+        # Relays report internal errors as HTTP 200 with an "error" object.
+        raise ProviderError(f"error in answer: {error_message(body) or 'unspecified'}")
+    return body
+
+
+def _json_or_none(raw: bytes) -> Any:
+    text = raw.strip()
+    if not text or text[:1] not in (b"{", b"["):
+        return None
+    try:
+        return json.loads(text.decode("utf-8"), parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def error_message(body: Any) -> str | None:
+    """The human message of an error body, in the shapes relays and providers use."""
+    if not isinstance(body, dict):
+        return None
+    for candidate in (body.get("error"), body.get("message"), body.get("msg"), body.get("detail")):
+        if isinstance(candidate, dict):
+            candidate = candidate.get("message") or candidate.get("msg") or candidate.get("type")
+        if isinstance(candidate, str) and candidate.strip():
+            return shorten(candidate.strip())
+    return None
+
+
+def _describe_non_json(response: Response) -> str:
+    kind = response.content_type.split(";")[0].strip() or "no content type"
+    text = response.body.decode("utf-8", "replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    snippet = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    snippet = " ".join(snippet.split())
+    if not snippet:
+        return f"{kind}, empty body"
+    return f"{kind}, {shorten(snippet, 40)!r}"
+
+
+def shorten(text: str, limit: int = _MAX_MESSAGE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _status_text(status: int) -> str:
+    return {
+        400: "bad request",
+        401: "unauthorized (is the key right?)",
+        403: "forbidden",
+        404: "not found (is the base_url right?)",
+        429: "rate limited (empty answer)",
+        500: "server error",
+        502: "bad gateway",
+        503: "service unavailable",
+        504: "gateway timeout",
+    }.get(status, "error")
+
+
+def dig(body: Any, path: str) -> Any:
+    """The value at a dotted path (``data.balance``, ``items.0.amount``); ``ProviderError`` if it is absent."""
+    value = body
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise ProviderError(f"answer has no field {path!r}")
+    return value
+
+
+def amount(value: Any, field: str) -> Decimal:
+    """A money amount from a number or a decimal string; ``ProviderError`` for anything else."""
+    if isinstance(value, bool) or value is None:
+        raise ProviderError(f"field {field!r} is not a number ({json.dumps(value)})")
+    if isinstance(value, (int, Decimal)):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(str(value))
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            number = Decimal(value.strip().replace(",", ""))
+        except InvalidOperation:
+            raise ProviderError(f"field {field!r} is not a number ({shorten(value, 30)!r})") from None
+    else:
+        raise ProviderError(f"field {field!r} is not a number ({shorten(str(value), 30)!r})")
+    if not number.is_finite() or abs(number) >= Decimal("1e15"):
+        raise ProviderError(f"field {field!r} is not a plausible amount ({shorten(str(value), 30)})")
+    return number
+
+
+def optional_amount(body: Any, path: str) -> Decimal | None:
+    """An amount at a dotted path, or None where the provider leaves it out or null."""
+    try:
+        value = dig(body, path)
+    except ProviderError:
+        return None
+    return None if value is None else amount(value, path)
+
+
+def exhausted(exc: QuotaExhausted, currency: str) -> Snapshot:
+    """The snapshot of a valid key that can spend no more: balance 0, the rest unknown."""
+    return Snapshot(currency=currency, balance=Decimal(0), note=exc.note, exhausted=True)

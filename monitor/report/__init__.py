@@ -1,0 +1,121 @@
+"""The report model, built purely from this run's results, the history and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+
+from monitor import usage
+from monitor.collect import AccountResult
+from monitor.history import Record
+from monitor.usage import Period, Point
+
+
+@dataclass(frozen=True)
+class AccountReport:
+    name: str
+    provider: str
+    ok: bool
+    error: str | None
+    currency: str | None
+    balance: Decimal | None
+    used: Decimal | None
+    total: Decimal | None
+    unlimited: bool
+    note: str | None
+    period: Period | None
+    burn_rate: Decimal | None
+    days_left: Decimal | None
+    trend: tuple[Decimal | None, ...]
+    low_balance: bool
+    low_days: bool
+    threshold: Decimal | None  # the low_balance amount, for the warning line
+
+    @property
+    def alert(self) -> bool:
+        return self.low_balance or self.low_days
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: datetime  # aware, in the configured zone
+    language: str
+    accounts: tuple[AccountReport, ...]  # failures first, then alerts, then the rest (config order within)
+    totals: dict[str, Decimal]
+    history_warning: str | None = None
+    test: bool = False
+
+    @property
+    def failed(self) -> int:
+        return sum(not a.ok for a in self.accounts)
+
+    @property
+    def low(self) -> bool:
+        return any(a.alert for a in self.accounts)
+
+    @property
+    def state(self) -> str:
+        """``failed``, ``low`` or ``ok``: the header colour and the exit bits follow it."""
+        return "failed" if self.failed else ("low" if self.low else "ok")
+
+
+def points_of(records: Sequence[Record]) -> dict[str, list[Point]]:
+    """Successful snapshots per account name, from the history."""
+    found: dict[str, list[Point]] = {}
+    for r in records:
+        if r.ok:
+            found.setdefault(r.account, []).append(Point(r.time, r.key_fingerprint, r.balance, r.used))
+    return found
+
+
+def build(
+    results: Sequence[AccountResult],
+    history: Sequence[Record],
+    now: datetime,
+    zone: tzinfo,
+    language: str,
+    retention_days: int,
+    history_warning: str | None = None,
+) -> Report:
+    """The report of one run. ``history`` holds the records from before this run."""
+    past = points_of(history)
+    today = now.astimezone(zone).date()
+    lines = [_account(r, past.get(r.account.name, []), now, zone, today, retention_days) for r in results]
+    order = {id(line): (0 if not line.ok else 1 if line.alert else 2) for line in lines}
+    lines.sort(key=lambda line: order[id(line)])  # stable: config order within each group
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        if line.ok and line.balance is not None and not line.unlimited and line.currency:
+            totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.balance
+    return Report(now.astimezone(zone), language, tuple(lines), totals, history_warning)
+
+
+def _account(
+    result: AccountResult, past: list[Point], now: datetime, zone: tzinfo, today: date, retention_days: int
+) -> AccountReport:
+    account = result.account
+    snap = result.snapshot
+    if snap is None:
+        return AccountReport(
+            account.name, account.provider, False, result.error, account.currency, None, None, None, False, None,
+            None, None, None, tuple(usage.trend(past, zone, today)),
+            False, False, account.low_balance,
+        )
+    current = Point(result.time, result.fingerprint, snap.balance, snap.used)
+    previous = max(past, key=lambda p: p.time) if past else None
+    period = usage.period(previous, current, timedelta(days=retention_days))
+    points = [p for p in past if p.time < current.time] + [current]
+    rate = usage.burn_rate(points, now)
+    left = None if snap.unlimited else usage.days_left(snap.balance, rate)
+    low_balance = snap.exhausted or (
+        not snap.unlimited and snap.balance is not None and snap.balance < account.low_balance
+    )
+    low_days = left is not None and left < account.low_days
+    return AccountReport(
+        account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
+        snap.unlimited, snap.note, period, rate, left,
+        tuple(usage.trend(points, zone, today)),
+        low_balance, low_days, account.low_balance,
+    )

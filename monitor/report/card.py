@@ -1,0 +1,100 @@
+"""The report as Feishu interactive cards (card JSON 1.0), split into parts that fit the webhook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitor.report import AccountReport, Report
+from monitor.report.text import detail_lines, status_line, summary_lines, title
+from monitor.report.words import WORDS
+
+COLOURS = {"ok": "green", "low": "orange", "failed": "red"}
+
+Card = dict[str, Any]
+
+
+def _div(text: str) -> dict[str, Any]:
+    return {"tag": "div", "text": {"tag": "lark_md", "content": text}}
+
+
+def _escape(text: str) -> str:
+    # lark_md would read these as formatting or mentions inside account names and error texts.
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*").replace("~", "\\~")
+
+
+def account_block(a: AccountReport, language: str) -> dict[str, Any]:
+    head = f"**{_escape(status_line(a))}**"
+    return _div("\n".join([head, *(_escape(line) for line in detail_lines(a, language))]))
+
+
+def mention_text(mentions: Sequence[str]) -> str:
+    return " ".join(f"<at id={m}></at>" for m in mentions)
+
+
+def card(
+    report: Report,
+    accounts: Sequence[AccountReport],
+    *,
+    part: tuple[int, int] = (1, 1),
+    mentions: Sequence[str] = (),
+    keyword: str = "",
+    history_problem: str | None = None,
+) -> Card:
+    """One card holding ``accounts``; the first part carries the mentions, the last the summary."""
+    w = WORDS[report.language]
+    n, count = part
+    header = title(report) + (w["part"].format(n=n, count=count) if count > 1 else "")
+    elements: list[dict[str, Any]] = []
+    if mentions and n == 1 and report.state != "ok":
+        elements.append(_div(mention_text(mentions)))
+    for i, a in enumerate(accounts):
+        if i:
+            elements.append({"tag": "hr"})
+        elements.append(account_block(a, report.language))
+    if n == count:
+        elements.append({"tag": "hr"})
+        elements.append(_div("\n".join(_escape(line) for line in summary_lines(report, history_problem))))
+    notes = [w["footnote"]] if n == count else []
+    if keyword and keyword not in header:
+        notes.append(w["keyword"].format(keyword=keyword))  # the bot rejects any message without it (19024)
+    if notes:
+        elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": " ".join(notes)}]})
+    return {
+        "config": {"wide_screen_mode": True},
+        "header": {"title": {"tag": "plain_text", "content": header}, "template": COLOURS[report.state]},
+        "elements": elements,
+    }
+
+
+def cards(
+    report: Report,
+    fits: Callable[[Card], bool],
+    *,
+    mentions: Sequence[str] = (),
+    keyword: str = "",
+    history_problem: str | None = None,
+) -> list[Card]:
+    """The report as few cards as fit: accounts are packed greedily in report order."""
+
+    def build(groups: list[list[AccountReport]]) -> list[Card]:
+        return [
+            card(report, g, part=(i + 1, len(groups)), mentions=mentions, keyword=keyword,
+                 history_problem=history_problem)
+            for i, g in enumerate(groups)
+        ]
+
+    accounts = list(report.accounts)
+    whole = build([accounts])
+    if fits(whole[0]):
+        return whole
+    # Part numbers change the size a little, so pack with a generous "(99/99)" count, then number.
+    groups: list[list[AccountReport]] = [[]]
+    for a in accounts:
+        trial = groups[-1] + [a]
+        probe = card(report, trial, part=(99, 99), mentions=mentions, keyword=keyword, history_problem=history_problem)
+        if fits(probe) or not groups[-1]:
+            groups[-1] = trial
+        else:
+            groups.append([a])
+    return build(groups)

@@ -1,0 +1,102 @@
+"""The report's words in Chinese (the default) and English, and how money and durations read."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "💵API 余额监控时报",
+        "test": "（测试消息，请忽略）",
+        "remaining": "剩余",
+        "used": "已用",
+        "total": "总额",
+        "unlimited": "不限额度",
+        "sep": "：",
+        "period_usage": "在过去的 {elapsed}用量为：{amount}",
+        "period_reset": "在过去的 {elapsed}内用量已重置（已用额度变小），本时段不计用量",
+        "period_key_changed": "密钥已更换，用量从新密钥重新计算",
+        "period_topup": "在过去的 {elapsed}内充值了 {amount}，不计入用量",
+        "period_first": "首次记录，暂无时段用量",
+        "period_clock": "上次记录的时间晚于现在（系统时钟被回调？），本次不计时段用量",
+        "period_too_old": "上次记录早于保留期，本次不计时段用量",
+        "period_not_comparable": "无法与上次记录比较，本次不计时段用量",
+        "elapsed": "{hours} 小时 {minutes} 分钟",
+        "burn": "消耗速度：≈ {rate}/天",
+        "burn_days": "消耗速度：≈ {rate}/天，预计可用 {days} 天",
+        "trend": "近 7 天",
+        "failed": "查询失败",
+        "low_balance": "⚠️ 余额低于 {threshold}",
+        "low_days": "⚠️ 按当前速度约 {days} 天后用完",
+        "exhausted": "⚠️ {note}",
+        "totals": "合计剩余",
+        "no_totals": "无",
+        "succeeded": "查询成功：{ok}/{all} 个账户",
+        "footnote": "注：时段用量为两次快照之差；期间如有重置或充值，数值为近似值。",
+        "history_warning": "⚠️ 历史记录：{warning}",
+        "history_not_saved": "⚠️ 本次历史记录未能保存：{reason}",
+        "part": "（第 {n}/{count} 部分）",
+        "keyword": "关键词：{keyword}",
+        "note": "说明",
+    },
+    "en": {
+        "title": "💵API Balance Report",
+        "test": " (test message, please ignore)",
+        "remaining": "Remaining",
+        "used": "Used",
+        "total": "Total",
+        "unlimited": "unlimited",
+        "sep": ": ",
+        "period_usage": "Usage in the past {elapsed}: {amount}",
+        "period_reset": "Usage was reset in the past {elapsed} (used went down); not counted",
+        "period_key_changed": "The key was changed; usage starts again with the new key",
+        "period_topup": "Topped up {amount} in the past {elapsed}; not counted as usage",
+        "period_first": "First record, no period usage yet",
+        "period_clock": "The previous record is in the future (clock moved back?); no period usage this time",
+        "period_too_old": "The previous record is older than the retention; no period usage this time",
+        "period_not_comparable": "Cannot compare with the previous record; no period usage this time",
+        "elapsed": "{hours} h {minutes} min",
+        "burn": "Burn rate: ≈ {rate}/day",
+        "burn_days": "Burn rate: ≈ {rate}/day, about {days} days left",
+        "trend": "Last 7 days",
+        "failed": "Query failed",
+        "low_balance": "⚠️ Balance below {threshold}",
+        "low_days": "⚠️ Runs out in about {days} days at the current rate",
+        "exhausted": "⚠️ {note}",
+        "totals": "Total remaining",
+        "no_totals": "none",
+        "succeeded": "Queried: {ok}/{all} accounts",
+        "footnote": "Note: period usage is the difference of two snapshots; resets and top-ups make it approximate.",
+        "history_warning": "⚠️ History: {warning}",
+        "history_not_saved": "⚠️ History was not saved this time: {reason}",
+        "part": " (part {n}/{count})",
+        "keyword": "Keyword: {keyword}",
+        "note": "Note",
+    },
+}
+
+SYMBOLS = {"USD": "$", "CNY": "¥"}
+FOUR = Decimal("0.0001")
+
+
+def money(amount: Decimal, currency: str | None) -> str:
+    """``$1.2345``, ``¥88.0000``, ``-$1.0000``, ``EUR 3.5000``: always four decimals."""
+    value = amount.quantize(FOUR, rounding=ROUND_HALF_UP)
+    sign = "-" if value < 0 else ""
+    symbol = SYMBOLS.get(currency or "", f"{currency} " if currency else "")
+    return f"{sign}{symbol}{abs(value):.4f}"
+
+
+def rate(amount: Decimal, currency: str | None) -> str:
+    value = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    symbol = SYMBOLS.get(currency or "", f"{currency} " if currency else "")
+    return f"{symbol}{value:.2f}"
+
+
+def days(amount: Decimal) -> str:
+    return f"{amount:.1f}" if amount < 10 else f"{amount:.0f}"
+
+
+def elapsed(seconds: int, language: str) -> str:
+    minutes_total = int(round(seconds / 60))
+    return WORDS[language]["elapsed"].format(hours=minutes_total // 60, minutes=minutes_total % 60)
