@@ -1,0 +1,123 @@
+"""Shared fixtures: loopback emulators, config writing, and running the installed command as cron does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
+
+# Keys shaped like real relay keys (sk- + 48 characters), so a leak would be easy to grep for.
+MAIN_KEY = "sk-" + "M41nK3y" * 6 + "abcdef"
+SPARE_KEY = "sk-" + "Sp4r3K3y" * 6
+WEBHOOK_TOKEN = "954e40d7-6b1c-4111-9f2a-649b5e0ba5f9"
+BOT_SECRET = "b0tS1gn1ngS3cr3tXYZ"
+
+EXECUTABLE = Path(sys.executable).parent / "api-balance-monitor"
+
+
+@pytest.fixture
+def relay() -> Iterator[RelayEmulator]:
+    tokens = {
+        MAIN_KEY[3:]: Token(total=Decimal("20"), used=Decimal("7.66"), name="main"),
+        SPARE_KEY[3:]: Token(total=Decimal("50"), used=Decimal("10"), name="spare"),
+    }
+    with RelayEmulator(tokens=tokens) as server:
+        yield server
+
+
+@pytest.fixture
+def bot() -> Iterator[FeishuBotEmulator]:
+    with FeishuBotEmulator(token=WEBHOOK_TOKEN, secret=BOT_SECRET) as server:
+        yield server
+
+
+def config_text(relay_url: str, bot_url: str | None = None, extra: str = "", accounts: str | None = None) -> str:
+    """A config whose keys and webhook come from .env, as the README tells users to do."""
+    feishu = (
+        textwrap.dedent(
+            """\
+            feishu:
+              webhook_url: ${FEISHU_WEBHOOK_URL}
+              secret: ${FEISHU_SECRET:-}
+              mention_on_alert: [all]
+            """
+        )
+        if bot_url
+        else ""
+    )
+    accounts = accounts or textwrap.dedent(
+        """\
+        accounts:
+          - name: main
+            api_key: ${MAIN_API_KEY}
+          - name: spare
+            api_key: ${SPARE_API_KEY}
+        """
+    )
+    return (
+        f"timezone: Asia/Shanghai\nhistory:\n  file: api_usage_history.json\n"
+        f"defaults:\n  provider: openai-billing\n  base_url: {relay_url}\n  low_balance: 5\n"
+        f"{feishu}{extra}{accounts}"
+    )
+
+
+@dataclass
+class Setup:
+    folder: Path
+    config: Path
+    history: Path
+
+    def records(self) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = json.loads(self.history.read_text(encoding="utf-8"))["records"]
+        return records
+
+
+def write_setup(folder: Path, config: str, env: dict[str, str] | None = None) -> Setup:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(config, encoding="utf-8")
+    if env is not None:
+        dotenv = folder / ".env"
+        dotenv.write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
+        os.chmod(dotenv, 0o600)
+    return Setup(folder, path, folder / "api_usage_history.json")
+
+
+def standard_env(bot: FeishuBotEmulator | None) -> dict[str, str]:
+    env = {"MAIN_API_KEY": MAIN_KEY, "SPARE_API_KEY": SPARE_KEY}
+    if bot is not None:
+        env["FEISHU_WEBHOOK_URL"] = bot.webhook_url
+        env["FEISHU_SECRET"] = bot.secret
+    return env
+
+
+@pytest.fixture
+def setup(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> Setup:
+    """A config folder with config.yaml and .env pointing at the loopback relay and bot."""
+    return write_setup(tmp_path / "etc", config_text(relay.url, bot.url), standard_env(bot))
+
+
+def cron_run(args: list[str], home: Path, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The installed console script by absolute path, as cron runs it: minimal environment, cwd = HOME."""
+    home.mkdir(parents=True, exist_ok=True)
+    base = {"HOME": str(home), "LOGNAME": "cron", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [str(EXECUTABLE), *args],
+        cwd=home,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
