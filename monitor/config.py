@@ -415,6 +415,7 @@ class _Builder:
             value = self.value(("defaults", key), item, defaults_known[key])
             if value is not None:
                 defaults[key] = value
+        defaults_failed = set(defaults_raw) - set(defaults)
         if raw_accounts is None:
             self.problem(("accounts",), "is required: list at least one account")
             return []
@@ -436,7 +437,8 @@ class _Builder:
                 value = self.value((*path, key), item, ACCOUNT_KEYS[key])
                 if value is not None:
                     values[key] = value
-            failed = set(given) - set(values)
+            # A key that failed in defaults is already reported; do not report it missing per account.
+            failed = (set(given) - set(values)) | (defaults_failed - set(given))
             provider = values.get("provider", default_provider)
             for key, value in defaults.items():
                 # A DeepSeek account must never send its key to the relay's host.
