@@ -98,6 +98,8 @@ def error_message(body: Any) -> str | None:
 
 
 def _describe_error_body(response: Response) -> str:
+    if not response.body.strip():
+        return ""  # one-api's 429 has no body: the status says it all
     # Some providers answer errors in plain text (SiliconFlow: "Api key is invalid"): that text is the message.
     if response.content_type.split(";")[0].strip().lower() == "text/plain":
         text = " ".join(response.body.decode("utf-8", "replace").split())
