@@ -105,3 +105,26 @@ def test_an_exhausted_new_api_key_is_reported_with_its_numbers_and_exits_low(tmp
     (line,) = json.loads(result.stdout)["accounts"]
     assert (line["ok"], line["balance"], line["used"], line["total"], line["note"], line["low_balance"]) == (
         True, "0.0000", "5.0000", "5.0000", "quota exhausted", True)
+
+
+def test_check_config_lists_each_providers_host(tmp_path: Path) -> None:
+    accounts = textwrap.dedent(
+        """\
+        accounts:
+          - {name: relay, api_key: "${K}"}
+          - {name: ds, provider: deepseek, api_key: "${K}"}
+          - {name: kimi, provider: moonshot, base_url: "https://api.moonshot.ai", api_key: "${K}"}
+          - {name: sf, provider: siliconflow, api_key: "${K}"}
+          - {name: or, provider: openrouter, api_key: "${K}"}
+          - {name: nv, provider: json, url: "https://api.novita.ai/openapi/v1/billing/balance/detail",
+             currency: USD, balance: availableBalance, divisor: 10000, api_key: "${K}"}
+        """
+    )
+    setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts),
+                        {"K": KEY})
+    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    hosts = {line.split()[0]: line.split()[2] for line in result.stdout.splitlines() if "key sk-" in line}
+    assert hosts == {"relay": "relay.example.com", "ds": "api.deepseek.com", "kimi": "api.moonshot.ai",
+                     "sf": "api.siliconflow.cn", "or": "openrouter.ai", "nv": "api.novita.ai"}
+    assert KEY not in result.stdout
