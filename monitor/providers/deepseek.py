@@ -33,13 +33,13 @@ def from_answer(body: Any, currency: str | None) -> Snapshot:
         # A new or drained account may list no currency at all: nothing is left, in any currency.
         return Snapshot(currency=currency or "CNY", balance=Decimal(0), note=note or "no balance listed",
                         exhausted=True)
-    found = [i.get("currency") for i in infos]
+    found = [str(i.get("currency")).upper() for i in infos]
     if currency is None:
         entry = infos[0]
     elif currency in found:
         entry = infos[found.index(currency)]
     else:
-        listed = ", ".join(str(c) for c in found)
+        listed = ", ".join(found)
         raise ProviderError(f"answer has no {currency} balance (it lists {listed}); fix the account's currency")
     code = entry.get("currency")
     if not isinstance(code, str) or len(code) != 3 or not code.isalpha():
