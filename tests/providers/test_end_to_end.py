@@ -80,7 +80,8 @@ def test_balance_only_usage_and_a_top_up_between_runs(
         # History times have whole seconds: runs in one second would tie and hide which one came last.
         time.sleep(1.05 - time.time() % 1)
         deepseek.answer(balance(amount))
-        (line,) = [a for a in run_json(setup, home)["accounts"] if a["name"] == "DeepSeek"]
+        lines: list[dict[str, Any]] = run_json(setup, home)["accounts"]
+        (line,) = [a for a in lines if a["name"] == "DeepSeek"]
         return line
 
     first = deepseek_line("110.00")

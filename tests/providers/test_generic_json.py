@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load
+from monitor.emulators import json_answer
 from monitor.providers.generic_json import from_answer, headers_for
 from tests.provider_servers import (
     FAULTS,
@@ -17,7 +18,6 @@ from tests.provider_servers import (
     ProviderServer,
     account,
     error_for,
-    json_answer,
     ok,
     query_one,
     snapshot_for,

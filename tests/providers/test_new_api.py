@@ -38,8 +38,12 @@ def always(answer: Answer) -> Callable[[Request], Answer]:
     return lambda request: answer
 
 
-def relay(*, new_api: bool = True, faults: dict[str, Answer] | None = None, **tokens: Token) -> RelayEmulator:
-    found = tokens or {"main": Token(total=Decimal("20"), used=Decimal("7.66"), name="main")}
+def relay(*, new_api: bool = True, faults: dict[str, Answer] | None = None, main: Token | None = None,
+          other: Token | None = None) -> RelayEmulator:
+    """A relay knowing ``main`` (KEY; by default $20, $7.66 used) and, if given, ``other`` (OTHER_KEY)."""
+    found = {"main": main or Token(total=Decimal("20"), used=Decimal("7.66"), name="main")}
+    if other:
+        found["other"] = other
     keys = {"main": KEY, "other": OTHER_KEY}
     return quick_to_stop(RelayEmulator(
         tokens={keys[name][3:]: token for name, token in found.items()}, new_api=new_api,
@@ -65,8 +69,8 @@ def test_token_usage_is_divided_by_quota_per_unit() -> None:
 
 
 def test_status_is_asked_once_per_host_per_run() -> None:
-    tokens = {"main": Token(total=Decimal(20), used=Decimal(1)), "other": Token(total=Decimal(50), used=Decimal(10))}
-    with relay(**tokens) as server:
+    with relay(main=Token(total=Decimal(20), used=Decimal(1)), other=Token(total=Decimal(50), used=Decimal(10))) \
+            as server:
         results = query(account(server), account(server, OTHER_KEY, name="other"))
     assert [r.snapshot.balance for r in results if r.snapshot] == [Decimal(19), Decimal(40)]
     assert paths(server).count(STATUS) == 1
@@ -217,8 +221,8 @@ def test_no_usable_token_route_falls_back_to_billing(answer: Answer) -> None:
 
 
 def test_after_a_429_the_other_keys_on_that_relay_skip_the_token_route() -> None:
-    tokens = {"main": Token(total=Decimal(20), used=Decimal(1)), "other": Token(total=Decimal(50), used=Decimal(10))}
-    with relay(faults={USAGE: EMPTY_429}, **tokens) as server:
+    with relay(faults={USAGE: EMPTY_429}, main=Token(total=Decimal(20), used=Decimal(1)),
+               other=Token(total=Decimal(50), used=Decimal(10))) as server:
         both = query(account(server), account(server, OTHER_KEY, name="other"), workers=1)
     assert [r.snapshot.balance for r in both if r.snapshot] == [Decimal(19), Decimal(40)]
     assert paths(server).count(USAGE) == 1
