@@ -87,3 +87,9 @@ def test_invalid_key_is_an_http_401_error_that_does_not_echo_the_key() -> None:
 ])
 def test_faults_end_in_a_clear_error(answer: tuple[int, dict[str, str], bytes], message: str) -> None:
     assert error_for(DEEPSEEK, answer).startswith(message)
+
+
+def test_the_currency_entry_is_matched_whatever_its_case() -> None:
+    body = {"is_available": True, "balance_infos": [{"currency": "usd", "total_balance": "1.25"}]}
+    snap = from_answer(body, "USD")
+    assert (snap.currency, snap.balance) == ("USD", Decimal("1.25"))
