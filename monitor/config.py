@@ -150,6 +150,13 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
+def _divisor(value: Any) -> Decimal:
+    amount = _money(value)
+    if amount == 0:
+        raise ValueError("must be more than 0 (every amount is divided by it)")
+    return amount
+
+
 def _url(value: Any) -> str:
     text = _nonempty(value)
     split = urlsplit(text)
@@ -246,7 +253,7 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "balance": _nonempty,
     "used": _nonempty,
     "total": _nonempty,
-    "divisor": _money,
+    "divisor": _divisor,
 }
 TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
 

@@ -19,6 +19,7 @@ class Point:
     fingerprint: str | None  # None: edited by hand, counts as the same key
     balance: Decimal | None
     used: Decimal | None
+    currency: str | None = None  # None: unknown (an old or hand-edited record), comparable with any
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Step:
 def step(before: Point, after: Point) -> Step:
     if before.fingerprint and after.fingerprint and before.fingerprint != after.fingerprint:
         return Step("reset", None)  # the key was changed: its counters start again
+    if before.currency and after.currency and before.currency != after.currency:
+        # A relay switched its display to CNY, or a DeepSeek account's first entry changed: the two
+        # numbers are in different currencies and their difference means nothing.
+        return Step("unknown", None)
     if before.used is not None and after.used is not None:
         delta = after.used - before.used
         return Step("reset", None) if delta < 0 else Step("usage", delta)

@@ -24,7 +24,23 @@ class ProviderInfo:
 
 PROVIDERS: dict[str, ProviderInfo] = {
     "openai-billing": ProviderInfo("monitor.providers.openai_billing", None),
+    "new-api": ProviderInfo("monitor.providers.new_api", None),
+    "deepseek": ProviderInfo("monitor.providers.deepseek", "https://api.deepseek.com"),
+    "moonshot": ProviderInfo("monitor.providers.moonshot", "https://api.moonshot.cn"),
+    "siliconflow": ProviderInfo("monitor.providers.siliconflow", "https://api.siliconflow.cn"),
+    "openrouter": ProviderInfo("monitor.providers.openrouter", "https://openrouter.ai"),
+    "json": ProviderInfo("monitor.providers.generic_json", None, needs_url=True),
 }
+
+
+def base_url(account: Account) -> str:
+    """Where a provider sends this account's queries: its ``base_url`` or the provider's official host."""
+    found = account.base_url or PROVIDERS[account.provider].default_base_url
+    if not found:
+        from monitor.snapshot import ProviderError
+
+        raise ProviderError(f"provider {account.provider} needs base_url")  # config.py rejects this earlier
+    return found.rstrip("/")
 
 
 def fetcher(provider: str) -> Fetch:

@@ -17,10 +17,14 @@ _EXPIRED = re.compile(r"已过期|过期|expired", re.I)
 
 
 class QuotaExhausted(ProviderError):
-    """A relay refused a valid key because it has nothing left or has expired: a balance of 0, not a failure."""
+    """A relay refused a valid key because it has nothing left or has expired: a balance of 0, not a failure.
 
-    def __init__(self, note: str) -> None:
-        super().__init__(note)
+    ``note`` is the short reason for the report; the message is the HTTP error itself, so a provider that
+    does not treat such answers specially still reports the plain error.
+    """
+
+    def __init__(self, note: str, message: str) -> None:
+        super().__init__(message)
         self.note = note
 
 
@@ -35,24 +39,40 @@ def get_json(http: HttpClient, url: str, headers: Mapping[str, str]) -> Any:
 
 def parse(response: Response) -> Any:
     """The JSON of a 2xx answer; a clear ``ProviderError`` for HTTP errors, HTML pages and errors inside a 200."""
-    body = _json_or_none(response.body)
+    body = json_body(response)
     if not 200 <= response.status < 300:
-        if body is not None:
-            message = error_message(body)
-        else:
-            message = _describe_non_json(response) if response.body.strip() else None
+        message = error_message(body) if body is not None else _describe_error_body(response)
+        error = f"HTTP {response.status}: {message or _status_text(response.status)}"
         if response.status in (401, 403) and message:
             if _EXHAUSTED.search(message):
-                raise QuotaExhausted("quota exhausted")
+                raise QuotaExhausted("quota exhausted", error)
             if _EXPIRED.search(message):
-                raise QuotaExhausted("key expired")
-        raise ProviderError(f"HTTP {response.status}: {message or _status_text(response.status)}")
+                raise QuotaExhausted("key expired", error)
+        raise ProviderError(error)
     if body is None:
         raise ProviderError(f"response is not JSON ({_describe_non_json(response)})")
-    if isinstance(body, dict) and body.get("error"):
-        # Relays report internal errors as HTTP 200 with an "error" object.
+    if isinstance(body, dict) and (body.get("error") or body.get("success") is False or body.get("status") is False):
+        # Relays report internal errors as HTTP 200 with an "error" object; older new-api, Moonshot and
+        # SiliconFlow say ``"success": false`` or ``"status": false`` in a 200.
         raise ProviderError(f"error in answer: {error_message(body) or 'unspecified'}")
     return body
+
+
+def expect(body: Any, field: str, wanted: object) -> None:
+    """Raise the answer's own error when its status field (``code``) is present and not ``wanted``.
+
+    The comparison is strict about type: ``true`` is not ``1`` and ``0`` is not ``false``.
+    """
+    if isinstance(body, dict) and field in body:
+        value = body[field]
+        if type(value) is not type(wanted) or value != wanted:
+            reason = error_message(body) or f"{field} is {shorten(json.dumps(value, default=str), 30)}"
+            raise ProviderError(f"error in answer: {reason}")
+
+
+def json_body(response: Response) -> Any:
+    """The parsed JSON of an answer (floats as ``Decimal``), or None when the body is not JSON."""
+    return _json_or_none(response.body)
 
 
 def _json_or_none(raw: bytes) -> Any:
@@ -75,6 +95,17 @@ def error_message(body: Any) -> str | None:
         if isinstance(candidate, str) and candidate.strip():
             return shorten(candidate.strip())
     return None
+
+
+def _describe_error_body(response: Response) -> str:
+    if not response.body.strip():
+        return ""  # one-api's 429 has no body: the status says it all
+    # Some providers answer errors in plain text (SiliconFlow: "Api key is invalid"): that text is the message.
+    if response.content_type.split(";")[0].strip().lower() == "text/plain":
+        text = " ".join(response.body.decode("utf-8", "replace").split())
+        if text and "<" not in text:
+            return shorten(text, 80)
+    return _describe_non_json(response)
 
 
 def _describe_non_json(response: Response) -> str:

@@ -66,7 +66,7 @@ def points_of(records: Sequence[Record]) -> dict[str, list[Point]]:
     found: dict[str, list[Point]] = {}
     for r in records:
         if r.ok:
-            found.setdefault(r.account, []).append(Point(r.time, r.key_fingerprint, r.balance, r.used))
+            found.setdefault(r.account, []).append(Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency))
     return found
 
 
@@ -103,7 +103,7 @@ def _account(
             None, None, None, tuple(usage.trend(past, zone, today)),
             False, False, account.low_balance,
         )
-    current = Point(result.time, result.fingerprint, snap.balance, snap.used)
+    current = Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency)
     previous = max(past, key=lambda p: p.time) if past else None
     period = usage.period(previous, current, timedelta(days=retention_days))
     points = [p for p in past if p.time < current.time] + [current]

@@ -1,0 +1,131 @@
+"""Providers inside a whole run: the installed command, as cron runs it, against loopback servers."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.emulators import RelayEmulator, Token
+from tests.conftest import MAIN_KEY, Setup, config_text, cron_run, write_setup
+from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, ok, quick_to_stop
+
+
+@pytest.fixture
+def deepseek() -> Iterator[ProviderServer]:
+    with ProviderServer(DEEPSEEK) as server:
+        yield server
+
+
+def mixed_setup(folder: Path, relay: RelayEmulator, deepseek: ProviderServer) -> Setup:
+    """The relay's account in USD (the default provider) and a DeepSeek account in CNY, keys from .env."""
+    accounts = textwrap.dedent(
+        f"""\
+        accounts:
+          - name: main
+            api_key: ${{MAIN_API_KEY}}
+          - name: DeepSeek
+            provider: deepseek
+            api_key: ${{DEEPSEEK_API_KEY}}
+            base_url: {deepseek.url}
+        """
+    )
+    return write_setup(folder, config_text(relay.url, None, accounts=accounts),
+                       {"MAIN_API_KEY": MAIN_KEY, "DEEPSEEK_API_KEY": KEY})
+
+
+def run_json(setup: Setup, home: Path) -> dict[str, Any]:
+    result = cron_run(["run", "-c", str(setup.config), "--json"], home)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # quiet on success, as cron wants
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def test_mixed_currencies_stay_apart_in_the_text_report_and_the_json(
+        tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
+    setup = mixed_setup(tmp_path / "etc", relay, deepseek)
+    text = cron_run(["run", "-c", str(setup.config), "--dry-run"], tmp_path / "home")
+    assert text.returncode == 0, text.stderr
+    assert "剩余：$12.3400" in text.stdout and "剩余：¥110.0000" in text.stdout
+    assert "合计剩余：¥110.0000 · $12.3400" in text.stdout  # one total per currency, never a sum of both
+
+    document = run_json(setup, tmp_path / "home")
+    assert document["totals"] == {"USD": "12.3400", "CNY": "110.0000"}
+    shown = {a["name"]: (a["provider"], a["currency"], a["balance"], a["used"]) for a in document["accounts"]}
+    assert shown == {"main": ("openai-billing", "USD", "12.3400", "7.6600"),
+                     "DeepSeek": ("deepseek", "CNY", "110.0000", None)}
+    saved = {r["account"]: (r["currency"], r["balance"], r["used"], r["total"]) for r in setup.records()}
+    assert saved == {"main": ("USD", "12.3400", "7.6600", "20.0000"), "DeepSeek": ("CNY", "110.0000", None, None)}
+    assert KEY not in setup.history.read_text(encoding="utf-8")
+
+
+def balance(amount: str) -> tuple[int, dict[str, str], bytes]:
+    return ok({"is_available": True, "balance_infos": [
+        {"currency": "CNY", "total_balance": amount, "granted_balance": "0.00", "topped_up_balance": amount}]})
+
+
+def test_balance_only_usage_and_a_top_up_between_runs(
+        tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
+    setup = mixed_setup(tmp_path / "etc", relay, deepseek)
+    home = tmp_path / "home"
+
+    def deepseek_line(amount: str) -> dict[str, Any]:
+        # History times have whole seconds: runs in one second would tie and hide which one came last.
+        time.sleep(1.05 - time.time() % 1)
+        deepseek.answer(balance(amount))
+        lines: list[dict[str, Any]] = run_json(setup, home)["accounts"]
+        (line,) = [a for a in lines if a["name"] == "DeepSeek"]
+        return line
+
+    first = deepseek_line("110.00")
+    assert first["period"]["kind"] == "first"
+    spent = deepseek_line("97.50")  # no "used" from DeepSeek: usage is the previous balance minus this one
+    assert (spent["period"]["kind"], spent["period"]["usage"], spent["used"]) == ("usage", "12.5000", None)
+    topped = deepseek_line("197.50")
+    assert topped["period"]["kind"] == "topup"
+    assert (topped["period"]["topup"], topped["period"]["usage"]) == ("100.0000", None)
+    assert [r["balance"] for r in setup.records() if r["account"] == "DeepSeek"] == ["110.0000", "97.5000", "197.5000"]
+
+
+def test_an_exhausted_new_api_key_is_reported_with_its_numbers_and_exits_low(tmp_path: Path) -> None:
+    tokens = {MAIN_KEY[3:]: Token(total=Decimal(5), used=Decimal(5), name="main")}
+    with quick_to_stop(RelayEmulator(tokens=tokens, new_api=True)) as relay:
+        accounts = f"accounts:\n  - name: main\n    provider: new-api\n    base_url: {relay.url}\n" \
+                   "    api_key: ${MAIN_API_KEY}\n"
+        env = {"MAIN_API_KEY": MAIN_KEY}
+        setup = write_setup(tmp_path / "etc", config_text(relay.url, None, accounts=accounts), env)
+        result = cron_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
+    assert result.returncode == 1, result.stderr  # low: exhausted
+    (line,) = json.loads(result.stdout)["accounts"]
+    assert (line["ok"], line["balance"], line["used"], line["total"], line["note"], line["low_balance"]) == (
+        True, "0.0000", "5.0000", "5.0000", "quota exhausted", True)
+
+
+def test_check_config_lists_each_providers_host(tmp_path: Path) -> None:
+    accounts = textwrap.dedent(
+        """\
+        accounts:
+          - {name: relay, api_key: "${K}"}
+          - {name: ds, provider: deepseek, api_key: "${K}"}
+          - {name: kimi, provider: moonshot, base_url: "https://api.moonshot.ai", api_key: "${K}"}
+          - {name: sf, provider: siliconflow, api_key: "${K}"}
+          - {name: or, provider: openrouter, api_key: "${K}"}
+          - {name: nv, provider: json, url: "https://api.novita.ai/openapi/v1/billing/balance/detail",
+             currency: USD, balance: availableBalance, divisor: 10000, api_key: "${K}"}
+        """
+    )
+    setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts),
+                        {"K": KEY})
+    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    hosts = {line.split()[0]: line.split()[2] for line in result.stdout.splitlines() if "key sk-" in line}
+    assert hosts == {"relay": "relay.example.com", "ds": "api.deepseek.com", "kimi": "api.moonshot.ai",
+                     "sf": "api.siliconflow.cn", "or": "openrouter.ai", "nv": "api.novita.ai"}
+    assert KEY not in result.stdout
