@@ -215,3 +215,13 @@ def test_burn_rate_excludes_a_top_up_on_a_balance_only_account(tmp_path: Path) -
     # Under a day of data: no rate at all.
     recent = [p for p in points["main"] if p.time > synthetic.now - STEP * 2 - OFFSET * 2]
     assert len(recent) == 2 and burn_rate(recent, synthetic.now) is None
+
+
+def test_mention_on_alert_may_be_the_single_word_all(tmp_path: Path, relay: RelayEmulator,
+                                                     bot: FeishuBotEmulator) -> None:
+    text = (config_text(relay.url, bot.url).replace("mention_on_alert: [all]", "mention_on_alert: all")
+            .replace("low_balance: 5", "low_balance: 15"))
+    setup = write_setup(tmp_path / "etc", text, standard_env(bot))
+    code, _ = run_json(setup, tmp_path / "home")
+    assert code == 1
+    assert bot.received[0]["card"]["elements"][0]["text"]["content"] == "<at id=all></at>"
