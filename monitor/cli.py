@@ -204,6 +204,11 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
     except HistoryLocked as exc:
         log.error("%s; nothing done", exc)
         code = int(Exit.LOCKED)
+    except Exception:
+        # A bug: the heartbeat still hears "down" now rather than only when the next ping is overdue.
+        if config.heartbeat_url:
+            heartbeat.ping(config.heartbeat_url, Exit.INTERNAL, redactor, dry_run=dry_run)
+        raise
     else:
         code = outcome.exit_code
         if as_json:
