@@ -145,8 +145,14 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
         from logging.handlers import WatchedFileHandler
 
         path = args.log_file
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file between runs
+        try:
+            # Created 0600 (the log names accounts and hosts); an existing file keeps the mode logrotate gave it.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file meanwhile
+        except OSError as exc:
+            # The report matters more than the log: say so on stderr (cron mails it) and go on.
+            log.warning("cannot write the log file %s: %s; logging to stderr only", path, exc.strerror or exc)
+            return
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(formatter)
         file_handler.addFilter(RedactingFilter(redactor))
@@ -198,6 +204,11 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
     except HistoryLocked as exc:
         log.error("%s; nothing done", exc)
         code = int(Exit.LOCKED)
+    except Exception:
+        # A bug: the heartbeat still hears "down" now rather than only when the next ping is overdue.
+        if config.heartbeat_url:
+            heartbeat.ping(config.heartbeat_url, Exit.INTERNAL, redactor, dry_run=dry_run)
+        raise
     else:
         code = outcome.exit_code
         if as_json:

@@ -31,19 +31,14 @@ def check_config(config: Config, out: IO[str]) -> int:
     if config.heartbeat_url:
         out.write(f"heartbeat: {mask_url(config.heartbeat_url)}\n")
     out.write(f"accounts ({len(config.accounts)}):\n")
+    from monitor.report.daily import ljust, width
+
     rows = [(a.name, a.provider, a.host, mask(a.api_key)) for a in config.accounts]
-    widths = [max(_width(r[i]) for r in rows) for i in range(3)]
+    widths = [max(width(r[i]) for r in rows) for i in range(3)]
     for row in rows:
-        cells = [cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row[:3])]
+        cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]
         out.write(f"  {'  '.join(cells)}  key {row[3]}\n")
     return Exit.OK  # the config's warnings were already logged on stderr
-
-
-def _width(text: str) -> int:
-    """Terminal columns: CJK and emoji take two."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def test_notify(config: Config, redactor: Redactor, out: IO[str]) -> int:
@@ -86,8 +81,8 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     """Usage per account per local day, newest first, for the last ``days`` days."""
     from monitor.history import HistoryFile, parse_all
     from monitor.report import points_of
-    from monitor.report.words import money
-    from monitor.usage import daily_usage, sparkline
+    from monitor.report.daily import Column, csv_rows, table
+    from monitor.usage import daily_usage
 
     if days < 1:
         out.write("history: --days must be at least 1\n")
@@ -96,8 +91,9 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     if loaded.warning:
         out.write(f"history: {loaded.warning}\n")
     records = parse_all(loaded.raw)
-    currencies = {r.account: r.currency for r in records if r.ok and r.currency}
+    currencies = {r.account: r.currency for r in records if r.ok and r.currency}  # the latest wins
     points = points_of(records)
+    # Config order first, then accounts that are only in the file (removed from the config since).
     names = [a.name for a in config.accounts] + sorted(set(points) - {a.name for a in config.accounts})
     if account is not None:
         if account not in names:
@@ -106,26 +102,15 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
         names = [account]
     today = datetime.now(config.timezone).date()
     wanted = [today - timedelta(days=n) for n in range(days)]
-    table = {name: daily_usage(points.get(name, []), config.timezone) for name in names}
+    columns = [Column(name, currencies.get(name), daily_usage(points.get(name, []), config.timezone))
+               for name in names]
     if csv_out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["date", "account", "currency", "usage", "events"])
-        for day in wanted:
-            for name in names:
-                if day in table[name]:
-                    amount, events = table[name][day]
-                    writer.writerow([day.isoformat(), name, currencies.get(name, ""), f"{amount:.4f}",
-                                     " ".join(sorted(events))])
+        csv.writer(out, lineterminator="\n").writerows(csv_rows(wanted, columns))
         return Exit.OK
-    for name in names:
-        per_day = table[name]
-        currency = currencies.get(name)
-        spark = sparkline([per_day[d][0] if d in per_day else None for d in reversed(wanted)])
-        out.write(f"{name}  {spark}\n")
-        for day in wanted:
-            if day in per_day:
-                amount, events = per_day[day]
-                marks = f"  ({', '.join(sorted(events))})" if events else ""
-                out.write(f"  {day.isoformat()}  {money(amount, currency):>14}{marks}\n")
-        out.write("\n")
+    if not records:
+        out.write(f"history: no records in {config.history.file} yet; each run adds one per account\n")
+        return Exit.OK
+    zone = getattr(config.timezone, "key", str(config.timezone))
+    out.write(f"Usage per day, last {days} days ({zone}), newest first\n\n")
+    out.write(table(wanted, columns))
     return Exit.OK

@@ -1,0 +1,168 @@
+"""`api-balance-monitor history`: usage per day from a hand-written ten-day history, run as cron runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from monitor.report.words import money
+from monitor.usage import SPARK
+from tests.conftest import Setup, config_text, cron_run, standard_env, write_setup
+from tests.helpers_ops import (
+    CJK_ACCOUNT,
+    ZONE,
+    Synthetic,
+    cells,
+    columns_of,
+    display_width,
+    synthetic_history,
+    write_history,
+)
+
+
+@pytest.fixture
+def history_setup(tmp_path: Path) -> tuple[Setup, Synthetic]:
+    # The history command reads the file only: no relay, no bot. 深度求索 is in the file but no longer
+    # in the config (a retired account): it is still shown, after the configured ones.
+    setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), standard_env(None))
+    synthetic = synthetic_history()
+    write_history(setup.history, synthetic.records)
+    return setup, synthetic
+
+
+def table_of(stdout: str) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header cells, body rows, footer cells) of the table in the command's output."""
+    lines = stdout.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("----------")]
+    assert len(rules) == 2, stdout
+    spans = columns_of(lines[rules[0]])
+    header = cells(lines[rules[0] - 1], spans)
+    body = [cells(line, spans) for line in lines[rules[0] + 1:rules[1]]]
+    footer = cells(lines[rules[1] + 1], spans)
+    return header, body, footer
+
+
+def test_history_prints_an_aligned_table_newest_day_first(history_setup: tuple[Setup, Synthetic],
+                                                         tmp_path: Path) -> None:
+    setup, synthetic = history_setup
+    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+    header, body, footer = table_of(result.stdout)
+    assert header == ["date", "main", "spare", CJK_ACCOUNT, "total CNY", "total USD"]
+    today = datetime.now(ZONE).date()
+    assert [row[0] for row in body] == [(today - timedelta(days=n)).isoformat() for n in range(14)]
+
+    # Every line of the table is as wide on screen as the others (a CJK character takes two columns).
+    lines = result.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("date"))
+    table_lines = lines[first:first + 1 + 1 + 14 + 1 + 1]
+    assert len({display_width(line) for line in table_lines}) == 1, "\n".join(table_lines)
+
+    expected = {name: synthetic.per_day(name) for name in ("main", "spare", CJK_ACCOUNT)}
+    currency = {"main": "USD", "spare": "USD", CJK_ACCOUNT: "CNY"}
+    for row in body:
+        day = date.fromisoformat(row[0])
+        for column, name in enumerate(("main", "spare", CJK_ACCOUNT), start=1):
+            if day not in expected[name]:
+                assert row[column] == "-"
+                continue
+            amount, events = expected[name][day]
+            marks = ("R" if "reset" in events else "") + ("T" if "topup" in events else "")
+            assert row[column] == f"{money(amount, currency[name])} {marks}".strip(), (name, row)
+        usd = [expected[n][day][0] for n in ("main", "spare") if day in expected[n]]
+        assert row[5] == (money(sum(usd, Decimal(0)), "USD") if usd else "-")
+
+    # The reset and the top-up are marked on the days they happened, and not counted as usage.
+    reset_day = next(t for t, kind, _ in synthetic.steps["main"] if kind == "reset").astimezone(ZONE).date()
+    topup_day = next(t for t, kind, _ in synthetic.steps[CJK_ACCOUNT] if kind == "topup").astimezone(ZONE).date()
+    rows = {row[0]: row for row in body}
+    assert rows[reset_day.isoformat()][1].endswith(" R")
+    assert rows[topup_day.isoformat()][3].endswith(" T")
+    assert "R = usage was reset that day" in result.stdout
+
+    # Totals over the days shown: per account, and per currency (USD and CNY never added together).
+    main_total = sum((v[0] for v in expected["main"].values()), Decimal(0))
+    spare_total = sum((v[0] for v in expected["spare"].values()), Decimal(0))
+    cny_total = sum((v[0] for v in expected[CJK_ACCOUNT].values()), Decimal(0))
+    assert main_total == Decimal("9.0")  # 19 steps of $0.50, one of them the reset
+    assert footer == ["total", money(main_total, "USD"), money(spare_total, "USD"), money(cny_total, "CNY"),
+                      money(cny_total, "CNY"), money(main_total + spare_total, "USD")]
+
+
+def test_history_draws_a_sparkline_per_account_oldest_day_left(history_setup: tuple[Setup, Synthetic],
+                                                              tmp_path: Path) -> None:
+    setup, synthetic = history_setup
+    result = cron_run(["history", "-c", str(setup.config), "--days", "7"], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    trend = result.stdout.split("trend (oldest left):\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in trend] == ["main", "spare", CJK_ACCOUNT]
+    today = datetime.now(ZONE).date()
+    week = [today - timedelta(days=n) for n in range(6, -1, -1)]
+    for line, name in zip(trend, ("main", "spare", CJK_ACCOUNT)):
+        spark = line[-7:]  # one character a day; a space where a day has no data
+        per_day = synthetic.per_day(name)
+        top = max(per_day[d][0] for d in week if d in per_day)
+        for day, bar in zip(week, spark):
+            if day not in per_day:
+                assert bar == " ", (name, day, line)
+            elif per_day[day][0] == top:
+                assert bar == SPARK[-1], (name, day, line)
+            else:
+                assert bar in SPARK[:-1], (name, day, line)
+
+
+def test_history_account_option_shows_one_account(history_setup: tuple[Setup, Synthetic], tmp_path: Path) -> None:
+    setup, _ = history_setup
+    result = cron_run(["history", "-c", str(setup.config), "--account", CJK_ACCOUNT, "--days", "5"],
+                      tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    header, body, _ = table_of(result.stdout)
+    assert header == ["date", CJK_ACCOUNT, "total CNY"]
+    assert len(body) == 5
+    assert "main" not in result.stdout
+
+    unknown = cron_run(["history", "-c", str(setup.config), "--account", "mian"], tmp_path / "home")
+    assert unknown.returncode == 64
+    assert "no account named 'mian'" in unknown.stdout
+
+
+def test_history_csv_has_one_row_per_account_per_day_with_events(history_setup: tuple[Setup, Synthetic],
+                                                                  tmp_path: Path) -> None:
+    setup, synthetic = history_setup
+    result = cron_run(["history", "-c", str(setup.config), "--csv"], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["date", "account", "currency", "usage", "events"]
+
+    got = {(r["date"], r["account"]): r for r in rows}
+    for name, currency in (("main", "USD"), ("spare", "USD"), (CJK_ACCOUNT, "CNY")):
+        for day, (amount, events) in synthetic.per_day(name).items():
+            row = got.pop((day.isoformat(), name))
+            assert row["currency"] == currency
+            assert Decimal(row["usage"]) == amount
+            assert row["events"] == " ".join(sorted(events))
+    assert got == {}  # nothing else: days without data have no row
+    dates = [r["date"] for r in rows]
+    assert dates == sorted(dates, reverse=True)  # newest first, like the table
+
+    one = cron_run(["history", "-c", str(setup.config), "--csv", "--account", "main", "--days", "3"],
+                   tmp_path / "home")
+    assert one.returncode == 0
+    one_rows = list(csv.DictReader(io.StringIO(one.stdout)))
+    assert {r["account"] for r in one_rows} == {"main"}
+    last_three = [datetime.now(ZONE).date() - timedelta(days=n) for n in range(3)]
+    assert len(one_rows) == sum(d in synthetic.per_day("main") for d in last_three)
+
+
+def test_history_without_records_says_so(tmp_path: Path) -> None:
+    setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), standard_env(None))
+    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0
+    assert "no records" in result.stdout
