@@ -37,7 +37,10 @@ def parse(response: Response) -> Any:
     """The JSON of a 2xx answer; a clear ``ProviderError`` for HTTP errors, HTML pages and errors inside a 200."""
     body = _json_or_none(response.body)
     if not 200 <= response.status < 300:
-        message = error_message(body) if body is not None else _describe_non_json(response)
+        if body is not None:
+            message = error_message(body)
+        else:  # an empty body says nothing: the status's own words are clearer ("rate limited (empty answer)")
+            message = _describe_non_json(response) if response.body.strip() else None
         if response.status in (401, 403) and message:
             if _EXHAUSTED.search(message):
                 raise QuotaExhausted("quota exhausted")
