@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from monitor.emulators import Answer, FeishuBotEmulator, Request
-from tests.conftest import BOT_SECRET, EXECUTABLE, MAIN_KEY, SPARE_KEY, WEBHOOK_TOKEN, Setup, cron_run, write_setup
+from tests.conftest import (
+    BOT_SECRET,
+    EXECUTABLE,
+    MAIN_KEY,
+    SPARE_KEY,
+    WEBHOOK_TOKEN,
+    Setup,
+    cron_run,
+    standard_env,
+    write_setup,
+)
 
 SECRETS = (MAIN_KEY, SPARE_KEY, WEBHOOK_TOKEN, BOT_SECRET, MAIN_KEY[3:], SPARE_KEY[3:])
 
@@ -55,16 +65,8 @@ def config(
     return "\n".join(lines) + "\n"
 
 
-def env_for(bot: FeishuBotEmulator | None) -> dict[str, str]:
-    env = {"MAIN_API_KEY": MAIN_KEY, "SPARE_API_KEY": SPARE_KEY}
-    if bot is not None:
-        env["FEISHU_WEBHOOK_URL"] = bot.webhook_url
-        env["FEISHU_SECRET"] = bot.secret
-    return env
-
-
 def make(folder: Path, relay_url: str, bot: FeishuBotEmulator | None, **kwargs: Any) -> Setup:
-    return write_setup(folder, config(relay_url, bot=bot is not None, **kwargs), env_for(bot))
+    return write_setup(folder, config(relay_url, bot=bot is not None, **kwargs), standard_env(bot))
 
 
 def run(setup: Setup, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
