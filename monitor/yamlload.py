@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+MAX_VALUES = 100_000  # a config of a thousand accounts has some ten thousand
 
 
 @dataclass
@@ -17,6 +18,7 @@ class YamlDocument:
     value: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     errors: list[tuple[int, Path_, str]] = field(default_factory=list)
+    built: int = 0  # values built so far, bounded by MAX_VALUES
 
     def line_of(self, path: Path_) -> int:
         """The line of ``path``, else of its nearest ancestor that has one."""
@@ -39,6 +41,8 @@ def load(text: str) -> YamlDocument:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+    except RecursionError:
+        raise YamlSyntaxError(loader.get_mark().line + 1, "nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -53,11 +57,19 @@ def load(text: str) -> YamlDocument:
     doc = YamlDocument(value=None)
     if node is None:
         return doc
-    doc.value = _build(loader, node, (), doc)
+    try:
+        doc.value = _build(loader, node, (), doc)
+    except RecursionError:
+        raise YamlSyntaxError(1, "nested too deeply") from None
     return doc
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+    # Aliases make a graph: nine nested lists of nine aliases are 9**9 values ("billion laughs").
+    doc.built += 1
+    if doc.built > MAX_VALUES:
+        raise YamlSyntaxError(node.start_mark.line + 1,
+                              f"the document expands to more than {MAX_VALUES} values (aliases, '*name'?)")
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the usual way
