@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.interpolate import MissingVariable, interpolate, is_reference
+from monitor.interpolate import MissingVariable, interpolate, is_reference, references
 from monitor.providers import PROVIDERS
 
 DEFAULT_CONFIG = "config.yaml"
@@ -327,6 +327,7 @@ class _Builder:
 
     def value(self, path: tuple[str | int, ...], raw: Any, check: Check) -> Any:
         """Interpolate then check one value; record a problem and return None when it fails."""
+        written = raw
         if isinstance(raw, str):
             try:
                 raw = interpolate(raw, self.env)
@@ -340,8 +341,19 @@ class _Builder:
         try:
             return check(raw)
         except ValueError as exc:
-            self.problem(path, str(exc))
+            self.problem(path, self._hide_environment(str(exc), written))
             return None
+
+    def _hide_environment(self, message: str, written: Any) -> str:
+        """A message that names ``${VAR}`` where it would show a value from the environment (maybe a secret)."""
+        if not isinstance(written, str):
+            return message
+        for name in references(written):
+            value = self.env.get(name) or ""
+            for shown in sorted({value, value.strip()}, key=len, reverse=True):
+                if len(shown) >= 4:
+                    message = message.replace(shown, f"${{{name}}}")
+        return message
 
     def mapping(
         self, path: tuple[str | int, ...], raw: Any, known: Mapping[str, Check] | tuple[str, ...]
