@@ -427,6 +427,9 @@ class _Builder:
             value = self.value(("defaults", key), item, defaults_known[key])
             if value is not None:
                 defaults[key] = value
+        for key in ("base_url", "url"):  # once here, not once per account that inherits it
+            if key in defaults:
+                self._check_plain_http(("defaults", key), defaults[key])
         if raw_accounts is None:
             self.problem(("accounts",), "is required: list at least one account")
             return []
@@ -449,6 +452,9 @@ class _Builder:
                 if value is not None:
                     values[key] = value
             failed = set(given) - set(values)
+            for key in ("base_url", "url"):
+                if key in values:
+                    self._check_plain_http((*path, key), values[key])
             provider = values.get("provider", default_provider)
             for key, value in defaults.items():
                 # A DeepSeek account must never send its key to the relay's host.
@@ -483,9 +489,6 @@ class _Builder:
                 self.problem(path, f"provider {provider} needs balance (the dotted path of the balance in the answer)")
         elif info.default_base_url is None and "base_url" not in values and "base_url" not in failed:
             self.problem(path, f"provider {provider} needs base_url (the relay's address, e.g. https://relay.example.com)")
-        for key in ("base_url", "url"):
-            if key in values:
-                self._check_plain_http((*path, key), values[key])
         if not {"name", "api_key"} <= set(values) or failed:
             return None
         values["provider"] = provider
