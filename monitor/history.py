@@ -21,6 +21,7 @@ from monitor.collect import AccountResult
 log = logging.getLogger(__name__)
 
 VERSION = 1
+MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
 
 
 class HistoryLocked(Exception):
@@ -104,7 +105,8 @@ def _decimal(value: Any) -> Decimal | None:
         number = Decimal(str(value))
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    # A hand-edited 1e30 would make every later sum overflow the report's arithmetic: not a usable amount.
+    return number if number.is_finite() and number.copy_abs() < MAX_AMOUNT else None
 
 
 def parse(raw: Any) -> Record | None:
