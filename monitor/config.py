@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
 import ipaddress
 import os
 import stat
@@ -286,7 +287,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
     folder = path.resolve().parent
     env_file = folder / ".env"
-    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    dotenv = {k: v for k, v in dotenv_values(stream=io.StringIO(_dotenv_text(env_file))).items() if v is not None}
     env = {**dotenv, **environ}  # the real environment wins over .env
 
     builder = _Builder(where, doc, env)
@@ -294,6 +295,21 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     warnings = list(builder.warnings)
     warnings += _permission_warnings(path, env_file, builder.literal_keys)
     return dataclasses.replace(config, warnings=tuple(warnings))
+
+
+def _dotenv_text(env_file: Path) -> str:
+    """The text of the ``.env`` beside the config ("" when there is none); ``ConfigError`` when unreadable."""
+    if not env_file.is_file():
+        return ""
+    try:
+        raw = env_file.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{env_file}: cannot be read ({exc.strerror or exc})"]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{env_file}:{line}: the file is not UTF-8 text; save it as UTF-8"]) from None
 
 
 def _permission_warnings(path: Path, env_file: Path, literal_keys: bool) -> list[str]:
