@@ -145,8 +145,13 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
         from logging.handlers import WatchedFileHandler
 
         path = args.log_file
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file between runs
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file between runs
+        except OSError as exc:
+            # The balances matter more than the log file: run anyway, and say so on stderr (cron mails it).
+            log.warning("cannot open the log file %s (%s); logging to stderr only", path, exc.strerror or exc)
+            return
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(formatter)
         file_handler.addFilter(RedactingFilter(redactor))
