@@ -143,3 +143,24 @@ def test_plain_http_to_another_host_is_a_warning_with_its_line(tmp_path: Path) -
     loopback = make(tmp_path / "loop", "http://127.0.0.1:9", None, accounts=ACCOUNTS)
     quiet = cron_run(["check-config", "-c", str(loopback.config)], tmp_path / "home")
     assert quiet.returncode == 0 and "plain http://" not in quiet.stderr
+
+
+def test_a_dotenv_that_is_not_utf8_is_a_config_error_with_its_line(base: Setup, relay: RelayEmulator,
+                                                                    bot: FeishuBotEmulator) -> None:
+    env = base.folder / ".env"
+    env.write_bytes(env.read_bytes() + b"NOTE=caf\xe9\n")
+    line = env.read_bytes().count(b"\n")
+    result = run(base)
+    assert result.returncode == 78, result.stderr
+    assert f"config: {env}:{line}: the file is not UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_nothing_done(base, relay, bot)
+
+
+def test_a_log_file_that_cannot_be_opened_is_a_warning_and_the_run_goes_on(
+        base: Setup, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
+    missing = base.folder / "no-such-folder" / "monitor.log"
+    result = run(base, "--log-file", str(missing))
+    assert result.returncode == 0, result.stderr
+    assert f"cannot open the log file {missing}" in result.stderr
+    assert len(bot.received) == 1 and base.history.exists()
