@@ -38,9 +38,16 @@ class YamlSyntaxError(Exception):
 
 def load(text: str) -> YamlDocument:
     """Parse one YAML document; raise ``YamlSyntaxError`` with a line on a syntax error."""
-    loader = yaml.SafeLoader(text)
+    doc = YamlDocument(value=None)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader already refuses some characters (NUL, …)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise YamlSyntaxError(line, f"character {exc.character!r} is not allowed in YAML") from None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            doc.value = _build(loader, node, (), doc)  # constructing may fail too: an unknown !!tag, bad !!binary
     except RecursionError:
         raise YamlSyntaxError(loader.get_mark().line + 1, "nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
@@ -54,13 +61,6 @@ def load(text: str) -> YamlDocument:
         raise YamlSyntaxError(1, str(exc)) from None
     finally:
         loader.dispose()
-    doc = YamlDocument(value=None)
-    if node is None:
-        return doc
-    try:
-        doc.value = _build(loader, node, (), doc)
-    except RecursionError:
-        raise YamlSyntaxError(1, "nested too deeply") from None
     return doc
 
 
