@@ -409,7 +409,8 @@ class _Builder:
         feishu = None
         if top.get("feishu") is not None:
             values = self.section("feishu", top["feishu"])
-            if "webhook_url" not in values and "webhook_url" not in (top["feishu"] or {}):
+            given = top["feishu"] if isinstance(top["feishu"], dict) else {}
+            if "webhook_url" not in values and "webhook_url" not in given:
                 self.problem(("feishu",), "needs webhook_url (or remove the feishu section to print the report)")
             if "webhook_url" in values:
                 self._check_plain_http(("feishu", "webhook_url"), values["webhook_url"])
@@ -457,6 +458,9 @@ class _Builder:
         seen: dict[str, int] = {}
         for index, raw in enumerate(raw_accounts):
             path: tuple[str | int, ...] = ("accounts", index)
+            if raw is None:  # a bare "-": mapping() lets an empty section pass, but an account needs keys
+                self.problem(path, "is empty: an account needs at least name and api_key")
+                continue
             given = self.mapping(path, raw, ACCOUNT_KEYS)
             if not given and not isinstance(raw, dict):
                 continue
