@@ -40,9 +40,13 @@ CASES: dict[str, tuple[Callable[[str], str], str, int | None]] = {
     "list-for-mapping": (replace("http:\n", "http: [1, 2]\nx_http:\n"), "http: must be a mapping", None),
     "unknown-key": (replace("retries: 1", "retires: 1"), "did you mean 'retries'", None),
     "empty-accounts": (lambda t: t[: t.index("accounts:")] + "accounts: []\n", "at least one account", None),
+    "blank-account": (lambda t: t[: t.index("accounts:")] + "accounts:\n  -\n", "accounts[0]: is empty", None),
     "no-accounts": (lambda t: t[: t.index("accounts:")], "accounts: is required", None),
     "long-name": (replace("name: main", "name: " + "n" * 200), "200 characters long", None),
     "no-scheme": (replace("base_url: http://", "base_url: "), "must start with http:// or https://", None),
+    "python-tag": (lambda t: "x: !!python/name:os.system ''\n" + t, "constructor for the tag", None),
+    "nul-character": (lambda t: t + "# \x00\n", "is not allowed in YAML", None),
+    "feishu-scalar": (replace("feishu:\n", "feishu: 1\nold_feishu:\n"), "feishu: must be a mapping", None),
     "deep-nesting": (lambda t: t + "extra: " + "[" * 5000 + "]" * 5000 + "\n", "", None),
     "alias-bomb": (bomb, "", None),
 }
