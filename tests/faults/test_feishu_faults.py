@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.config import FeishuSettings
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token, feishu_error, json_answer
@@ -72,8 +74,10 @@ def test_delivered_on_2xx_with_code_0_or_legacy_status_code_without_code(answer:
     raw(200, b"null"),
     json_answer(302, {"code": 0, "msg": "success"}),
     json_answer(404, {"code": 99991201, "msg": "resource not find"}),
+    json_answer(200, {"code": False, "msg": "success"}),  # false == 0 in Python, but it is not Feishu's 0
+    json_answer(200, {"code": [0], "msg": "success"}),
 ], ids=["statuscode0-code19024", "code-only", "empty-object", "msg-only", "empty-body", "html", "null", "302",
-        "404"])
+        "404", "code-false", "code-list"])
 def test_not_delivered_unless_2xx_and_code_0(answer: Any) -> None:
     with FeishuBotEmulator(token=WEBHOOK_TOKEN, secret=BOT_SECRET, scripted=[answer]) as bot:
         delivery, _ = send(bot)
@@ -200,3 +204,26 @@ def test_a_huge_report_goes_in_numbered_parts_under_20_kb_with_the_keyword_at_mo
     assert all(times[i + 5] - times[i] >= 1.0 for i in range(len(times) - 5))  # never 6 within a second
     delivered = "".join(json.dumps(m, ensure_ascii=False) for m in bot.received)
     assert all(n in delivered for n in names)
+
+
+json_like = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)),
+    max_leaves=8,
+)
+feishu_bodies = st.one_of(
+    st.binary(max_size=100),
+    st.fixed_dictionaries({}, optional={"code": json_like, "msg": json_like, "StatusCode": json_like,
+                                        "StatusMessage": json_like, "data": json_like}).map(
+        lambda d: json.dumps(d).encode()),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(status=st.integers(min_value=100, max_value=599), body=feishu_bodies)
+def test_any_feishu_answer_is_a_verdict_never_an_exception(status: int, body: bytes) -> None:
+    verdict, retry = feishu.interpret(status, body)
+    assert verdict is None or (isinstance(verdict, str) and verdict)
+    assert isinstance(retry, bool)
+    if verdict is None:
+        assert 200 <= status < 300
