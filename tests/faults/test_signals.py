@@ -73,3 +73,22 @@ def test_a_signal_while_posting_leaves_the_history_fully_written(tmp_path: Path,
     document = json.loads(setup.history.read_text(encoding="utf-8"))
     assert document["records"][: len(old)] == old
     assert [r["account"] for r in document["records"][len(old):]] == ["main", "spare"]
+
+
+def test_a_sigterm_while_waiting_for_the_lock_is_143_and_nothing_done(tmp_path: Path, relay: RelayEmulator,
+                                                                      bot: FeishuBotEmulator) -> None:
+    import fcntl
+    import os
+
+    setup = make(tmp_path / "etc", relay.url, bot, history={"lock_wait_seconds": 30})
+    fd = os.open(setup.folder / "api_usage_history.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        process = popen(setup)
+        time.sleep(1.0)  # it is waiting for the lock by now (it announces it only at -v)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        os.close(fd)
+    assert process.returncode == 143, stderr
+    assert relay.requests == [] and bot.requests == [] and not setup.history.exists()
