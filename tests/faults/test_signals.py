@@ -84,8 +84,9 @@ def test_a_sigterm_while_waiting_for_the_lock_is_143_and_nothing_done(tmp_path: 
     fd = os.open(setup.folder / "api_usage_history.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        process = popen(setup)
-        time.sleep(1.0)  # it is waiting for the lock by now (it announces it only at -v)
+        log = tmp_path / "run.log"
+        process = popen(setup, "--log-file", str(log))
+        wait_for(lambda: log.exists() and "waiting for another run" in log.read_text())
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
     finally:
