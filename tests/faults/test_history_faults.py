@@ -78,11 +78,14 @@ def test_two_runs_at_once_take_turns_and_both_records_are_kept(tmp_path: Path, b
               SPARE_KEY[3:]: Token(total=Decimal("50"), used=Decimal("10"))}
     with RelayEmulator(tokens=tokens, delay=0.4) as relay:
         setup = make(tmp_path / "etc", relay.url, bot, history={"lock_wait_seconds": 20})
-        first, second = popen(setup), popen(setup)
+        first, second = popen(setup, "--json"), popen(setup, "--json")
         outs = [p.communicate(timeout=60) for p in (first, second)]
     assert (first.returncode, second.returncode) == (0, 0), outs
     records = check_document(setup.history)
     assert sorted(r["account"] for r in records) == ["main", "main", "spare", "spare"]
+    # The later run read what the earlier one wrote: one saw no history, the other saw that run's records.
+    kinds = sorted(json.loads(out)["accounts"][0]["period"]["kind"] for out, _ in outs)
+    assert kinds == ["first", "usage"]
     assert len(bot.received) == 2
 
 
