@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 import time
 from collections.abc import Iterator
@@ -49,6 +50,14 @@ def faulty_relay(**kwargs: Any) -> RelayEmulator:
                          **kwargs)
 
 
+def query_spare(faulty: RelayEmulator, tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator,
+                retries: int) -> tuple[subprocess.CompletedProcess[str], list[Request]]:
+    """One --json run with ``spare`` on ``faulty``; the result and the subscription requests it got."""
+    setup = make(tmp_path / "etc", relay.url, bot, http={"retries": retries}, accounts=spare_at(faulty.url))
+    result = run(setup, "--json")
+    return result, [r for r in faulty.requests if r.path == SUBSCRIPTION]
+
+
 def test_a_relay_slower_than_the_timeout_fails_that_account_only(tmp_path: Path, relay: RelayEmulator,
                                                                   bot: FeishuBotEmulator) -> None:
     with faulty_relay(delay=2.5) as slow:
@@ -92,8 +101,7 @@ def test_an_html_page_is_not_json_and_says_what_it_is(tmp_path: Path, relay: Rel
                                                       status: int) -> None:
     page = (status, {"Content-Type": "text/html; charset=UTF-8"}, CLOUDFLARE_PAGE)
     with faulty_relay(faults={SUBSCRIPTION: lambda r: page}) as cloudflare:
-        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 0}, accounts=spare_at(cloudflare.url))
-        result = run(setup, "--json")
+        result, _ = query_spare(cloudflare, tmp_path, relay, bot, retries=0)
     assert result.returncode == 2, result.stderr
     error = by_name(result.stdout)["spare"]["error"]
     assert "text/html" in error and "Just a moment..." in error
@@ -102,9 +110,7 @@ def test_an_html_page_is_not_json_and_says_what_it_is(tmp_path: Path, relay: Rel
 
 def test_an_empty_429_is_retried_then_reported(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     with faulty_relay(faults={SUBSCRIPTION: lambda r: (429, {}, b"")}) as limited:
-        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 1}, accounts=spare_at(limited.url))
-        result = run(setup, "--json")
-        hits = [r for r in limited.requests if r.path == SUBSCRIPTION]
+        result, hits = query_spare(limited, tmp_path, relay, bot, retries=1)
     assert result.returncode == 2, result.stderr
     assert by_name(result.stdout)["spare"]["error"] == "HTTP 429: rate limited (empty answer)"
     assert len(hits) == 2
@@ -130,9 +136,7 @@ def test_a_5xx_then_success_is_retried_and_succeeds(tmp_path: Path, relay: Relay
 
     with faulty_relay() as flaky:
         flaky.faults[SUBSCRIPTION] = once
-        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 2}, accounts=spare_at(flaky.url))
-        result = run(setup, "--json")
-        hits = [r for r in flaky.requests if r.path == SUBSCRIPTION]
+        result, hits = query_spare(flaky, tmp_path, relay, bot, retries=2)
     assert result.returncode == 0, result.stderr
     assert by_name(result.stdout)["spare"]["balance"] == "40.0000"
     assert len(hits) == 2
@@ -142,9 +146,7 @@ def test_a_5xx_then_success_is_retried_and_succeeds(tmp_path: Path, relay: Relay
 def test_a_4xx_is_not_retried(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator, status: int) -> None:
     answer = json_answer(status, {"error": {"message": "no such thing", "type": "one_api_error"}})
     with faulty_relay(faults={SUBSCRIPTION: lambda r: answer}) as refusing:
-        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 2}, accounts=spare_at(refusing.url))
-        result = run(setup, "--json")
-        hits = [r for r in refusing.requests if r.path == SUBSCRIPTION]
+        result, hits = query_spare(refusing, tmp_path, relay, bot, retries=2)
     assert result.returncode == 2, result.stderr
     assert by_name(result.stdout)["spare"]["error"] == f"HTTP {status}: no such thing"
     assert len(hits) == 1
