@@ -57,7 +57,7 @@ def test_a_writer_killed_at_random_moments_never_leaves_a_broken_file(tmp_path: 
     for _ in range(12):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
         assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.0, 0.3))
         writer.send_signal(signal.SIGKILL)
         writer.wait(10)
         if path.exists():
