@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
 import ipaddress
 import os
 import stat
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.interpolate import MissingVariable, interpolate, is_reference
+from monitor.interpolate import MissingVariable, interpolate, is_reference, references
 from monitor.providers import PROVIDERS
 
 DEFAULT_CONFIG = "config.yaml"
@@ -293,7 +294,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
     folder = path.resolve().parent
     env_file = folder / ".env"
-    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    dotenv = {k: v for k, v in dotenv_values(stream=io.StringIO(_dotenv_text(env_file))).items() if v is not None}
     env = {**dotenv, **environ}  # the real environment wins over .env
 
     builder = _Builder(where, doc, env)
@@ -301,6 +302,21 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     warnings = list(builder.warnings)
     warnings += _permission_warnings(path, env_file, builder.literal_keys)
     return dataclasses.replace(config, warnings=tuple(warnings))
+
+
+def _dotenv_text(env_file: Path) -> str:
+    """The text of the ``.env`` beside the config ("" when there is none); ``ConfigError`` when unreadable."""
+    if not env_file.is_file():
+        return ""
+    try:
+        raw = env_file.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{env_file}: cannot be read ({exc.strerror or exc})"]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{env_file}:{line}: the file is not UTF-8 text; save it as UTF-8"]) from None
 
 
 def _permission_warnings(path: Path, env_file: Path, literal_keys: bool) -> list[str]:
@@ -334,6 +350,7 @@ class _Builder:
 
     def value(self, path: tuple[str | int, ...], raw: Any, check: Check) -> Any:
         """Interpolate then check one value; record a problem and return None when it fails."""
+        written = raw
         if isinstance(raw, str):
             try:
                 raw = interpolate(raw, self.env)
@@ -347,8 +364,19 @@ class _Builder:
         try:
             return check(raw)
         except ValueError as exc:
-            self.problem(path, str(exc))
+            self.problem(path, self._hide_environment(str(exc), written))
             return None
+
+    def _hide_environment(self, message: str, written: Any) -> str:
+        """A message that names ``${VAR}`` where it would show a value from the environment (maybe a secret)."""
+        if not isinstance(written, str):
+            return message
+        for name in references(written):
+            value = self.env.get(name) or ""
+            for shown in sorted({value, value.strip()}, key=len, reverse=True):
+                if len(shown) >= 4:
+                    message = message.replace(shown, f"${{{name}}}")
+        return message
 
     def mapping(
         self, path: tuple[str | int, ...], raw: Any, known: Mapping[str, Check] | tuple[str, ...]
@@ -388,7 +416,8 @@ class _Builder:
         feishu = None
         if top.get("feishu") is not None:
             values = self.section("feishu", top["feishu"])
-            if "webhook_url" not in values and "webhook_url" not in (top["feishu"] or {}):
+            given = top["feishu"] if isinstance(top["feishu"], dict) else {}
+            if "webhook_url" not in values and "webhook_url" not in given:
                 self.problem(("feishu",), "needs webhook_url (or remove the feishu section to print the report)")
             if "webhook_url" in values:
                 self._check_plain_http(("feishu", "webhook_url"), values["webhook_url"])
@@ -423,6 +452,9 @@ class _Builder:
             if value is not None:
                 defaults[key] = value
         defaults_failed = set(defaults_raw) - set(defaults)
+        for key in ("base_url", "url"):  # once here, not once per account that inherits it
+            if key in defaults:
+                self._check_plain_http(("defaults", key), defaults[key])
         if raw_accounts is None:
             self.problem(("accounts",), "is required: list at least one account")
             return []
@@ -434,6 +466,9 @@ class _Builder:
         seen: dict[str, int] = {}
         for index, raw in enumerate(raw_accounts):
             path: tuple[str | int, ...] = ("accounts", index)
+            if raw is None:  # a bare "-": mapping() lets an empty section pass, but an account needs keys
+                self.problem(path, "is empty: an account needs at least name and api_key")
+                continue
             given = self.mapping(path, raw, ACCOUNT_KEYS)
             if not given and not isinstance(raw, dict):
                 continue
@@ -446,6 +481,9 @@ class _Builder:
                     values[key] = value
             # A key that failed in defaults is already reported; do not report it missing per account.
             failed = (set(given) - set(values)) | (defaults_failed - set(given))
+            for key in ("base_url", "url"):
+                if key in values:
+                    self._check_plain_http((*path, key), values[key])
             provider = values.get("provider", default_provider)
             for key, value in defaults.items():
                 # A DeepSeek account must never send its key to the relay's host.
@@ -480,9 +518,6 @@ class _Builder:
                 self.problem(path, f"provider {provider} needs balance (the dotted path of the balance in the answer)")
         elif info.default_base_url is None and "base_url" not in values and "base_url" not in failed:
             self.problem(path, f"provider {provider} needs base_url (the relay's address, e.g. https://relay.example.com)")
-        for key in ("base_url", "url"):
-            if key in values:
-                self._check_plain_http((*path, key), values[key])
         if not {"name", "api_key"} <= set(values) or failed:
             return None
         values["provider"] = provider

@@ -21,10 +21,15 @@ from monitor.collect import AccountResult
 log = logging.getLogger(__name__)
 
 VERSION = 1
+MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
 
 
 class HistoryLocked(Exception):
     """Another run holds the lock and did not release it in time."""
+
+
+class LockUnavailable(Exception):
+    """The lock file cannot be opened or created (a missing or read-only folder): nothing can be saved."""
 
 
 class HistoryRefused(Exception):
@@ -100,7 +105,8 @@ def _decimal(value: Any) -> Decimal | None:
         number = Decimal(str(value))
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    # A hand-edited 1e30 would make every later sum overflow the report's arithmetic: not a usable amount.
+    return number if number.is_finite() and number.copy_abs() < MAX_AMOUNT else None
 
 
 def parse(raw: Any) -> Record | None:
@@ -141,7 +147,10 @@ class HistoryFile:
         """Hold the run lock (``flock`` on a file that is never deleted, so there is no unlink race)."""
         import fcntl
 
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LockUnavailable(f"cannot open the lock file {self.lock_path}: {exc.strerror or exc}") from None
         try:
             deadline = time.monotonic() + wait_seconds
             announced = False
@@ -172,6 +181,8 @@ class HistoryFile:
             return Loaded()
         try:
             document = json.loads(data.decode("utf-8"))
+            if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
+                return self._refuse(document)  # before the shape check: a newer version may change the shape
             if not isinstance(document, dict) or not isinstance(document.get("records"), list):
                 raise ValueError('not a {"version": 1, "records": [...]} document')
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -184,13 +195,14 @@ class HistoryFile:
                 warning = f"history file cannot be read ({reason}); moved aside to {aside}, starting a new one"
             log.warning("%s", warning)
             return Loaded(warning=warning)
-        version = document.get("version", VERSION)
-        if version != VERSION:
-            warning = (f"history file {self.path} has version {version!r}, which this release does not know; "
-                       "left untouched and not updated (upgrade api-balance-monitor)")
-            log.error("%s", warning)
-            return Loaded(raw=document["records"], warning=warning, refused=True)
         return Loaded(raw=document["records"])
+
+    def _refuse(self, document: dict[str, Any]) -> Loaded:
+        warning = (f"history file {self.path} has version {document.get('version')!r}, which this release does "
+                   "not know; left untouched and not updated (upgrade api-balance-monitor)")
+        log.error("%s", warning)
+        records = document.get("records")
+        return Loaded(raw=records if isinstance(records, list) else [], warning=warning, refused=True)
 
     def save(self, raw_records: Sequence[dict[str, Any]], now: datetime, retention_days: int) -> None:
         """Prune by retention and write atomically (temp file, fsync, rename, fsync the folder), mode 0600."""

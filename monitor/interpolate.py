@@ -37,3 +37,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 def is_reference(text: str) -> bool:
     """Whether ``text`` takes (part of) its value from the environment."""
     return any(not m.group(1) for m in _PATTERN.finditer(text))
+
+
+def references(text: str) -> list[str]:
+    """The names of the variables ``text`` takes its value from."""
+    return [m.group(2) for m in _PATTERN.finditer(text) if not m.group(1)]

@@ -11,7 +11,7 @@ from typing import Any
 from monitor import exitcodes
 from monitor.collect import AccountResult, collect
 from monitor.config import Config
-from monitor.history import HistoryFile, Loaded, parse_all, record_of
+from monitor.history import HistoryFile, Loaded, LockUnavailable, parse_all, record_of
 from monitor.http import HttpClient
 from monitor.redact import Redactor
 from monitor.report import Report, build
@@ -46,17 +46,27 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
     history = HistoryFile(config.history.file)
     if dry_run:
         return _pass(config, redactor, now, history, dry_run=True, hooks=hooks)
-    with history.locked(config.history.lock_wait_seconds):
-        return _pass(config, redactor, now, history, dry_run=False, hooks=hooks)
+    try:
+        with history.locked(config.history.lock_wait_seconds):
+            return _pass(config, redactor, now, history, dry_run=False, hooks=hooks)
+    except LockUnavailable as exc:  # raised on entering the lock only, before anything was done
+        unwritable = str(exc)
+    # The history's folder is missing or read-only: still query and report, and say it was not saved.
+    log.error("history not saved: %s", unwritable)
+    return _pass(config, redactor, now, history, dry_run=False, hooks=hooks, unwritable=unwritable)
 
 
 def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFile, dry_run: bool,
-          hooks: Hooks) -> Outcome:
+          hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
-    loaded = _load(history, now, dry_run)
+    loaded = _load(history, now, dry_run or unwritable is not None)
     report = build(results, parse_all(loaded.raw), now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning)
-    saved, problem = _save(history, loaded, results, config, now, dry_run)
+    problem: str | None
+    if unwritable:
+        saved, problem = False, unwritable
+    else:
+        saved, problem = _save(history, loaded, results, config, now, dry_run)
     cards, delivery = _deliver(config, report, redactor, problem, dry_run, hooks)
     code = exitcodes.combine(
         low=report.low,

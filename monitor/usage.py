@@ -62,8 +62,8 @@ def period(previous: Point | None, current: Point, retention: timedelta) -> Peri
         return Period("first", None, None, None, reason="first")
     elapsed = current.time - previous.time
     seconds = int(elapsed.total_seconds())
-    if elapsed.total_seconds() <= 0:
-        return Period("first", previous.time, seconds, None, reason="clock")
+    if elapsed.total_seconds() <= 0:  # the clock moved back: no elapsed time to show (never a negative one)
+        return Period("first", previous.time, None, None, reason="clock")
     if elapsed > retention:
         return Period("first", previous.time, seconds, None, reason="too_old")
     change = step(previous, current)

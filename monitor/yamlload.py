@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+MAX_VALUES = 100_000  # a config of a thousand accounts has some ten thousand
 
 
 @dataclass
@@ -17,6 +18,7 @@ class YamlDocument:
     value: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     errors: list[tuple[int, Path_, str]] = field(default_factory=list)
+    built: int = 0  # values built so far, bounded by MAX_VALUES
 
     def line_of(self, path: Path_) -> int:
         """The line of ``path``, else of its nearest ancestor that has one."""
@@ -36,9 +38,18 @@ class YamlSyntaxError(Exception):
 
 def load(text: str) -> YamlDocument:
     """Parse one YAML document; raise ``YamlSyntaxError`` with a line on a syntax error."""
-    loader = yaml.SafeLoader(text)
+    doc = YamlDocument(value=None)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader already refuses some characters (NUL, …)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise YamlSyntaxError(line, f"character {exc.character!r} is not allowed in YAML") from None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            doc.value = _build(loader, node, (), doc)  # constructing may fail too: an unknown !!tag, bad !!binary
+    except RecursionError:
+        raise YamlSyntaxError(loader.get_mark().line + 1, "nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -50,14 +61,15 @@ def load(text: str) -> YamlDocument:
         raise YamlSyntaxError(1, str(exc)) from None
     finally:
         loader.dispose()
-    doc = YamlDocument(value=None)
-    if node is None:
-        return doc
-    doc.value = _build(loader, node, (), doc)
     return doc
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, doc: YamlDocument) -> Any:
+    # Aliases make a graph: nine nested lists of nine aliases are 9**9 values ("billion laughs").
+    doc.built += 1
+    if doc.built > MAX_VALUES:
+        raise YamlSyntaxError(node.start_mark.line + 1,
+                              f"the document expands to more than {MAX_VALUES} values (aliases, '*name'?)")
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the usual way

@@ -26,7 +26,8 @@ ATTEMPTS = 4  # per part, for rate limiting and server errors
 TIMEOUT = 10.0
 
 FIXES: dict[int, str] = {
-    9499: "bad request: the message is malformed or too large",
+    9499: "bad request: Feishu found the message malformed or too large "
+    "(parts are kept under 20 KB, so please report this as a bug)",
     11232: "Feishu is rate limiting this bot; schedule the job off the hour and half hour (e.g. 5 9,21 * * *)",
     11235: "this group lets only admins @all: remove 'all' from feishu.mention_on_alert or make the bot an admin",
     11246: "Feishu rejected the card's content (please report this as a bug)",
@@ -37,9 +38,10 @@ FIXES: dict[int, str] = {
     19007: "the bot is disabled: enable it in the group's settings",
     19021: "the signature was refused: set feishu.secret (FEISHU_SECRET) to the bot's 签名校验 secret, "
     "and check this machine's clock (Feishu allows 1 hour of difference)",
-    19022: "this machine's IP address is not in the bot's IP whitelist (IP 白名单)",
+    19022: "this machine's IP address is not in the bot's IP whitelist (IP 白名单): "
+    "add this machine's public IP address there, or turn the whitelist off",
     19024: "the message lacks the bot's keyword: set feishu.keyword to one of the bot's 自定义关键词",
-    19036: "the message is too large for Feishu",
+    19036: "the message is too large for Feishu (parts are kept under 20 KB, so please report this as a bug)",
     99991201: "wrong webhook path: use the full URL https://open.feishu.cn/open-apis/bot/v2/hook/<token>",
     99991300: "Feishu could not parse the message as JSON (please report this as a bug)",
 }
@@ -148,6 +150,9 @@ def interpret(status: int, content: bytes) -> tuple[str | None, bool]:
     if code is None and "StatusCode" in answer:
         code = answer.get("StatusCode")  # legacy success bodies carry only StatusCode
     message = str(answer.get("msg") or answer.get("StatusMessage") or "")[:200]
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        # Not Feishu's answer (a proxy's?): false is not 0, and a list is not a code to look up.
+        return f"HTTP {status}: an answer whose code is not a number ({str(code)[:40]})", status >= 500
     if 200 <= status < 300 and code == 0:
         return None, False
     if code in (None, 0):

@@ -166,7 +166,7 @@ def amount(value: Any, field: str) -> Decimal:
             raise ProviderError(f"field {field!r} is not a number ({shorten(value, 30)!r})") from None
     else:
         raise ProviderError(f"field {field!r} is not a number ({shorten(str(value), 30)!r})")
-    if not number.is_finite() or abs(number) >= Decimal("1e15"):
+    if not number.is_finite() or number.copy_abs() >= Decimal("1e15"):  # copy_abs: abs() overflows on 1e999999999
         raise ProviderError(f"field {field!r} is not a plausible amount ({shorten(str(value), 30)})")
     return number
 
