@@ -36,6 +36,17 @@ class YamlSyntaxError(Exception):
 
 def load(text: str) -> YamlDocument:
     """Parse one YAML document; raise ``YamlSyntaxError`` with a line on a syntax error."""
+    fast = getattr(yaml, "CSafeLoader", None)  # libyaml: ~10x faster on a config of 200 accounts
+    if fast is not None:
+        loader = fast(text)
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError:
+            pass  # the pure-Python parser says what is wrong, in its own words, below
+        else:
+            return _document(loader, node)
+        finally:
+            loader.dispose()
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -50,10 +61,13 @@ def load(text: str) -> YamlDocument:
         raise YamlSyntaxError(1, str(exc)) from None
     finally:
         loader.dispose()
+    return _document(loader, node)
+
+
+def _document(loader: Any, node: yaml.Node | None) -> YamlDocument:
     doc = YamlDocument(value=None)
-    if node is None:
-        return doc
-    doc.value = _build(loader, node, (), doc)
+    if node is not None:
+        doc.value = _build(loader, node, (), doc)
     return doc
 
 
