@@ -11,7 +11,7 @@ from typing import Any
 from monitor import exitcodes
 from monitor.collect import AccountResult, collect
 from monitor.config import Config
-from monitor.history import HistoryFile, Loaded, parse_all, record_of
+from monitor.history import HistoryFile, Loaded, record_of
 from monitor.http import HttpClient
 from monitor.redact import Redactor
 from monitor.report import Report, build
@@ -54,7 +54,8 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
           hooks: Hooks) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     loaded = _load(history, now, dry_run)
-    report = build(results, parse_all(loaded.raw), now, config.timezone, config.language,
+    past = loaded.for_report(now, (a.name for a in config.accounts))
+    report = build(results, past, now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning)
     saved, problem = _save(history, loaded, results, config, now, dry_run)
     cards, delivery = _deliver(config, report, redactor, problem, dry_run, hooks)
@@ -87,7 +88,7 @@ def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], co
     if loaded.refused:
         return False, loaded.warning
     try:
-        history.save([*loaded.raw, *(record_of(r) for r in results)], now, config.history.retention_days)
+        history.save([*loaded.entries, *(record_of(r) for r in results)], now, config.history.retention_days)
     except OSError as exc:
         problem = f"cannot write {history.path}: {exc.strerror or exc}"
         log.error("history not saved: %s", problem)
