@@ -10,6 +10,7 @@ import json
 import logging
 import operator
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,10 +66,19 @@ class Loaded:
     """
 
     def __init__(self, raw: Sequence[Any] | None = None, warning: str | None = None, refused: bool = False,
-                 entries: list[Any] | None = None) -> None:
-        self.entries: list[Any] = entries if entries is not None else list(raw or [])
+                 entries: Sequence[Any] | None = None) -> None:
+        self.entries = Entries(entries if entries is not None else raw or [])
         self.warning = warning  # shown in the report: the file was set aside, or is not ours to write
         self.refused = refused  # the file must be left untouched (unknown version)
+
+    def plus(self, records: Iterable[dict[str, Any]]) -> Entries:
+        """The entries and then ``records``: what a run saves (``HistoryFile.save`` takes it as is)."""
+        new = list(records)
+        both = Entries([*self.entries, *new])
+        keys, extra = self.entries.keys_in_order(), _ordered_keys(new)
+        if keys is not None and extra is not None and (not keys or not extra or keys[-1] <= extra[0]):
+            both.time_keys = keys + extra
+        return both
 
     @property
     def raw(self) -> list[Any]:
@@ -81,7 +91,7 @@ class Loaded:
         (its previous snapshot, and the step into the window). The report built on it is the same."""
         cutoff = now - REPORT_WINDOW
         wanted = set(accounts)
-        keys = _ordered_keys(self.entries)
+        keys = self.entries.keys_in_order()
         if keys is not None:
             # Records appended in time order, as runs write them: find the window's edge and read
             # back from it only as far as each account's latest success.
@@ -90,6 +100,18 @@ class Loaded:
         else:
             chosen = _chosen_by_parsing(self.entries, cutoff, wanted)
         return [r for r in (parse(_value(self.entries[i])) for i in sorted(chosen)) if r is not None]
+
+
+class Entries(list[Any]):
+    """Records as ``Loaded`` holds them, with their times in order (``_ordered_keys``) once known."""
+
+    time_keys: list[bytes] | None = None
+    _looked = False
+
+    def keys_in_order(self) -> list[bytes] | None:
+        if self.time_keys is None and not self._looked:
+            self.time_keys, self._looked = _ordered_keys(self), True
+        return self.time_keys
 
 
 def _latest_ok_before(entries: list[Any], keys: list[bytes], edge: int, wanted: set[str]) -> list[int]:
@@ -250,7 +272,9 @@ class HistoryFile:
             # Byte for byte the file the last save wrote (and checked): no need to parse it all again.
             lines = _lines(data)
             if lines is not None and data.count(b'},\n{"time": "') == len(lines) - 1:
-                return Loaded(entries=lines)
+                loaded = Loaded(entries=lines)
+                loaded.entries.time_keys = _line_keys(data, lines)
+                return loaded
         try:
             # Checks the whole file, but builds no dict for a record in this module's layout (a year of
             # records as dicts is ~200 MB); those are kept as their lines of text.
@@ -273,7 +297,9 @@ class HistoryFile:
                        "left untouched and not updated (upgrade api-balance-monitor)")
             log.error("%s", warning)
             return Loaded(entries=_entries(data, document["records"]), warning=warning, refused=True)
-        return Loaded(entries=_entries(data, document["records"]))
+        loaded = Loaded(entries=_entries(data, document["records"]))
+        loaded.entries.time_keys = _line_keys(data, loaded.entries) if loaded.entries else None
+        return loaded
 
     def save(self, raw_records: Sequence[Any], now: datetime, retention_days: int) -> None:
         """Prune by retention and write atomically (temp file, fsync, rename, fsync the folder), mode 0600.
@@ -328,10 +354,11 @@ def prune(raw_records: Sequence[Any], now: datetime, retention_days: int) -> lis
     """Drop records older than the retention; keep those whose time cannot be read (a person may fix them)."""
     cutoff = now - timedelta(days=retention_days)
     records = list(raw_records)
-    keys = _ordered_keys(records)
+    keys = raw_records.keys_in_order() if isinstance(raw_records, Entries) else _ordered_keys(records)
     if keys is not None:
         edge = bisect.bisect_left(keys, _time_key(cutoff))
-        return [r for r in records[:edge] if _time_of(r) is None] + records[edge:]
+        # Dropped by their text; kept if it is no real time (2026-13-45T…), as a parse would say.
+        return [r for r, k in zip(records[:edge], keys) if parse_time(k.decode() + "+00:00") is None] + records[edge:]
     return [r for r in records if (moment := _time_of(r)) is None or moment >= cutoff]
 
 
@@ -362,6 +389,7 @@ _HEAD = f'{{"version": {VERSION}, "records": [\n'.encode()
 _TAIL = b"\n]}\n"
 _TIME_PREFIX = b'{"time": "'
 _UTC_ACCOUNT = b'+00:00", "account": "'  # ends a time of the form 2026-11-28T01:05:00+00:00
+_KEY_AFTER_CUT = re.compile(rb',\n\{"time": "(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\+00:00", "account": "')
 _SHALLOW = object()  # a record of this module's layout, left unbuilt by the checking parse
 
 
@@ -410,21 +438,35 @@ def _value(entry: Any) -> Any:
 
 
 def _time_key(moment: datetime) -> bytes:
-    """``moment`` (rounded up to the second) as the UTC text this module writes, which sorts like time."""
+    """``moment`` (rounded up to the second) as the keys below write it: UTC text to the second."""
     if moment.microsecond:
         moment += timedelta(microseconds=1_000_000 - moment.microsecond)
-    return utc_text(moment).encode()
+    return utc_text(moment)[:19].encode()
 
 
 def _ordered_keys(entries: Sequence[Any]) -> list[bytes] | None:
-    """Each record's time as UTC text to the second (2026-11-28T01:05:00+00:00), which sorts as time does,
-    read without parsing, when every record has one and they are in time order; else None. (Whether
-    the text is a real date is not checked here: callers parse what they use.)"""
+    """Each record's UTC time to the second, as text that sorts as time does (2026-11-28T01:05:00 for
+    "2026-11-28T01:05:00+00:00"), read without parsing, when every record has one and they are in
+    time order; else None. (Whether the text is a real date is not checked: callers parse what they use.)"""
     keys = [
-        (e[10:35] if e[29:50] == _UTC_ACCOUNT and e[:10] == _TIME_PREFIX and e[20:21] == b"T" else None)
+        (k if e[29:50] == _UTC_ACCOUNT and e[:10] == _TIME_PREFIX and b"\\" not in (k := e[10:29])
+         and k[10:11] == b"T" else None)
         if type(e) is bytes else _dict_time_key(e)
         for e in entries
     ]
+    return _if_in_order(keys)
+
+
+def _line_keys(data: bytes, lines: list[bytes]) -> list[bytes] | None:
+    """``_ordered_keys(lines)`` of a file in this module's layout, read at C speed from the whole text."""
+    first = _ordered_keys(lines[:1])
+    rest = _KEY_AFTER_CUT.findall(data)
+    if first is None or len(rest) != len(lines) - 1:
+        return None
+    return _if_in_order(first + rest)
+
+
+def _if_in_order(keys: list[bytes | None]) -> list[bytes] | None:
     if None in keys:
         return None
     known = cast("list[bytes]", keys)
@@ -434,7 +476,7 @@ def _ordered_keys(entries: Sequence[Any]) -> list[bytes] | None:
 def _dict_time_key(record: Any) -> bytes | None:
     moment = record.get("time") if isinstance(record, dict) else None
     if isinstance(moment, str) and len(moment) == 25 and moment[10] == "T" and moment.endswith("+00:00"):
-        return moment.encode()
+        return moment[:19].encode()
     return None
 
 

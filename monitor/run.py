@@ -88,7 +88,7 @@ def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], co
     if loaded.refused:
         return False, loaded.warning
     try:
-        history.save([*loaded.entries, *(record_of(r) for r in results)], now, config.history.retention_days)
+        history.save(loaded.plus(record_of(r) for r in results), now, config.history.retention_days)
     except OSError as exc:
         problem = f"cannot write {history.path}: {exc.strerror or exc}"
         log.error("history not saved: %s", problem)

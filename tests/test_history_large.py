@@ -133,6 +133,10 @@ def test_new_records_follow_the_old_lines(tmp_path: Path) -> None:
     new = [record_of(r) for r in results()]
     file.save([*loaded.entries, *new], NOW, 400)
     assert json.loads(file.path.read_text(encoding="utf-8"))["records"] == [*records, *new]
+    file.save(loaded.plus(new), NOW, 400)  # what a run does: the times already read are reused
+    assert json.loads(file.path.read_text(encoding="utf-8"))["records"] == [*records, *new]
+    file.save(file.load(NOW).plus(new), NOW, 3)  # and pruned by them
+    assert json.loads(file.path.read_text(encoding="utf-8"))["records"] == prune([*records, *new, *new], NOW, 3)
 
 
 def test_prune_is_the_same_on_lines_and_on_dicts(tmp_path: Path) -> None:
