@@ -97,12 +97,13 @@ def collect(
 
 
 class _Jobs:
-    """The accounts still to query, handed out in config order, but never more than ``per_host`` at once
-    to one host.
+    """The accounts still to query, never more than ``per_host`` at once to one host, the host with the
+    most accounts waiting first (config order among equals).
 
     An account queries its host one request after another, so this matches the HTTP client's per-host
     limit; without it, accounts listed host by host (as configs list them) would leave the workers
-    waiting on one busy relay while the other relays' accounts queue behind them.
+    waiting on one busy relay while the other relays' accounts queue behind them. Longest queue first
+    drains the hosts together, so the run does not end on one host's accounts, ``per_host`` at a time.
     """
 
     def __init__(self, jobs: list[tuple[Account, Future[Snapshot]]], per_host: int, deadline: float) -> None:
@@ -115,12 +116,12 @@ class _Jobs:
         self._changed = threading.Condition()
 
     def take(self) -> tuple[Account, Future[Snapshot]] | None:
-        """The first waiting account whose host has room; None when none is left (or time is up)."""
+        """The next account of a host with room; None when none is left (or time is up)."""
         with self._changed:
             while True:
                 ready = [queue for host, queue in self._waiting.items() if queue and self._busy[host] < self._per_host]
                 if ready:
-                    _, job = min(ready, key=lambda queue: queue[0][0]).popleft()
+                    _, job = max(ready, key=lambda queue: (len(queue), -queue[0][0])).popleft()
                     self._busy[job[0].host] += 1
                     return job
                 left = self._deadline - time.monotonic()
