@@ -434,7 +434,12 @@ def _aligned(data: bytes, lines: list[bytes], records: list[Any]) -> bool:
 
 
 def _value(entry: Any) -> Any:
-    return json.loads(entry) if isinstance(entry, bytes) else entry
+    if not isinstance(entry, bytes):
+        return entry
+    try:
+        return json.loads(entry)
+    except ValueError:
+        return None  # only a file edited behind the signature's back (parse() then skips the record)
 
 
 def _time_key(moment: datetime) -> bytes:
