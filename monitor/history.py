@@ -77,7 +77,7 @@ class Loaded:
         both = Entries([*self.entries, *new])
         keys, extra = self.entries.keys_in_order(), _ordered_keys(new)
         if keys is not None and extra is not None and (not keys or not extra or keys[-1] <= extra[0]):
-            both.time_keys = keys + extra
+            both.time_keys = _SlicedKeys(both) if isinstance(keys, _SlicedKeys) else [*keys, *extra]
         return both
 
     @property
@@ -102,19 +102,39 @@ class Loaded:
         return [r for r in (parse(_value(self.entries[i])) for i in sorted(chosen)) if r is not None]
 
 
+class _SlicedKeys:
+    """The time keys of entries known to be in time order with a key each (a file the last save wrote
+    so): sliced from a line when asked, and bisecting asks a few dozen times."""
+
+    def __init__(self, entries: list[Any]) -> None:
+        self._entries = entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: int) -> bytes:
+        entry = self._entries[index]
+        key = entry[10:29] if type(entry) is bytes else _dict_time_key(entry)
+        assert key is not None
+        return key
+
+
+Keys = list[bytes] | _SlicedKeys
+
+
 class Entries(list[Any]):
     """Records as ``Loaded`` holds them, with their times in order (``_ordered_keys``) once known."""
 
-    time_keys: list[bytes] | None = None
+    time_keys: Keys | None = None
     _looked = False
 
-    def keys_in_order(self) -> list[bytes] | None:
+    def keys_in_order(self) -> Keys | None:
         if self.time_keys is None and not self._looked:
             self.time_keys, self._looked = _ordered_keys(self), True
         return self.time_keys
 
 
-def _latest_ok_before(entries: list[Any], keys: list[bytes], edge: int, wanted: set[str]) -> list[int]:
+def _latest_ok_before(entries: list[Any], keys: Keys, edge: int, wanted: set[str]) -> list[int]:
     """Indexes before ``edge`` of each wanted account's latest successful records (all, if tied)."""
     found: dict[str, bytes] = {}
     floor: bytes | None = None  # once every account is found: no tie can come before the earliest
@@ -268,9 +288,15 @@ class HistoryFile:
                 data = handle.read()
         except FileNotFoundError:
             return Loaded()
-        if signature == self._written():
-            # Byte for byte the file the last save wrote (and checked): no need to parse it all again.
+        written = self._written()
+        if written in (signature, f"{signature} ordered"):
+            # Byte for byte the file the last save wrote (and checked): no need to parse it all again,
+            # nor, when it was written in time order, to read the times of all its lines.
             lines = _lines(data)
+            if lines is not None and written.endswith(" ordered"):
+                loaded = Loaded(entries=lines)
+                loaded.entries.time_keys = _SlicedKeys(loaded.entries)
+                return loaded
             if lines is not None and data.count(b'},\n{"time": "') == len(lines) - 1:
                 loaded = Loaded(entries=lines)
                 loaded.entries.time_keys = _line_keys(data, lines)
@@ -305,7 +331,7 @@ class HistoryFile:
         """Prune by retention and write atomically (temp file, fsync, rename, fsync the folder), mode 0600.
 
         ``raw_records`` are dicts, or entries of ``Loaded`` (lines of text, written back as they were)."""
-        kept = prune(raw_records, now, retention_days)
+        kept, ordered = _prune(raw_records, now, retention_days)
         folder = self.path.parent
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
@@ -326,16 +352,16 @@ class HistoryFile:
             pass  # some file systems cannot fsync a folder; the rename is still atomic
         finally:
             os.close(dir_fd)
-        self._remember()
+        self._remember(ordered)
 
     # The lock file (never deleted, otherwise empty) remembers which file the last save wrote: size,
     # modification time and inode. A file that still matches is ours, unedited, hence valid JSON, and
     # the next run skips the full parse (a third of a run's time at a year of 200 accounts). Any edit,
     # copy or replacement changes the signature, and the file is checked in full as before.
 
-    def _remember(self) -> None:
+    def _remember(self, ordered: bool) -> None:
         with contextlib.suppress(OSError):
-            signature = _signature(os.stat(self.path))
+            signature = _signature(os.stat(self.path)) + (" ordered" if ordered else "")
             fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 os.write(fd, signature.encode())
@@ -352,14 +378,20 @@ class HistoryFile:
 
 def prune(raw_records: Sequence[Any], now: datetime, retention_days: int) -> list[Any]:
     """Drop records older than the retention; keep those whose time cannot be read (a person may fix them)."""
+    return _prune(raw_records, now, retention_days)[0]
+
+
+def _prune(raw_records: Sequence[Any], now: datetime, retention_days: int) -> tuple[list[Any], bool]:
+    """``prune``, and whether what it kept is in time order with every time in the form keys are read."""
     cutoff = now - timedelta(days=retention_days)
     records = list(raw_records)
     keys = raw_records.keys_in_order() if isinstance(raw_records, Entries) else _ordered_keys(records)
     if keys is not None:
         edge = bisect.bisect_left(keys, _time_key(cutoff))
         # Dropped by their text; kept if it is no real time (2026-13-45T…), as a parse would say.
-        return [r for r, k in zip(records[:edge], keys) if parse_time(k.decode() + "+00:00") is None] + records[edge:]
-    return [r for r in records if (moment := _time_of(r)) is None or moment >= cutoff]
+        unreal = [r for i, r in enumerate(records[:edge]) if parse_time(keys[i].decode() + "+00:00") is None]
+        return unreal + records[edge:], not unreal
+    return [r for r in records if (moment := _time_of(r)) is None or moment >= cutoff], False
 
 
 def _time_of(raw: Any) -> datetime | None:
@@ -479,7 +511,8 @@ def _if_in_order(keys: list[bytes | None]) -> list[bytes] | None:
 
 
 def _dict_time_key(record: Any) -> bytes | None:
-    moment = record.get("time") if isinstance(record, dict) else None
+    # Only a time that comes first: written out, the key is then where _SlicedKeys reads it.
+    moment = record.get("time") if isinstance(record, dict) and next(iter(record), None) == "time" else None
     if isinstance(moment, str) and len(moment) == 25 and moment[10] == "T" and moment.endswith("+00:00"):
         return moment[:19].encode()
     return None

@@ -166,3 +166,22 @@ def test_an_old_loaded_is_still_built_from_dicts() -> None:
     loaded = Loaded(raw=[{"time": NOW.isoformat(), "account": "main", "ok": True, "used": "1"}])
     assert loaded.raw[0]["account"] == "main"
     assert [r.account for r in loaded.for_report(NOW, ["main"])] == ["main"]
+
+
+def test_a_file_saved_in_time_order_is_read_back_without_reading_every_time(tmp_path: Path) -> None:
+    records = history(7)[:-1]  # without the record from the future
+    file = saved(tmp_path, records)
+    file.save(file.load(NOW).plus([]), NOW, 400)  # now the program's own file, in order
+    loaded = file.load(NOW)
+    assert type(loaded.entries.time_keys).__name__ == "_SlicedKeys"
+    names = [r.account.name for r in results()]
+    assert report_from(loaded.for_report(NOW, names)) == report_from(parse_all(records))
+    earlier = dict(records[-1], time=(NOW - timedelta(days=30)).isoformat(timespec="seconds"))  # clock moved back
+    first_not_time = {"account": "main", "time": NOW.isoformat(timespec="seconds"), "ok": False}
+    for extra in (earlier, first_not_time):
+        file.save(file.load(NOW).plus([extra]), NOW, 400)
+        again = file.load(NOW)
+        assert isinstance(again.entries.keys_in_order(), (list, type(None)))
+        records.append(extra)
+        assert report_from(again.for_report(NOW, names)) == report_from(parse_all(records))
+        assert again.raw == records
