@@ -52,9 +52,10 @@ class Record:
     error: str | None
 
 
-# The report reads the last 7×24 h (burn rate) and the last 7 local days (trend); 9 days cover both in
-# any time zone. Before that it needs only each account's latest successful snapshot.
-REPORT_WINDOW = timedelta(days=9)
+# The report reads the last 7×24 h (burn rate) and the last 7 local days (trend, from local midnight six
+# days ago: less than 7×24 h back in any zone); 8 days cover both with a day to spare (DST). Before that
+# it needs only each account's latest successful snapshot.
+REPORT_WINDOW = timedelta(days=8)
 
 
 class Loaded:
@@ -407,7 +408,11 @@ def _serialise(records: Sequence[Any]) -> Iterator[bytes]:
     yield _HEAD
     for start in range(0, len(records), 4096):  # in slices: one big join would double the memory
         chunk = records[start:start + 4096]
-        yield (b",\n" if start else b"") + b",\n".join([r if isinstance(r, bytes) else _line(r) for r in chunk])
+        try:
+            text = b",\n".join(chunk)  # lines as read: the usual case
+        except TypeError:
+            text = b",\n".join([r if isinstance(r, bytes) else _line(r) for r in chunk])
+        yield (b",\n" if start else b"") + text
     yield _TAIL
 
 
