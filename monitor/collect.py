@@ -48,7 +48,7 @@ def collect(
     jobs = _Jobs(list(zip(accounts, futures)), settings.per_host, deadline)
 
     # All workers start before any works: a thread's start waits for the GIL, which busy workers hold,
-    # and a ramp of 40 starts cost half a second of the pool's time.
+    # so a pool that starts working while it is still being started ramps up slowly.
     go = threading.Event()
 
     def worker() -> None:
