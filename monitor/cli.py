@@ -7,23 +7,29 @@ imports what it needs.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import logging
 import os
-import signal
 import sys
-import traceback
-from collections.abc import Sequence
-from typing import IO, Any, NoReturn
 
 from monitor import __version__
-from monitor.exitcodes import Exit
-from monitor.redact import Redactor
 
-log = logging.getLogger("monitor")
+# ``--version`` and ``--help`` import nothing else (python -X importtime): logging, json, typing,
+# hashlib and the rest load in ``main`` once the command line has been parsed. mypy reads this
+# name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO, Any, NoReturn
+
+    from monitor.redact import Redactor
 
 COMMANDS = ("run", "check-config", "test-notify", "history", "demo")
+_SUMMARIES = {
+    "run": "one pass (the default command)",
+    "check-config": "validate the config and list the accounts",
+    "test-notify": "send a sample report through the Feishu bot",
+    "history": "usage per day from the history file",
+    "demo": "one real pass against built-in emulated endpoints on 127.0.0.1",
+}
 _TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days"}
 
 
@@ -35,12 +41,42 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that ``finally`` blocks (the lock, temp files) run."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, told the terminal's width the way ``shutil.get_terminal_size`` finds it.
+
+    Left to itself argparse imports shutil (and with it zlib, bz2 and lzma) only to ask for the width.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: error: {message}")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(full: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``full=False`` leaves out the subcommands' own options: enough to print the
+    top-level help or to refuse an unknown word, and quicker to build (start-up time is a feature)."""
     common = _Parser(add_help=False)
     common.add_argument("-c", "--config", metavar="PATH",
                         help="config file (default: $API_BALANCE_MONITOR_CONFIG, else ./config.yaml)")
@@ -50,19 +86,23 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="api-balance-monitor",
                      description="Query LLM API balances once and report them to a Feishu group.")
-    parser.add_argument("--version", action="version", version=f"api-balance-monitor {__version__}")
+    parser.add_argument("--version", action="version", version=f"api-balance-monitor {__version__}")  # as in main
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", parents=[common], help="one pass (the default command)")
+    if not full:
+        for name, text in _SUMMARIES.items():
+            sub.add_parser(name, help=text, add_help=False)
+        return parser
+    run = sub.add_parser("run", parents=[common], help=_SUMMARIES["run"])
     run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
     run.add_argument("--json", action="store_true", help="print the report as one JSON document")
-    sub.add_parser("check-config", parents=[common], help="validate the config and list the accounts")
-    sub.add_parser("test-notify", parents=[common], help="send a sample report through the Feishu bot")
-    hist = sub.add_parser("history", parents=[common], help="usage per day from the history file")
+    sub.add_parser("check-config", parents=[common], help=_SUMMARIES["check-config"])
+    sub.add_parser("test-notify", parents=[common], help=_SUMMARIES["test-notify"])
+    hist = sub.add_parser("history", parents=[common], help=_SUMMARIES["history"])
     hist.add_argument("--account", metavar="NAME", help="one account only")
     hist.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
     hist.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
-    sub.add_parser("demo", help="one real pass against built-in emulated endpoints on 127.0.0.1")
+    sub.add_parser("demo", help=_SUMMARIES["demo"])
     return parser
 
 
@@ -85,13 +125,28 @@ def _with_default_command(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    redactor = Redactor()
+    words = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    if words == ["--version"]:
+        # What argparse's version action does, without building the parser (cron wrappers call this).
+        sys.stdout.write(f"api-balance-monitor {__version__}\n")
+        sys.exit(0)
+    # Without a subcommand's name nothing can reach a subcommand's options: --help, or an unknown word.
+    full = any(word in COMMANDS for word in words)
     try:
-        args = _parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
+        args = _parser(full).parse_args(words)
     except UsageError as exc:
-        _parser().print_usage(stderr)
+        from monitor.exitcodes import Exit
+
+        _parser(full).print_usage(stderr)
         print(exc, file=stderr)
         return Exit.USAGE
+    import logging
+    import traceback
+
+    from monitor.exitcodes import Exit
+    from monitor.redact import Redactor
+
+    redactor = Redactor()
     _install_signals()
     try:
         _setup_logging(args, redactor, stderr)
@@ -113,6 +168,9 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
 
 
 def _install_signals() -> None:
+    import contextlib
+    import signal
+
     def terminate(signum: int, frame: Any) -> None:
         raise Terminated()
 
@@ -122,6 +180,8 @@ def _install_signals() -> None:
 
 
 def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]) -> None:
+    import logging
+
     from monitor.redact import RedactingFilter
 
     root = logging.getLogger()
@@ -151,7 +211,8 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
             file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file meanwhile
         except OSError as exc:
             # The report matters more than the log: say so on stderr (cron mails it) and go on.
-            log.warning("cannot write the log file %s: %s; logging to stderr only", path, exc.strerror or exc)
+            logging.getLogger("monitor").warning(
+                "cannot write the log file %s: %s; logging to stderr only", path, exc.strerror or exc)
             return
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(formatter)
@@ -160,6 +221,11 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
 
 
 def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> int:
+    import logging
+
+    from monitor.exitcodes import Exit
+
+    log = logging.getLogger("monitor")
     if args.command == "demo":
         from monitor.demo import demo
 
@@ -193,8 +259,11 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
 
 
 def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool) -> int:
+    import json
+    import logging
     from datetime import datetime, timezone
 
+    from monitor.exitcodes import Exit
     from monitor.history import HistoryLocked
     from monitor.notify import heartbeat
     from monitor.run import run_once
@@ -202,7 +271,7 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
     try:
         outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run)
     except HistoryLocked as exc:
-        log.error("%s; nothing done", exc)
+        logging.getLogger("monitor").error("%s; nothing done", exc)
         code = int(Exit.LOCKED)
     except Exception:
         # A bug: the heartbeat still hears "down" now rather than only when the next ping is overdue.

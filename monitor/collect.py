@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -44,29 +44,34 @@ def collect(
     """One result per account, in config order, within ``settings.run_timeout_seconds``."""
     deadline = time.monotonic() + settings.run_timeout_seconds
     http = http_factory(deadline) if http_factory else HttpClient(settings, redactor, deadline=deadline)
-    jobs: queue.Queue[tuple[Account, Future[Snapshot]]] = queue.Queue()
-    futures: list[Future[Snapshot]] = []
-    for account in accounts:
-        future: Future[Snapshot] = Future()
-        futures.append(future)
-        jobs.put((account, future))
+    futures: list[Future[Snapshot]] = [Future() for _ in accounts]
+    jobs = _Jobs(list(zip(accounts, futures)), settings.per_host, deadline)
+
+    # All workers start before any works: a thread's start waits for the GIL, which busy workers hold,
+    # so a pool that starts working while it is still being started ramps up slowly.
+    go = threading.Event()
 
     def worker() -> None:
+        go.wait()
         while True:
-            try:
-                account, future = jobs.get_nowait()
-            except queue.Empty:
+            job = jobs.take()
+            if job is None:
                 return
-            if not future.set_running_or_notify_cancel():
-                continue
+            account, future = job
             try:
-                future.set_result(fetcher(account.provider)(account, http))
-            except BaseException as exc:  # each worker returns a result, whatever happens
-                future.set_exception(exc)
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(fetcher(account.provider)(account, http))
+                except BaseException as exc:  # each worker returns a result, whatever happens
+                    future.set_exception(exc)
+            finally:
+                jobs.done(account)
 
     # Daemon threads: a request stuck past the run's bound must not keep the process alive.
     for _ in range(min(settings.max_workers, len(accounts))):
         threading.Thread(target=worker, daemon=True, name="balance-query").start()
+    go.set()
 
     results = []
     for account, future in zip(accounts, futures):
@@ -89,3 +94,42 @@ def collect(
         )
     http.close()
     return results
+
+
+class _Jobs:
+    """The accounts still to query, never more than ``per_host`` at once to one host, the host with the
+    most accounts waiting first (config order among equals).
+
+    An account queries its host one request after another, so this matches the HTTP client's per-host
+    limit; without it, accounts listed host by host (as configs list them) would leave the workers
+    waiting on one busy relay while the other relays' accounts queue behind them. Longest queue first
+    drains the hosts together, so the run does not end on one host's accounts, ``per_host`` at a time.
+    """
+
+    def __init__(self, jobs: list[tuple[Account, Future[Snapshot]]], per_host: int, deadline: float) -> None:
+        self._waiting: dict[str, deque[tuple[int, tuple[Account, Future[Snapshot]]]]] = {}
+        for index, job in enumerate(jobs):
+            self._waiting.setdefault(job[0].host, deque()).append((index, job))
+        self._busy = dict.fromkeys(self._waiting, 0)
+        self._per_host = max(per_host, 1)
+        self._deadline = deadline
+        self._changed = threading.Condition()
+
+    def take(self) -> tuple[Account, Future[Snapshot]] | None:
+        """The next account of a host with room; None when none is left (or time is up)."""
+        with self._changed:
+            while True:
+                ready = [queue for host, queue in self._waiting.items() if queue and self._busy[host] < self._per_host]
+                if ready:
+                    _, job = max(ready, key=lambda queue: (len(queue), -queue[0][0])).popleft()
+                    self._busy[job[0].host] += 1
+                    return job
+                left = self._deadline - time.monotonic()
+                if not any(self._waiting.values()) or left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    def done(self, account: Account) -> None:
+        with self._changed:
+            self._busy[account.host] -= 1
+            self._changed.notify_all()

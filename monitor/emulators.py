@@ -47,13 +47,34 @@ class LoopbackServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.connections = 0  # TCP connections accepted: keep-alive reuse shows as fewer than requests
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests being answered at once: a client's per-host limit
         self._lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm the body would wait for the
+            # client's delayed ACK (~40 ms), a latency no real relay adds.
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with owner._lock:
+                    owner.connections += 1
 
             def _serve(self) -> None:
+                with owner._lock:
+                    owner.in_flight += 1
+                    owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with owner._lock:
+                        owner.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -138,12 +159,15 @@ class RelayEmulator(LoopbackServer):
     def __post_init__(self) -> None:
         LoopbackServer.__init__(self)
         self._hits: deque[float] = deque()
+        self.limited = 0  # requests answered 429 by the rate limit
 
     def handle(self, request: Request) -> Answer | None:
         if self.delay:
             time.sleep(self.delay)
         path = request.path.split("?", 1)[0]
         if self.rate_limit and self._limited():
+            with self._lock:
+                self.limited += 1
             headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
             return 429, headers, b""  # one-api: c.Status(429), no body
         if path in self.faults:

@@ -11,7 +11,7 @@ from typing import Any
 from monitor import exitcodes
 from monitor.collect import AccountResult, collect
 from monitor.config import Config
-from monitor.history import HistoryFile, Loaded, LockUnavailable, parse_all, record_of
+from monitor.history import HistoryFile, Loaded, LockUnavailable, record_of
 from monitor.http import HttpClient
 from monitor.redact import Redactor
 from monitor.report import Report, build
@@ -60,7 +60,8 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     loaded = _load(history, now, dry_run or unwritable is not None)
-    report = build(results, parse_all(loaded.raw), now, config.timezone, config.language,
+    past = loaded.for_report(now, (a.name for a in config.accounts))
+    report = build(results, past, now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning)
     problem: str | None
     if unwritable:
@@ -97,7 +98,7 @@ def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], co
     if loaded.refused:
         return False, loaded.warning
     try:
-        history.save([*loaded.raw, *(record_of(r) for r in results)], now, config.history.retention_days)
+        history.save(loaded.plus(record_of(r) for r in results), now, config.history.retention_days)
     except OSError as exc:
         problem = f"cannot write {history.path}: {exc.strerror or exc}"
         log.error("history not saved: %s", problem)

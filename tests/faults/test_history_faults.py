@@ -145,24 +145,6 @@ def test_a_history_folder_that_does_not_exist_sets_bit_8_and_the_report_still_go
     assert not (setup.folder / "missing").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_folder_sets_bit_8_and_keeps_the_old_file(tmp_path: Path, relay: RelayEmulator,
-                                                              bot: FeishuBotEmulator) -> None:
-    setup = make(tmp_path / "etc", relay.url, bot, history={"file": "data/api_usage_history.json"})
-    (setup.folder / "data").mkdir()
-    assert run(setup).returncode == 0
-    history = setup.folder / "data" / "api_usage_history.json"
-    before = history.read_bytes()
-    (setup.folder / "data").chmod(0o500)
-    try:
-        result = run(setup)
-    finally:
-        (setup.folder / "data").chmod(0o700)
-    assert result.returncode == 8, result.stderr
-    assert history.read_bytes() == before
-    assert "历史记录未能保存" in card_text(bot.received[-1])
-
-
 @pytest.mark.parametrize("content", [b"{\"version\": 1, \"records\": [{\"time\": ", b"\x00\xff garbage \xfe",
                                      b"[]", b"", b"{\"version\": 1}"],
                          ids=["truncated", "binary", "list", "empty", "no-records"])

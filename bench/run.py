@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""Benchmark of the installed ``api-balance-monitor`` against loopback emulators.
+
+Run it with the interpreter of the venv the package is installed in:
+
+    python bench/run.py                  # every workload, about ten minutes
+    python bench/run.py --only W1,W3     # some of them
+    python bench/run.py --runs 3 --no-sequential
+
+It starts relays (``monitor.emulators.RelayEmulator``) on 127.0.0.1 with injected latency, writes
+configs into a temporary folder, runs the installed command the way cron does (absolute path,
+minimal environment, bytecode compiled) and prints one table: wall time (median of the runs), the
+ideal time for the configured concurrency, efficiency (ideal ÷ wall), the sequential time and the
+peak RSS of the command. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import monitor
+from monitor.emulators import RelayEmulator, Token
+from monitor.redact import fingerprint
+
+PYTHON = sys.executable
+COMMAND = str(Path(sys.executable).parent / "api-balance-monitor")
+REQUESTS_PER_ACCOUNT = 2  # openai-billing: /subscription, then /usage
+CHILD_TIMEOUT = 600.0  # a watchdog: the command bounds itself (run_timeout_seconds), this bounds the bench
+
+
+# --- measuring one command --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the command
+    rss_mb: float  # peak resident set of the command
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cron_env(home: Path) -> dict[str, str]:
+    """Cron's environment: no venv, no PYTHON* variables (so bytecode is used as in production)."""
+    return {"HOME": str(home), "LOGNAME": "bench", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time: the command's own peak RSS
+
+
+def measure(argv: Sequence[str], home: Path) -> Sample:
+    """Run once; wall time, CPU time and peak RSS of the command alone.
+
+    ``wait4``'s peak RSS of a child counts the image it was forked from (this process, with its relays),
+    so the peak comes from GNU time when it is installed: a small process forking the command.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as rss:
+        wrapped = [TIME, "-f", "%M", "-o", rss.name, *argv] if TIME else list(argv)
+        start = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, cwd=home, env=cron_env(home))
+        watchdog = threading.Timer(CHILD_TIMEOUT, proc.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            watchdog.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        peak_kb = int(rss.read().split()[-1]) if TIME else usage.ru_maxrss
+        out.seek(0)
+        err.seek(0)
+        return Sample(wall, usage.ru_utime + usage.ru_stime, peak_kb / 1024, code,
+                      out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+
+
+def check(sample: Sample, expect_code: int = 0) -> Sample:
+    if sample.code != expect_code:
+        raise SystemExit(f"command exited {sample.code}, expected {expect_code}:\n{sample.stderr[-2000:]}")
+    return sample
+
+
+# --- loopback relays and configs ----------------------------------------------------------------------
+
+
+def key_of(n: int) -> str:
+    return f"sk-bench{n:05d}" + "k" * 40  # relay-shaped; no dash after sk- (the emulator splits on it)
+
+
+@dataclass
+class Farm:
+    """Relays with accounts on them, in config order grouped by relay (as a real config lists them)."""
+
+    relays: list[RelayEmulator]
+    accounts: list[tuple[str, str, str]] = field(default_factory=list)  # name, key, base_url
+
+    @property
+    def per_host(self) -> list[int]:
+        counts: dict[str, int] = {}
+        for _, _, url in self.accounts:
+            counts[url] = counts.get(url, 0) + 1
+        return list(counts.values())
+
+
+@contextmanager
+def farm(hosts: int, accounts: int, delay: float = 0.0, used: Callable[[int], Decimal] | None = None,
+         **relay_options: object) -> Iterator[Farm]:
+    """``accounts`` spread evenly over ``hosts`` relays on 127.0.0.1 (a host is an address and port)."""
+    with ExitStack() as stack:
+        relays = []
+        built = Farm([])
+        for h in range(hosts):
+            share = range(h * accounts // hosts, (h + 1) * accounts // hosts)
+            tokens = {key_of(n)[3:]: Token(total=Decimal(1000), used=used(n) if used else Decimal(n % 97),
+                                           name=f"a{n}") for n in share}
+            relay = stack.enter_context(RelayEmulator(tokens=tokens, delay=delay, **relay_options))  # type: ignore[arg-type]
+            relays.append(relay)
+            built.accounts += [(f"acct-{n:04d}", key_of(n), relay.url) for n in share]
+        built.relays = relays
+        yield built
+
+
+def write_config(folder: Path, accounts: Sequence[tuple[str, str, str]], http: dict[str, int] | None = None,
+                 retention_days: int | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["timezone: Asia/Shanghai", "history:", "  file: api_usage_history.json"]
+    if retention_days is not None:
+        lines.append(f"  retention_days: {retention_days}")
+    if http:
+        lines.append("http:")
+        lines += [f"  {k}: {v}" for k, v in http.items()]
+    lines += ["defaults:", "  provider: openai-billing", "  low_balance: 1", "accounts:"]
+    for name, key, url in accounts:
+        lines += [f"  - name: {name}", f"    api_key: {key}", f"    base_url: {url}"]
+    path = folder / "config.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.chmod(path, 0o600)  # it holds literal keys
+    return path
+
+
+def dry_run_json(config: Path, home: Path) -> Sample:
+    """``--dry-run --json``; every account must have been queried."""
+    sample = check(measure([COMMAND, "run", "-c", str(config), "--dry-run", "--json"], home))
+    document = json.loads(sample.stdout)
+    failed = [a["name"] for a in document["accounts"] if not a["ok"]]
+    if failed:
+        raise SystemExit(f"{len(failed)} account(s) failed, e.g. {failed[:3]}:\n{sample.stderr[-2000:]}")
+    return sample
+
+
+# --- the table ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    workload: str
+    wall: float
+    ideal: float | None = None
+    sequential: float | None = None
+    sequential_measured: bool = True
+    rss_mb: float | None = None
+    note: str = ""
+
+    @property
+    def efficiency(self) -> float | None:
+        return None if self.ideal is None else self.ideal / self.wall
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def table(rows: Sequence[Row]) -> str:
+    head = ["workload", "wall (median)", "ideal", "efficiency", "sequential", "peak RSS", "notes"]
+    body = []
+    for r in rows:
+        sequential = seconds(r.sequential)
+        if r.sequential is not None and not r.sequential_measured:
+            sequential = "≈ " + sequential
+        body.append([r.workload, seconds(r.wall), seconds(r.ideal),
+                     "–" if r.efficiency is None else f"{r.efficiency:.0%}", sequential,
+                     "–" if r.rss_mb is None else f"{r.rss_mb:.0f} MB", r.note])
+    widths = [max(len(str(line[i])) for line in [head, *body]) for i in range(len(head))]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in body]
+    return "\n".join(out)
+
+
+def ideal_time(per_host: Sequence[int], max_workers: int, per_host_limit: int, per_account: float) -> float:
+    """The shortest schedule: an account is one unit of work (its requests go one after another), at
+    most ``max_workers`` accounts at once, at most ``per_host_limit`` of them on one host."""
+    rounds = max(math.ceil(sum(per_host) / max_workers), max(math.ceil(n / per_host_limit) for n in per_host))
+    return rounds * per_account
+
+
+def median_sample(samples: Sequence[Sample]) -> Sample:
+    return sorted(samples, key=lambda s: s.wall)[len(samples) // 2]
+
+
+# --- workloads ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    runs: int
+    sequential: bool
+    work: Path
+
+
+W1_WORKERS = 40  # of the spec's 8 by default: 200 accounts want more; the ideal time follows this setting
+
+
+def w1(opt: Options) -> list[Row]:
+    """200 accounts over 20 relays, 300 ms per request."""
+    latency = 0.3
+    rows = []
+    with farm(hosts=20, accounts=200, delay=latency) as f:
+        for workers in (W1_WORKERS, 8):
+            config = write_config(opt.work / f"w1-{workers}", f.accounts, {"max_workers": workers, "per_host": 4})
+            samples = [dry_run_json(config, opt.work) for _ in range(opt.runs)]
+            most = max(r.max_in_flight for r in f.relays)
+            connections = max(r.connections for r in f.relays)
+            for r in f.relays:
+                r.max_in_flight = r.connections = 0
+            ideal = ideal_time(f.per_host, workers, 4, REQUESTS_PER_ACCOUNT * latency)
+            best = median_sample(samples)
+            rows.append(Row(f"W1 200 accounts / 20 hosts, 300 ms, max_workers {workers}", best.wall, ideal,
+                            None, rss_mb=max(s.rss_mb for s in samples),
+                            note=f"most in flight on one host: {most}; connections per host ≤ {connections // opt.runs}"
+                            + ("" if workers == W1_WORKERS else " (the default max_workers)")))
+        sequential = 200 * REQUESTS_PER_ACCOUNT * latency
+        measured = False
+        if opt.sequential:
+            config = write_config(opt.work / "w1-seq", f.accounts,
+                                  {"max_workers": 1, "per_host": 1, "run_timeout_seconds": 600})
+            sequential = dry_run_json(config, opt.work).wall
+            measured = True
+    for row in rows:
+        row.sequential, row.sequential_measured = sequential, measured
+        row.note = f"{sequential / row.wall:.1f}× sequential; " + row.note
+    return rows
+
+
+def w2(opt: Options) -> list[Row]:
+    """30 accounts on one relay allowing 10 requests per 10 s, 429 + Retry-After beyond that."""
+    accounts, (allowed, window) = 30, (10, 10.0)
+    requests = accounts * REQUESTS_PER_ACCOUNT
+    ideal = (math.ceil(requests / allowed) - 1) * window  # the last batch may start only then
+
+    def once(workers: int, per_host: int) -> tuple[Sample, int]:
+        with farm(hosts=1, accounts=accounts, rate_limit=(allowed, window), retry_after=int(window)) as f:
+            config = write_config(opt.work / f"w2-{workers}", f.accounts,
+                                  {"max_workers": workers, "per_host": per_host, "run_timeout_seconds": 300})
+            return dry_run_json(config, opt.work), f.relays[0].limited
+
+    results = [once(8, 4) for _ in range(opt.runs)]
+    best = median_sample([s for s, _ in results])
+    limited = [n for _, n in results]
+    sequential, measured = ideal, False
+    if opt.sequential:
+        sequential, measured = once(1, 1)[0].wall, True
+    return [Row("W2 30 accounts / 1 host, 10 req per 10 s, Retry-After 10", best.wall, ideal, sequential, measured,
+                max(s.rss_mb for s, _ in results),
+                note=f"0 failed; 429 answers per run: {min(limited)}–{max(limited)}")]
+
+
+def w3(opt: Options) -> list[Row]:
+    """Start-up, beside the same interpreter importing argparse (the floor) and requests + yaml."""
+    with farm(hosts=1, accounts=1) as f:
+        config = write_config(opt.work / "w3", f.accounts)
+        commands = {
+            "floor: python -c 'import re, argparse'": [PYTHON, "-c", "import re, argparse"],
+            "python -c 'import requests, yaml'": [PYTHON, "-c", "import requests, yaml"],
+            "--version": [COMMAND, "--version"],
+            "--help": [COMMAND, "--help"],
+            "one-account --dry-run --json, 0 ms": [COMMAND, "run", "-c", str(config), "--dry-run", "--json"],
+        }
+        runs = max(opt.runs * 3, 15)  # short and noisy: more runs, interleaved so load hits all alike
+        samples: dict[str, list[Sample]] = {name: [] for name in commands}
+        for argv in commands.values():
+            check(measure(argv, opt.work))  # warm-up (page cache, bytecode)
+        for _ in range(runs):
+            for name, argv in commands.items():
+                samples[name].append(check(measure(argv, opt.work)))
+    floor = statistics.median(s.wall for s in samples["floor: python -c 'import re, argparse'"])
+    floor_cpu = statistics.median(s.cpu for s in samples["floor: python -c 'import re, argparse'"])
+    rows = []
+    for name, found in samples.items():
+        wall = statistics.median(s.wall for s in found)
+        cpu = statistics.median(s.cpu for s in found)
+        rows.append(Row(f"W3 {name}", wall, rss_mb=max(s.rss_mb for s in found),
+                        note=f"{wall / floor:.2f}× floor (CPU {cpu * 1000:.0f} ms, {cpu / floor_cpu:.2f}× floor's); "
+                        f"median of {runs}"))
+    return rows
+
+
+W4_ACCOUNTS = 200
+W4_DAYS = 365
+
+
+def history_year(now: datetime, days: int, accounts: int) -> tuple[str, Callable[[int], Decimal]]:
+    """``days`` of history, two runs a day, in the file's own layout (one record per line)."""
+    steps = days * 2
+    start = now - timedelta(hours=12 * steps) + timedelta(minutes=5)
+
+    def used_at(n: int, step: int) -> Decimal:
+        return Decimal(step * (n % 7 + 1)) / 10 + Decimal(n % 97)
+
+    lines = []
+    for step in range(steps):
+        moment = (start + timedelta(hours=12 * step)).isoformat(timespec="seconds")
+        for n in range(accounts):
+            used = used_at(n, step)
+            lines.append(json.dumps({
+                "time": moment, "account": f"acct-{n:04d}", "key_fingerprint": fingerprint(key_of(n)),
+                "provider": "openai-billing", "ok": True, "currency": "USD", "balance": f"{1000 - used:.4f}",
+                "used": f"{used:.4f}", "total": "1000.0000", "unlimited": False, "error": None, "note": None,
+            }, ensure_ascii=False, separators=(", ", ": ")))
+    text = '{"version": 1, "records": [\n' + ",\n".join(lines) + "\n]}\n"
+    return text, lambda n: used_at(n, steps)
+
+
+def w4(opt: Options) -> list[Row]:
+    """A run on an empty history against a run on a year of history, 200 accounts (0 ms relays).
+
+    As under cron, the year was written by the previous run (one unmeasured real run first), so the
+    measured runs find the file as this program left it. A year the program did not write (imported,
+    edited) is checked in full: that first run has its own row.
+    """
+    now = datetime.now(timezone.utc)
+    year, used_now = history_year(now, W4_DAYS, W4_ACCOUNTS)
+    size = len(year.encode("utf-8"))
+    records = W4_ACCOUNTS * W4_DAYS * 2
+    with farm(hosts=20, accounts=W4_ACCOUNTS, used=used_now) as f:
+        http = {"max_workers": W1_WORKERS}
+        # A year in the file needs a retention of a year; the size is also checked at the default (90 days).
+        kept = write_config(opt.work / "w4-year", f.accounts, http, retention_days=W4_DAYS + 1)
+        default = write_config(opt.work / "w4-default", f.accounts, http)
+
+        def runs(config: Path, dry_run: bool, history: str | None, fresh: bool) -> Row:
+            """``fresh``: put ``history`` (or nothing) in place before every run, else once before all."""
+            target = config.parent / "api_usage_history.json"
+            samples = []
+            for n in range(opt.runs):
+                if fresh or n == 0:
+                    target.unlink(missing_ok=True)
+                    config.with_name("api_usage_history.json.lock").unlink(missing_ok=True)
+                    if history is not None:
+                        target.write_text(history, encoding="utf-8")
+                        if not fresh:
+                            check(measure([COMMAND, "run", "-c", str(config)], opt.work))  # the previous run
+                argv = [COMMAND, "run", "-c", str(config)] + (["--dry-run", "--json"] if dry_run else [])
+                samples.append(check(measure(argv, opt.work)))
+            best = median_sample(samples)
+            return Row("", best.wall, rss_mb=max(s.rss_mb for s in samples))
+
+        dry_empty = runs(kept, True, None, fresh=True)
+        dry_empty.workload = "W4 --dry-run --json, empty history"
+        dry_year = runs(kept, True, year, fresh=False)
+        dry_year.workload = f"W4 --dry-run --json, 1 year ({records} records, {size / 1e6:.0f} MB)"
+        dry_year.note = f"{dry_year.wall / dry_empty.wall:.2f}× empty"
+        real_empty = runs(kept, False, None, fresh=True)
+        real_empty.workload = "W4 real run (stdout), empty history"
+        real_year = runs(kept, False, year, fresh=False)
+        real_year.workload = "W4 real run (stdout), 1 year kept (retention 366 days)"
+        real_year.note = f"{real_year.wall / real_empty.wall:.2f}× empty"
+        imported = runs(kept, False, year, fresh=True)
+        imported.workload = "W4 real run, 1 year not written by this program"
+        imported.note = f"{imported.wall / real_empty.wall:.2f}× empty: checked in full"
+        pruned = runs(default, False, year, fresh=True)
+        after = default.parent / "api_usage_history.json"
+        count = len(json.loads(after.read_text(encoding="utf-8"))["records"])
+        pruned.workload = "W4 real run, 1 year → default retention (90 days)"
+        pruned.note = (f"{pruned.wall / real_empty.wall:.2f}× empty; file after: {count} records, "
+                       f"{after.stat().st_size / 1e6:.2f} MB")
+    return [dry_empty, dry_year, real_empty, real_year, imported, pruned]
+
+
+WORKLOADS: dict[str, Callable[[Options], list[Row]]] = {"W1": w1, "W2": w2, "W3": w3, "W4": w4}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} CPU ({cpu}), "
+            f"Python {platform.python_version()}, api-balance-monitor {monitor.__version__}, load average {load}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads (default: all)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement; the median is shown (default 5)")
+    parser.add_argument("--no-sequential", dest="sequential", action="store_false",
+                        help="estimate the sequential time instead of measuring it (saves about 3 minutes)")
+    args = parser.parse_args(argv)
+    wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()]
+    unknown = [w for w in wanted if w not in WORKLOADS]
+    if unknown or args.runs < 1:
+        parser.error(f"unknown workload(s): {', '.join(unknown)}" if unknown else "--runs must be at least 1")
+    if not Path(COMMAND).exists():
+        parser.error(f"{COMMAND} not found: run this with the interpreter of the venv the package is installed in")
+    # Bytecode as a normal install has it (PYTHONDONTWRITEBYTECODE in a shell would otherwise cost every start).
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(Path(monitor.__file__).parent)], check=True,
+                   env=cron_env(Path.home()), stdout=subprocess.DEVNULL)
+    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}", flush=True)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="abm-bench-") as work:
+        options = Options(args.runs, args.sequential, Path(work))
+        for name in wanted:
+            started = time.perf_counter()
+            print(f"{name} …", end=" ", file=sys.stderr, flush=True)
+            rows += WORKLOADS[name](options)
+            print(f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            for folder in Path(work).iterdir():
+                if folder.is_dir():
+                    shutil.rmtree(folder)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
