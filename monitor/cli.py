@@ -282,7 +282,8 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
         code = outcome.exit_code
         if as_json:
             stdout.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
-        elif dry_run or config.feishu is None:
+        elif dry_run or config.feishu is None or not outcome.delivery.delivered:
+            # Undelivered: the balances go to stdout, so the mail cron sends still carries them.
             stdout.write(outcome.text)
     if config.heartbeat_url:
         heartbeat.ping(config.heartbeat_url, code, redactor, dry_run=dry_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import glob
 import itertools
 import json
 import logging
@@ -347,6 +348,10 @@ class HistoryFile:
         ``raw_records`` are dicts, or entries of ``Loaded`` (lines of text, written back as they were)."""
         kept, ordered = _prune(raw_records, now, retention_days)
         folder = self.path.parent
+        # Temp files of a writer that was killed mid-save (it held the lock we hold now): never history.
+        for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:

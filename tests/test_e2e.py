@@ -144,6 +144,16 @@ def test_exit_code_bits_for_a_low_a_failed_account_and_an_undelivered_report(
     assert [a["name"] for a in doc["accounts"]] == ["main", "spare"]
 
 
+def test_an_undelivered_report_is_printed_so_crons_mail_carries_the_balances(
+    relay: RelayEmulator, tmp_path: Path
+) -> None:
+    with FeishuBotEmulator(token=WEBHOOK_TOKEN, keywords=("余额告警",)) as bot:
+        s = write_setup(tmp_path / "etc", config_text(relay.url, bot.url), standard_env(bot))
+        result = cron_run(["-c", str(s.config)], home=tmp_path)
+    assert result.returncode == 4
+    assert "19024" in result.stderr and "✅ main" in result.stdout and "剩余：$12.3400" in result.stdout
+
+
 def test_without_feishu_the_report_goes_to_stdout(relay: RelayEmulator, tmp_path: Path) -> None:
     s = write_setup(tmp_path / "etc", config_text(relay.url), standard_env(None))
     result = cron_run(["-c", str(s.config)], home=tmp_path)

@@ -190,3 +190,13 @@ def test_an_unknown_version_is_refused_left_byte_identical_and_sets_bit_8(
     assert not [p for p in setup.folder.iterdir() if ".corrupt-" in p.name]
     assert "does not know" in result.stderr
     assert "历史记录未能保存" in card_text(bot.received[0]) or "does not know" in card_text(bot.received[0])
+
+
+def test_a_temp_file_left_by_a_killed_writer_is_cleaned_up_by_the_next_save(
+        tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
+    setup = make(tmp_path / "etc", relay.url, bot)
+    leftover = setup.folder / ".api_usage_history.json.k1ll3d.tmp"
+    leftover.write_bytes(b'{"version": 1, "records": [\n{"time": "2026-')
+    assert run(setup).returncode == 0
+    assert not leftover.exists()
+    assert [r["account"] for r in check_document(setup.history)] == ["main", "spare"]
