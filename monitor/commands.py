@@ -87,9 +87,8 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     if days < 1:
         out.write("history: --days must be at least 1\n")
         return Exit.USAGE
+    # A warning (an unreadable or newer file) is logged on stderr: stdout stays a clean table or CSV.
     loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), dry_run=True)
-    if loaded.warning:
-        out.write(f"history: {loaded.warning}\n")
     records = parse_all(loaded.raw)
     currencies = {r.account: r.currency for r in records if r.ok and r.currency}  # the latest wins
     points = points_of(records)

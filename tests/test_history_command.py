@@ -166,3 +166,17 @@ def test_history_without_records_says_so(tmp_path: Path) -> None:
     result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0
     assert "no records" in result.stdout
+
+
+def test_csv_stays_clean_when_the_history_cannot_be_read(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(
+        "defaults:\n  base_url: https://relay.example.com\naccounts:\n  - name: main\n    api_key: sk-x\n",
+        encoding="utf-8")
+    (folder / "api_usage_history.json").write_text("{oops", encoding="utf-8")
+    result = cron_run(["history", "--csv", "-c", str(folder / "config.yaml")], tmp_path / "home")
+    assert result.returncode == 0
+    assert result.stdout == "date,account,currency,usage,events\n"
+    assert "cannot be read" in result.stderr
+    assert (folder / "api_usage_history.json").read_text(encoding="utf-8") == "{oops"  # left where it is
