@@ -37,10 +37,6 @@ class LockUnavailable(Exception):
     """The lock file cannot be opened or created (a missing or read-only folder): nothing can be saved."""
 
 
-class HistoryRefused(Exception):
-    """A history this release must not rewrite (a newer version's file)."""
-
-
 @dataclass(frozen=True)
 class Record:
     """One parsed record; the raw dict is what is written back, so unknown fields survive."""

@@ -83,8 +83,7 @@ def build(
     past = points_of(history)
     today = now.astimezone(zone).date()
     lines = [_account(r, past.get(r.account.name, []), now, zone, today, retention_days) for r in results]
-    order = {id(line): (0 if not line.ok else 1 if line.alert else 2) for line in lines}
-    lines.sort(key=lambda line: order[id(line)])  # stable: config order within each group
+    lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
     for line in lines:
         if line.ok and line.balance is not None and not line.unlimited and line.currency:
