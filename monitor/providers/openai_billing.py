@@ -38,8 +38,9 @@ def from_answers(subscription: object, usage: object, currency: str, hard_limit:
     used = common.divide(common.amount(common.dig(usage, "total_usage"), "total_usage"), Decimal(100))  # cents
     if limit == UNLIMITED:
         return Snapshot(currency=currency, balance=None, used=used, total=None, unlimited=True)
-    if limit < 0 or used < 0:
-        raise ProviderError(f"relay reports a negative amount (limit {limit}, used {used})")
+    for name, value in (("hard_limit_usd", limit), ("total_usage", used)):
+        if value < 0:
+            raise ProviderError(f"field {name!r} is negative ({value}): a relay never reports that")
     if hard_limit == "remaining":
         return Snapshot(currency=currency, balance=limit, used=used, total=common.exact("+", limit, used))
     balance = common.exact("-", limit, used)
