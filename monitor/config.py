@@ -73,6 +73,7 @@ class Account:
     used: str | None = None
     total: str | None = None
     divisor: Decimal = Decimal("1")
+    hard_limit: str = "total"  # openai-billing: what hard_limit_usd means, "total" or "remaining"
 
     @property
     def host(self) -> str:
@@ -157,6 +158,16 @@ def _divisor(value: Any) -> Decimal:
     if amount == 0:
         raise ValueError("must be more than 0 (every amount is divided by it)")
     return amount
+
+
+HARD_LIMITS = ("total", "remaining")
+
+
+def _hard_limit(value: Any) -> str:
+    text = _nonempty(value)
+    if text not in HARD_LIMITS:
+        raise ValueError(f"must be total (the default) or remaining, not {text!r}")
+    return text
 
 
 def _url(value: Any) -> str:
@@ -257,7 +268,14 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "used": _nonempty,
     "total": _nonempty,
     "divisor": _divisor,
+    "hard_limit": _hard_limit,
 }
+# The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
+# when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
+# and an OpenRouter account must never be relabelled CNY because the relays are).
+PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
+                           "divisor"})
+HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
 TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
 
 
@@ -481,17 +499,21 @@ class _Builder:
                 value = self.value((*path, key), item, ACCOUNT_KEYS[key])
                 if value is not None:
                     values[key] = value
-            # A key that failed in defaults is already reported; do not report it missing per account.
-            failed = (set(given) - set(values)) | (defaults_failed - set(given))
             for key in ("base_url", "url"):
                 if key in values:
                     self._check_plain_http((*path, key), values[key])
             provider = values.get("provider", default_provider)
-            for key, value in defaults.items():
-                # A DeepSeek account must never send its key to the relay's host.
-                if key == "base_url" and provider != default_provider:
-                    continue
-                values.setdefault(key, value)
+            inherited = set(defaults_raw) - set(given)
+            if provider != default_provider:
+                inherited -= PROVIDER_KEYS
+            # A key that failed in defaults is already reported; do not report it missing per account.
+            failed = (set(given) - set(values)) | (defaults_failed & inherited)
+            for key in inherited & set(defaults):
+                values[key] = defaults[key]
+            if values.get("hard_limit", "total") != "total" and provider not in HARD_LIMIT_PROVIDERS:
+                where = (*path, "hard_limit") if "hard_limit" in given else ("defaults", "hard_limit")
+                self.problem(where, f"applies only to the providers {' and '.join(HARD_LIMIT_PROVIDERS)}, "
+                                    f"not {provider}")
             account = self.account(path, values, failed, provider, seen)
             if account:
                 accounts.append(account)
