@@ -35,6 +35,13 @@ def check_config(config: Config, out: IO[str]) -> int:
         out.write("feishu: not configured; run prints the report on stdout\n")
     if config.heartbeat_url:
         out.write(f"heartbeat: {mask_url(config.heartbeat_url)}\n")
+    if config.metrics:
+        from monitor.metrics import shown_url
+
+        if config.metrics.textfile:
+            out.write(f"metrics: textfile {config.metrics.textfile}\n")
+        if config.metrics.pushgateway_url:
+            out.write(f"metrics: push to {shown_url(config.metrics.pushgateway_url)} as job {config.metrics.job}\n")
     out.write(f"accounts ({len(config.accounts)}):\n")
     from monitor.report.daily import ljust, width
 

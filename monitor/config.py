@@ -59,6 +59,15 @@ class FeishuSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where the Prometheus metrics go: a node_exporter textfile, a Pushgateway, or both."""
+
+    textfile: Path | None = None
+    pushgateway_url: str | None = None
+    job: str = "api_balance_monitor"
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: str
@@ -93,6 +102,7 @@ class Config:
     heartbeat_url: str | None
     accounts: tuple[Account, ...]
     warnings: tuple[str, ...] = ()
+    metrics: MetricsSettings | None = None
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown: keys, webhook URL and token, signing secret."""
@@ -104,6 +114,8 @@ class Config:
             found.append(self.feishu.secret)
         if self.heartbeat_url:
             found += webhook_parts(self.heartbeat_url)
+        if self.metrics and self.metrics.pushgateway_url:
+            found += _url_password(self.metrics.pushgateway_url)
         return [s for s in found if s]
 
 
@@ -178,6 +190,20 @@ def _url(value: Any) -> str:
     return text.rstrip("/")
 
 
+def _prom_file(value: Any) -> str:
+    text = _nonempty(value)
+    if not text.endswith(".prom"):
+        raise ValueError(f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")
+    return text
+
+
+def _job(value: Any) -> str:
+    text = _nonempty(value)
+    if any(ord(c) < 32 for c in text):
+        raise ValueError("must not contain line breaks or control characters")
+    return text
+
+
 def _language(value: Any) -> str:
     text = _string(value)
     if text not in ("zh", "en"):
@@ -246,6 +272,11 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "per_host": _number(1, integer=True),
         "run_timeout_seconds": _number(1),
     },
+    "metrics": {
+        "textfile": _prom_file,
+        "pushgateway_url": _string,  # may be ${VAR:-}, empty for "no push"; checked as a URL when set
+        "job": _job,
+    },
     "feishu": {
         "webhook_url": _url,
         "secret": _string,
@@ -276,7 +307,7 @@ ACCOUNT_KEYS: dict[str, Check] = {
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
                            "divisor"})
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
-TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
+TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "metrics", "defaults", "accounts")
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -449,6 +480,8 @@ class _Builder:
             if text:  # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat
                 heartbeat = self.value(("heartbeat_url",), text, _url)
 
+        metrics = self.metrics(top["metrics"], folder) if top.get("metrics") is not None else None
+
         accounts = self.accounts(top.get("defaults"), top.get("accounts"))
         if self.problems:
             raise ConfigError(self.problems)
@@ -461,7 +494,36 @@ class _Builder:
             feishu=feishu,
             heartbeat_url=heartbeat,
             accounts=tuple(accounts),
+            metrics=metrics,
         )
+
+    def metrics(self, raw: Any, folder: Path) -> MetricsSettings | None:
+        values = self.section("metrics", raw)
+        given = raw if isinstance(raw, dict) else {}
+        if given and "textfile" not in given and "pushgateway_url" not in given:
+            self.problem(("metrics",), "needs textfile or pushgateway_url (or remove the metrics section)")
+        url = values.pop("pushgateway_url", "")
+        if url:  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
+            url = self.value(("metrics", "pushgateway_url"), url, _url)
+            if url:
+                values["pushgateway_url"] = url
+                if urlsplit(url).password:  # balances are no secret, a password is
+                    self._check_plain_http(("metrics", "pushgateway_url"), url, what="the password")
+        if "textfile" in values:
+            textfile = Path(values["textfile"])
+            values["textfile"] = textfile if textfile.is_absolute() else folder / textfile
+            if not values["textfile"].parent.is_dir():
+                self.warnings.append(
+                    f"{self.where}:{self.doc.line_of(('metrics', 'textfile'))}: metrics.textfile: the folder "
+                    f"{values['textfile'].parent} does not exist; the metrics cannot be written there"
+                )
+        if "textfile" not in values and "pushgateway_url" not in values:
+            return None
+        from monitor.metrics import EXTRA_MISSING, client_installed
+
+        if not client_installed():
+            self.problem(("metrics",), EXTRA_MISSING)
+        return MetricsSettings(**values)
 
     def accounts(self, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
         defaults_known = {k: v for k, v in ACCOUNT_KEYS.items() if k != "name"}
@@ -547,13 +609,19 @@ class _Builder:
         values["provider"] = provider
         return Account(**values)
 
-    def _check_plain_http(self, path: tuple[str | int, ...], url: str) -> None:
+    def _check_plain_http(self, path: tuple[str | int, ...], url: str, what: str = "the key") -> None:
         split = urlsplit(url)
         if split.scheme == "http" and not _is_loopback(split.hostname or ""):
             self.warnings.append(
                 f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: plain http:// to {split.hostname} "
-                "sends the key unencrypted; use https://"
+                f"sends {what} unencrypted; use https://"
             )
+
+
+def _url_password(url: str) -> list[str]:
+    """A URL with ``user:password@`` in it is a secret; so is the password alone."""
+    split = urlsplit(url)
+    return [url, split.password] if split.password else []
 
 
 def _is_loopback(host: str) -> bool:
