@@ -357,6 +357,8 @@ def _address(value: Any) -> str:
 
 def _addresses(value: Any) -> tuple[str, ...]:
     found = _string_list(value)
+    if not found:
+        raise ValueError("must list at least one address")
     for item in found:
         _address(item)
     return found
@@ -718,7 +720,8 @@ class _Builder:
             if value is None:
                 continue
             if isinstance(item, str) and references(item):
-                secret.append(value)
+                # The whole value ("Bearer …") and each variable's own value, which may show up alone.
+                secret += [value, *(self.env.get(name) or "" for name in references(item))]
             headers[str(key)] = value
         return (headers, tuple(secret)) if len(headers) == len(raw) else None
 
