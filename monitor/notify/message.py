@@ -3,12 +3,20 @@
 Every channel renders a ``Message`` in its own best form (a card, markdown, Block Kit, HTML, a
 mail, JSON). A message is a title, a state, sections (one per account) and footer lines; channels
 that must split a long message split it between sections, never inside one.
+
+To post a short alert through every configured channel::
+
+    from monitor import notify
+    from monitor.notify.message import Message
+
+    message = Message.alert("⚠️ 余额告警", "low", ["main：剩余 $1.2346，低于 $5.0000"], mention=True)
+    results = notify.deliver_all(config.channels, message, redactor)   # one Result per channel
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.report.words import WORDS
@@ -124,7 +132,3 @@ def _pieces(message: Message, fits_alone: Callable[[list[Section], bool, bool], 
             lines.append(line)
         out.append(Section(section.heading, tuple(lines)))
     return out
-
-
-def replace_title(message: Message, title: str) -> Message:
-    return replace(message, title=title)
