@@ -7,6 +7,7 @@ import difflib
 import io
 import ipaddress
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -415,6 +416,7 @@ SECTIONS: dict[str, dict[str, Check]] = {
               "from": _address, "to": _addresses},
     "webhook": {"url": _url, "secret": _string, "headers": _headers},
 }
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)  # header names
 CHANNELS = ("feishu", "dingtalk", "wecom", "slack", "telegram", "email", "webhook")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "feishu": ("webhook_url",), "dingtalk": ("webhook_url",), "wecom": ("webhook_url",), "slack": ("webhook_url",),
@@ -724,6 +726,8 @@ class _Builder:
             if isinstance(item, str) and references(item):
                 # The whole value ("Bearer …") and each variable's own value, which may show up alone.
                 secret += [value, *(self.env.get(name) or "" for name in references(item))]
+            elif _SECRET_HEADER.search(str(key)):
+                secret.append(value)  # written into the file, but an Authorization header is a secret anyway
             headers[str(key)] = value
         return (headers, tuple(secret)) if len(headers) == len(raw) else None
 

@@ -29,12 +29,13 @@ from monitor.config import (
     ChannelSettings,
     DingTalkSettings,
     EmailSettings,
+    FeishuSettings,
     SlackSettings,
     TelegramSettings,
     WebhookSettings,
     WeComSettings,
 )
-from monitor.emulators import json_answer
+from monitor.emulators import FeishuBotEmulator, json_answer
 from monitor.notify import dingtalk, webhook
 from monitor.notify.base import Result
 from monitor.notify.message import Message, from_report
@@ -415,8 +416,9 @@ def test_an_alert_reaches_every_channel_with_mentions(certificate: tuple[str, st
     clock = Clock()
     with DingTalkRobot(secret=DINGTALK_SECRET, clock=clock) as ding, WeComRobot(clock=clock) as wecom, \
             SlackHook(clock=clock) as slack, TelegramApi(clock=clock) as tg, WebhookReceiver() as hook, \
-            SmtpServer("none") as smtp:
+            SmtpServer("none") as smtp, FeishuBotEmulator(secret="f3i5hu-s3cr3t", keywords=("余额",)) as feishu:
         entries = [
+            ChannelEntry("feishu", FeishuSettings(feishu.webhook_url, "f3i5hu-s3cr3t", "余额", ("all",))),
             ChannelEntry("dingtalk", DingTalkSettings(ding.webhook_url, DINGTALK_SECRET, "", ("all",))),
             ChannelEntry("wecom", WeComSettings(wecom.webhook_url, ("lisi",))),
             ChannelEntry("slack", SlackSettings(slack.webhook_url, ("here",))),
@@ -426,7 +428,9 @@ def test_an_alert_reaches_every_channel_with_mentions(certificate: tuple[str, st
                                                 "none")),
         ]
         results = notify.deliver_all(entries, alert, Redactor(), clock, clock.sleep)
-    assert [r.delivered for r in results] == [True] * 6, results
+    assert [r.delivered for r in results] == [True] * 7, results
+    card = feishu.received[0]["card"]
+    assert card["header"]["template"] == "orange" and "<at id=all></at>" in json.dumps(card)
     assert ding.received[0]["at"]["isAtAll"] is True
     assert "<@lisi>" in wecom.received[0]["markdown"]["content"]
     assert slack.received[0]["text"].startswith("<!here>")

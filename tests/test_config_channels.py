@@ -50,6 +50,7 @@ webhook:
   headers:
     X-Team: ops
     Authorization: Bearer ${{HOOK_TOKEN}}
+    X-Api-Key: written-in-the-file-123
 {ACCOUNTS}""")
     env = {"DING_OPS": DING, "DING_SECRET": "SECabc123def456", "WECOM_URL": WECOM,
            "TG_TOKEN": "7012345678:AAH9sLk2jQe4tR6yU8iO0pZxCvBnMqWeRtY", "SMTP_PASSWORD": "pa55-w0rd-xyz",
@@ -67,13 +68,14 @@ webhook:
     mail = config.channels[5].settings
     assert isinstance(mail, EmailSettings) and (mail.port, mail.to) == (587, ("ops@example.com",))
     hook = config.channels[6].settings
-    assert isinstance(hook, WebhookSettings) and hook.headers == {"X-Team": "ops",
-                                                                 "Authorization": "Bearer t0k3n-from-env"}
+    assert isinstance(hook, WebhookSettings) and hook.headers == {
+        "X-Team": "ops", "Authorization": "Bearer t0k3n-from-env", "X-Api-Key": "written-in-the-file-123"}
     assert config.feishu is None
     # Every secret is known to the redactor: nothing of them survives in a line it scrubs.
     redactor = Redactor(config.secrets())
-    shown = redactor(" ".join([*env.values(), DING, "Bearer t0k3n-from-env"]))
-    for secret in [*env.values(), DING, "4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a",
+    shown = redactor(" ".join([*env.values(), DING, "Bearer t0k3n-from-env", "written-in-the-file-123"]))
+    for secret in [*env.values(), DING, "written-in-the-file-123",
+                   "4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a",
                    "693a91f6-7a0b-4c2d-8e9f-0a1b2c3d4e5f"]:
         assert secret not in shown
     assert "ops" not in config.secrets()  # a literal header is no secret: it would mangle every log line
