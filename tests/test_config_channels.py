@@ -153,3 +153,20 @@ def test_a_literal_channel_secret_in_a_group_readable_config_is_warned_about(tmp
     path.chmod(0o644)
     config = load(path, environ={})
     assert any("chmod 600" in w for w in config.warnings)
+
+
+def test_the_example_configs_channel_sections_load_when_uncommented(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    lines = (root / "config.yaml").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# More channels"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("heartbeat_url"))
+    uncommented = [line[2:] if line.startswith("# ") and not line.startswith("# More") and
+                   not line.startswith("# may") else line for line in lines[start:end]]
+    text = "\n".join(lines[:start] + uncommented + lines[end:]) + "\n"
+    env = {name: value for name, value in (line[2:].split("=", 1) for line in
+           (root / ".env.example").read_text(encoding="utf-8").splitlines() if line.startswith("# ") and "=" in line)}
+    env |= {"FEISHU_WEBHOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123",
+            "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two"}
+    config = load(write(tmp_path, text), environ=env)
+    assert [c.label for c in config.channels] == ["feishu", "dingtalk", "wecom", "slack", "telegram", "email",
+                                                  "webhook"]
