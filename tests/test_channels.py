@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor import notify
 from monitor.collect import AccountResult
@@ -468,3 +470,30 @@ def test_check_config_masks_every_channel(tmp_path: Path) -> None:
                    "s3cr3tp4th", "abcdef123456", WEBHOOK_SECRET, "13800138000"):
         assert secret not in shown
     assert "oapi.dingtalk.com" in shown and "…8000" in shown and "signed" in shown
+
+
+# --- splitting, as a property -------------------------------------------------------------------
+
+TEXT = st.characters(blacklist_characters="§", blacklist_categories=("Cs",))  # § marks the sections
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(TEXT, min_size=1, max_size=40), st.lists(st.text(TEXT, max_size=300), max_size=12)),
+                min_size=1, max_size=40))
+def test_every_part_fits_and_every_section_arrives_once_in_order(raw: list[tuple[str, list[str]]]) -> None:
+    from monitor.notify import slack, telegram, wecom
+    from monitor.notify.message import Section, split
+
+    sections = tuple(Section(f"§{i}§ {heading}", tuple(lines)) for i, (heading, lines) in enumerate(raw))
+    message = Message("💵API 余额监控时报 2026-11-28 09:05", "low", sections, ("合计剩余：$1.2346",), mention=True)
+    renderers: list[tuple[Any, Any, Any]] = [
+        (lambda p: wecom.markdown(p, ["zhangsan"]), wecom.content_fits, lambda m: m["markdown"]["content"]),
+        (telegram.text_of, telegram.fits, lambda t: t),
+        (lambda p: slack.blocks(p, ("channel",)), slack.fits, lambda m: json.dumps(m, ensure_ascii=False)),
+    ]
+    for render, fits, text_of in renderers:
+        parts = split(message, render, fits)
+        assert all(fits(p) for p in parts)
+        joined = "".join(text_of(p) for p in parts)
+        positions = [joined.find(f"§{i}§") for i in range(len(sections))]
+        assert all(p >= 0 for p in positions) and positions == sorted(positions)
