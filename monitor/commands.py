@@ -71,7 +71,7 @@ def describe(settings: ChannelSettings) -> str:
     else:
         where = mask_url(settings.url)
         if settings.secret:
-            extras.append("signed (X-Signature-256)")
+            extras.append("signed with X-Signature-256")
         if settings.headers:
             extras.append("headers " + ", ".join(settings.headers))
     return where + (f" ({', '.join(extras)})" if extras else "")
