@@ -15,6 +15,7 @@ from monitor.config import Config
 from monitor.history import HistoryFile, Keep, Loaded, LockUnavailable, record_of
 from monitor.http import HttpClient
 from monitor.metrics import MetricsResult, write_metrics
+from monitor.notify.message import Message, from_report
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, document
@@ -36,11 +37,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Hooks:
-    """What a caller (the demo, a test) may swap: the HTTP client and Feishu's clock and sleep."""
+    """What a caller (the demo, a test) may swap: the HTTP client and the channels' clock and sleep."""
 
     http_factory: Callable[[float], HttpClient] | None = None
-    feishu_clock: Callable[[], float] | None = None
-    feishu_sleep: Callable[[float], None] | None = None
+    notify_clock: Callable[[], float] | None = None
+    notify_sleep: Callable[[float], None] | None = None
 
 
 def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = False,
@@ -72,7 +73,13 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
         saved, problem = False, unwritable
     else:
         saved, problem = _save(history, loaded, results, config, now, dry_run)
-    cards, delivery = _deliver(config, report, redactor, problem, dry_run, hooks)
+    # The webhook channel posts the --json document; what is known before delivery goes in it.
+    early = exitcodes.combine(low=report.low, failed=report.failed > 0, undelivered=False,
+                              unsaved=not dry_run and not saved)
+    warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
+    order = [a.name for a in config.accounts]
+    posted = document(report, early, None, saved, warning, order=order)
+    cards, delivery = _deliver(config, from_report(report, problem, posted), redactor, dry_run, hooks)
     code = exitcodes.combine(
         low=report.low,
         failed=report.failed > 0,
@@ -80,8 +87,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
         unsaved=not dry_run and not saved,
     )
     metrics = write_metrics(config, report, code, started, redactor, dry_run=dry_run)
-    warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
-    doc = document(report, code, delivery, saved, warning, order=[a.name for a in config.accounts], metrics=metrics)
+    doc = document(report, code, delivery, saved, warning, order=order, metrics=metrics)
     return Outcome(code, report, render(report, problem), doc, delivery, cards, metrics)
 
 
@@ -113,21 +119,27 @@ def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], co
     return True, None
 
 
-def _deliver(config: Config, report: Report, redactor: Redactor, history_problem: str | None, dry_run: bool,
+def _deliver(config: Config, message: Message, redactor: Redactor, dry_run: bool,
              hooks: Hooks) -> tuple[list[dict[str, Any]], Delivery]:
-    if config.feishu is None:
+    """Post the report to every channel. The Feishu cards are returned for the demo to show."""
+    if not config.channels:
         return [], Delivery()
-    from monitor.notify import feishu
-    from monitor.report.card import cards as render_cards
+    from monitor import notify
 
-    cards = render_cards(report, feishu.fits, mentions=config.feishu.mention_on_alert,
-                         keyword=config.feishu.keyword, history_problem=history_problem)
+    channels = [notify.channel(entry, redactor, **_timing(hooks)) for entry in config.channels]
+    rendered = [c.render(message) for c in channels]
+    cards = next((parts for c, parts in zip(channels, rendered) if c.kind == "feishu"), [])
     if dry_run:
-        log.info("feishu: (dry run; not posting %d part(s))", len(cards))
+        for c, parts in zip(channels, rendered):
+            log.info("%s: (dry run; not posting %d part(s))", c.label, len(parts))
         return cards, Delivery()
-    kwargs: dict[str, Any] = {}
-    if hooks.feishu_clock:
-        kwargs["clock"] = hooks.feishu_clock
-    if hooks.feishu_sleep:
-        kwargs["sleep"] = hooks.feishu_sleep
-    return cards, feishu.send(config.feishu, cards, redactor, **kwargs)
+    return cards, Delivery.of(notify.deliver_all(config.channels, message, redactor, **_timing(hooks)))
+
+
+def _timing(hooks: Hooks) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if hooks.notify_clock:
+        found["clock"] = hooks.notify_clock
+    if hooks.notify_sleep:
+        found["sleep"] = hooks.notify_sleep
+    return found
