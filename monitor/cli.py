@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
     from monitor.redact import Redactor
 
-COMMANDS = ("run", "check-config", "test-notify", "history", "demo")
+COMMANDS = ("run", "check", "check-config", "test-notify", "history", "demo")
 _SUMMARIES = {
     "run": "one pass (the default command)",
+    "check": "the same pass, posting only the alerts that started or ended",
     "check-config": "validate the config and list the accounts",
     "test-notify": "send a sample report through every channel (or --channel NAME)",
     "history": "usage per day from the history file",
@@ -93,9 +94,10 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
         for name, text in _SUMMARIES.items():
             sub.add_parser(name, help=text, add_help=False)
         return parser
-    run = sub.add_parser("run", parents=[common], help=_SUMMARIES["run"])
-    run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
-    run.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    for name in ("run", "check"):
+        run = sub.add_parser(name, parents=[common], help=_SUMMARIES[name])
+        run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
+        run.add_argument("--json", action="store_true", help="print the report as one JSON document")
     sub.add_parser("check-config", parents=[common], help=_SUMMARIES["check-config"])
     notify = sub.add_parser("test-notify", parents=[common], help=_SUMMARIES["test-notify"])
     notify.add_argument("--channel", metavar="NAME",
@@ -258,10 +260,11 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
         from monitor.commands import history
 
         return history(config, stdout, account=args.account, days=args.days, csv_out=args.csv)
-    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json)
+    command = "check" if args.command == "check" else "report"
+    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json, command=command)
 
 
-def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool) -> int:
+def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool, command: str) -> int:
     import json
     import logging
     from datetime import datetime, timezone
@@ -272,7 +275,7 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
     from monitor.run import run_once
 
     try:
-        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run)
+        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run, command=command)
     except HistoryLocked as exc:
         logging.getLogger("monitor").error("%s; nothing done", exc)
         code = int(Exit.LOCKED)

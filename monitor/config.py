@@ -43,6 +43,11 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    repeat_hours: float = 0.0  # `check` posts a still-active alert again after this long (0: only on change)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     timeout_seconds: float = 10.0
     retries: int = 2
@@ -177,6 +182,8 @@ class Account:
     currency: str | None = None
     low_balance: Decimal = Decimal("1")
     low_days: Decimal = Decimal("3")
+    spike_factor: Decimal = Decimal("3")  # a period's spend rate this many times the usual one is a spike
+    spike_min_amount: Decimal = Decimal("1")  # ... when at least this much was spent in it
     headers: Mapping[str, str] = field(default_factory=dict)
     balance: str | None = None  # json provider: dotted paths into the answer
     used: str | None = None
@@ -204,6 +211,7 @@ class Config:
     warnings: tuple[str, ...] = ()
     metrics: MetricsSettings | None = None
     channels: tuple[ChannelEntry, ...] = ()
+    alerts: AlertSettings = AlertSettings()
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown: keys, webhook URL and token, signing secret."""
@@ -426,6 +434,7 @@ _USER_IDS = _mentions("all or a WeCom user id", r"[A-Za-z0-9_.@-]+")
 _SLACK = _mentions("channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone"))
 
 SECTIONS: dict[str, dict[str, Check]] = {
+    "alerts": {"repeat_hours": _number(0)},
     "history": {
         "file": _nonempty,
         "retention_days": _number(1, integer=True),
@@ -476,6 +485,8 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "currency": _currency,
     "low_balance": _money,
     "low_days": _money,
+    "spike_factor": _money,
+    "spike_min_amount": _money,
     "headers": _headers,
     "balance": _nonempty,
     "used": _nonempty,
@@ -489,7 +500,7 @@ ACCOUNT_KEYS: dict[str, Check] = {
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
                            "divisor"})
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
-TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "metrics", "defaults",
+TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
 
 
@@ -646,6 +657,7 @@ class _Builder:
         if not history_file.is_absolute():
             history_file = folder / history_file
         http = self.section("http", top.get("http"))
+        alerts = self.section("alerts", top.get("alerts"))
 
         channels = self.channels(top)
 
@@ -671,6 +683,7 @@ class _Builder:
             accounts=tuple(accounts),
             metrics=metrics,
             channels=tuple(channels),
+            alerts=AlertSettings(**alerts),
         )
 
     def metrics(self, raw: Any, folder: Path) -> MetricsSettings | None:

@@ -48,6 +48,7 @@ def account(a: AccountReport, report: Report) -> dict[str, Any]:
             "usage": money(p.usage),
             "topup": money(p.topup),
             "reason": p.reason,
+            "approximate": p.approximate,
         }
     return {
         "name": a.name,
@@ -65,6 +66,8 @@ def account(a: AccountReport, report: Report) -> dict[str, Any]:
         "period": period,
         "burn_rate_per_day": money(a.burn_rate),
         "days_left": _two(a.days_left),
+        "alerts": a.conditions,
+        **({"usual_rate_per_day": money(a.spike.usual)} if a.spike is not None else {}),
     }
 
 
