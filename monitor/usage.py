@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from fractions import Fraction
 
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
@@ -88,7 +89,9 @@ def period_over(points: Sequence[Point], current: Point, retention: timedelta) -
     start = chain[0]
     if current.time - start.time > retention:
         return period(start, current, retention)
-    steps = [step(a, b) for a, b in zip([*chain, current], [*chain[1:], current])]
+    # A step in another currency than this run's (before a relay switched to CNY) cannot be added to it.
+    steps = [step(a, b) if same_money(a, current) and same_money(b, current) else Step("unknown", None)
+             for a, b in zip([*chain, current], [*chain[1:], current])]
     usage = sum((s.amount for s in steps if s.kind == "usage" and s.amount is not None), Decimal(0))
     topups = [s.amount for s in steps if s.kind == "topup" and s.amount is not None]
     topup = sum(topups, Decimal(0)) if topups else None
@@ -122,13 +125,17 @@ SPIKE_MIN_PERIODS = 4
 def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
     """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
     ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
+    usual = _usual(points, until)
+    return None if usual is None else _rounded(usual)
+
+
+def _usual(points: Sequence[Point], until: datetime) -> Fraction | None:
     ordered = sorted((p for p in points if until - BURN_WINDOW <= p.time <= until), key=lambda p: p.time)
     rates = []
     for before, after in zip(ordered, ordered[1:]):
         change = step(before, after)
-        seconds = Decimal(str((after.time - before.time).total_seconds()))
-        if change.kind == "usage" and change.amount is not None and seconds > 0:
-            rates.append(change.amount / seconds * 86400)
+        if change.kind == "usage" and change.amount is not None and after.time > before.time:
+            rates.append(_per_day(change.amount, after.time - before.time))
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
     rates.sort()
@@ -140,20 +147,26 @@ def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: 
     """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
     and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
     before = [p for p in points if p.time < current.time]
-    if not before:
+    if not before or len(before) < len(points):  # no period, or the clock moved back: check measures none
         return None
     previous = max(before, key=lambda p: p.time)
     change = step(previous, current)
-    seconds = int((current.time - previous.time).total_seconds())
-    if change.kind != "usage" or change.amount is None or seconds <= 0 or change.amount < min_amount:
+    if change.kind != "usage" or change.amount is None or change.amount < min_amount:
         return None
-    usual = usual_rate(before, previous.time)
+    usual = _usual([p for p in before if same_money(p, current)], previous.time)  # CNY against CNY
     if usual is None:
         return None
-    rate = change.amount / Decimal(seconds) * 86400
-    if usual > 0 and rate < factor * usual:
+    # Compared exactly: a spend of exactly ``factor`` times the usual rate is a spike, whatever rounding says.
+    rate = _per_day(change.amount, current.time - previous.time)
+    if usual > 0 and rate < Fraction(factor) * usual:
         return None
-    return Spike(change.amount, seconds, rate, usual)
+    seconds = int((current.time - previous.time).total_seconds())
+    return Spike(change.amount, seconds, _rounded(rate), _rounded(usual))
+
+
+def same_money(point: Point, current: Point) -> bool:
+    """Whether ``point``'s amounts are in ``current``'s currency (an unknown currency is taken to be)."""
+    return point.currency is None or current.currency is None or point.currency == current.currency
 
 
 def burn_rate(points: Sequence[Point], now: datetime) -> Decimal | None:
@@ -169,8 +182,22 @@ def burn_rate(points: Sequence[Point], now: datetime) -> Decimal | None:
         change = step(before, after)
         if change.kind == "usage" and change.amount is not None:
             total += change.amount
-    hours = Decimal(str(span.total_seconds())) / 3600
-    return total / hours * 24
+    return per_day(total, span)
+
+
+def per_day(amount: Decimal, elapsed: timedelta) -> Decimal:
+    """``amount`` per 24 h over ``elapsed``, rounded once."""
+    return _rounded(_per_day(amount, elapsed))
+
+
+def _per_day(amount: Decimal, elapsed: timedelta) -> Fraction:
+    # Exact: no float seconds and no rounding in between, so equal rates compare equal however measured.
+    return Fraction(amount) * 86_400_000_000 / (elapsed // timedelta(microseconds=1))
+
+
+def _rounded(value: Fraction) -> Decimal:
+    """A rational as one Decimal division rounds it (28 digits)."""
+    return Decimal(value.numerator) / Decimal(value.denominator)
 
 
 def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:

@@ -125,13 +125,17 @@ def _account(
         chain = [] if start is None else [start, *(p for p in past if start.time < p.time < current.time)]
         period = usage.period_over(chain, current, retention)
     points = [p for p in past if p.time < current.time] + [current]
-    rate = usage.burn_rate(points, now)
+    # Only the records in this run's currency: after a relay switched to CNY, its USD week says nothing
+    # about how fast the CNY balance goes (and summed with CNY steps it would be wrong).
+    rate = usage.burn_rate([p for p in points if usage.same_money(p, current)], now)
     left = None if snap.unlimited else usage.days_left(snap.balance, rate)
     low_balance = snap.exhausted or (
         not snap.unlimited and snap.balance is not None and snap.balance < account.low_balance
     )
     low_days = left is not None and left < account.low_days
-    spike = usage.spike(past, current, account.spike_factor, account.spike_min_amount)
+    # Over the period as check measures it, which has no usage when its start is older than retention.
+    recent = bool(past) and current.time - max(p.time for p in past) <= retention
+    spike = usage.spike(past, current, account.spike_factor, account.spike_min_amount) if recent else None
     return AccountReport(
         account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
         snap.unlimited, snap.note, period, rate, left,

@@ -1,0 +1,311 @@
+"""The usage maths against a plain model of SPEC.md, on random histories.
+
+``Model`` below is the SPEC's "Usage over the period" and the spike of "Alerts", written out pair by
+pair in exact fractions, with no shortcut and no knowledge of the real code. Hypothesis makes random
+runs of one account — amounts with 0 to 8 decimals, resets, top-ups, key changes, currency changes,
+failed runs, clock steps back, report and check records mixed, hand-edited records without a
+fingerprint or a currency — writes them as history records (times as people and tools write them),
+parses them with ``history.parse`` and asks ``report.build`` for this run's account line. Both must
+agree exactly: period kind, usage, top-up, approximate flag, burn rate, days left and spike.
+
+Rates are rationals; the model rounds each once, to the Decimal context (28 digits), as one correctly
+rounded division does. Money is compared as it is, exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import Phase, assume, given, settings
+from hypothesis import strategies as st
+
+from monitor.collect import AccountResult
+from monitor.config import Account
+from monitor.history import parse_all
+from monitor.report import AccountReport, build
+from monitor.snapshot import Snapshot
+
+T0 = datetime(2026, 11, 20, 1, 5, tzinfo=timezone.utc)
+ZONE = ZoneInfo("Asia/Shanghai")
+SHANGHAI = timezone(timedelta(hours=8))
+KEYS = ("3f2a9c1b", "0ldk3y00")
+WEEK = timedelta(days=7)
+DAY = timedelta(hours=24)
+
+
+# --- the model ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snap:
+    """One record as the generator made it (the truth, not what a parser read)."""
+
+    time: datetime
+    run: str  # report | check
+    ok: bool
+    fp: str | None  # None: edited by hand, the same key as any
+    currency: str | None  # None: edited by hand, comparable with any
+    balance: Decimal | None
+    used: Decimal | None
+
+
+@dataclass(frozen=True)
+class Pair:
+    kind: str  # usage | reset | topup | incomparable
+    amount: Fraction | None = None  # the usage, or the top-up
+
+
+def judge(a: Snap, b: Snap) -> Pair:
+    """One pair of snapshots, by the SPEC's rules."""
+    if a.fp is not None and b.fp is not None and a.fp != b.fp:
+        return Pair("reset")  # the key was changed
+    if a.currency is not None and b.currency is not None and a.currency != b.currency:
+        return Pair("incomparable")  # two numbers in two currencies
+    if a.used is not None and b.used is not None:
+        spent = Fraction(b.used) - Fraction(a.used)
+        return Pair("reset") if spent < 0 else Pair("usage", spent)
+    if a.balance is not None and b.balance is not None:
+        spent = Fraction(a.balance) - Fraction(b.balance)
+        return Pair("topup", -spent) if spent < 0 else Pair("usage", spent)
+    return Pair("incomparable")
+
+
+def same_money(s: Snap, current: Snap) -> bool:
+    return s.currency is None or current.currency is None or s.currency == current.currency
+
+
+def dec(value: Fraction) -> Decimal:
+    """A rational as the Decimal context rounds it once."""
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def seconds(span: timedelta) -> Fraction:
+    return Fraction(span // timedelta(microseconds=1), 10**6)
+
+
+@dataclass(frozen=True)
+class Expected:
+    kind: str
+    reason: str | None
+    since: datetime | None
+    elapsed_seconds: int | None
+    usage: Decimal | None
+    topup: Decimal | None
+    approximate: bool
+
+
+def model_period(history: list[Snap], current: Snap, run: str, retention: timedelta) -> Expected:
+    ok = sorted((s for s in history if s.ok), key=lambda s: s.time)
+    if ok and ok[-1].time >= current.time:  # the clock moved back
+        return Expected("first", "clock", ok[-1].time, None, None, None, False)
+    # A report: since the previous report record; a check: since the previous record of either kind.
+    starts = ok if run == "check" else [s for s in ok if s.run == "report"]
+    if not starts:
+        return Expected("first", "first", None, None, None, None, False)
+    start = starts[-1]
+    elapsed = int(seconds(current.time - start.time))
+    if current.time - start.time > retention:
+        return Expected("first", "too_old", start.time, elapsed, None, None, False)
+    chain = [s for s in ok if s.time >= start.time] + [current]
+    # A pair in another currency than this run's (before a relay switched to CNY) cannot be added to it.
+    pairs = [judge(a, b) if same_money(a, current) and same_money(b, current) else Pair("incomparable")
+             for a, b in zip(chain, chain[1:])]
+    if len(pairs) == 1:  # the pair's own rule
+        pair = judge(start, current)
+        if pair.kind == "usage":
+            return Expected("usage", None, start.time, elapsed, dec(pair.amount or Fraction(0)), None, False)
+        if pair.kind == "topup":
+            return Expected("topup", None, start.time, elapsed, None, dec(pair.amount or Fraction(0)), False)
+        if pair.kind == "reset":
+            return Expected("reset", None, start.time, elapsed, None, None, False)
+        return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
+    # Several pairs: the sum of what each measured, in this run's currency.
+    if all(p.kind == "incomparable" for p in pairs):
+        return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
+    counted = [p.amount for p in pairs if p.kind == "usage" and p.amount is not None]
+    topups = [p.amount for p in pairs if p.kind == "topup" and p.amount is not None]
+    usage = dec(sum(counted, Fraction(0)))
+    topup = dec(sum(topups, Fraction(0))) if topups else None
+    if any(p.kind in ("reset", "incomparable") for p in pairs):
+        return Expected("reset", None, start.time, elapsed, usage, topup, True)
+    return Expected("usage", None, start.time, elapsed, usage, topup, False)
+
+
+def model_burn_rate(history: list[Snap], current: Snap, now: datetime) -> Decimal | None:
+    """Usage over the last 7×24 h (resets and top-ups left out) per hour of the records' span, × 24."""
+    window = sorted((s for s in history if s.ok and now - WEEK <= s.time < now and same_money(s, current)),
+                    key=lambda s: s.time) + [current]
+    span = window[-1].time - window[0].time
+    if span < DAY:
+        return None
+    spent = sum((p.amount for p in (judge(a, b) for a, b in zip(window, window[1:]))
+                 if p.kind == "usage" and p.amount is not None), Fraction(0))
+    return dec(spent / (seconds(span) / 3600) * 24)
+
+
+def model_spike(history: list[Snap], current: Snap, factor: Decimal, least: Decimal,
+                retention: timedelta) -> tuple[Decimal, Decimal] | None:
+    """(usage, usual rate) when this run's period is a spike, else None."""
+    ok = sorted((s for s in history if s.ok), key=lambda s: s.time)
+    if not ok or ok[-1].time >= current.time:
+        return None  # no period as check measures it (first record, or the clock moved back)
+    previous = ok[-1]
+    if current.time - previous.time > retention:
+        return None
+    pair = judge(previous, current)
+    if pair.kind != "usage" or pair.amount is None or pair.amount < Fraction(least):
+        return None
+    week = [s for s in ok if previous.time - WEEK <= s.time and same_money(s, current)]
+    rates = sorted(p.amount / seconds(b.time - a.time) * 86400 for a, b in zip(week, week[1:])
+                   if (p := judge(a, b)).kind == "usage" and p.amount is not None)
+    if len(rates) < 4:
+        return None
+    middle = len(rates) // 2
+    usual = rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+    rate = pair.amount / seconds(current.time - previous.time) * 86400
+    if usual > 0 and rate < Fraction(factor) * usual:
+        return None
+    return dec(pair.amount), dec(usual)
+
+
+# --- random runs ----------------------------------------------------------------------------------------
+
+
+def time_text(moment: datetime, style: int) -> str:
+    if style == 0:
+        return moment.isoformat(timespec="seconds")
+    if style == 1:
+        return moment.isoformat()  # fractional seconds
+    if style == 2:
+        return moment.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def plain(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:f}"
+
+
+@dataclass(frozen=True)
+class Case:
+    history: list[Snap]
+    raw: list[dict[str, Any]]
+    current: Snap
+    run: str
+    retention_days: int
+    unlimited: bool
+    factor: Decimal
+    least: Decimal
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    balance_only = draw(st.booleans())
+    used, total, balance = Decimal(0), Decimal(100), Decimal(50)
+    clock, key, currency = T0, KEYS[0], "USD"
+    snaps: list[Snap] = []
+    raw: list[dict[str, Any]] = []
+    count = draw(st.integers(0, 16))
+    for n in range(count + 1):  # the last one is this run
+        jump = draw(st.integers(0, 9))
+        if jump == 0 and n:
+            clock += timedelta(seconds=draw(st.integers(-2 * 86400, -1)))  # the clock moved back
+        elif jump <= 2:
+            clock += timedelta(seconds=draw(st.integers(4 * 3600, 3 * 86400)))
+        else:
+            clock += timedelta(seconds=draw(st.integers(600, 4 * 3600)))
+        style = draw(st.integers(0, 3))
+        micro = draw(st.integers(0, 999_999)) if style == 1 else (draw(st.integers(0, 999)) * 1000 if style == 2 else 0)
+        moment = clock.replace(microsecond=micro)
+        places = draw(st.integers(0, 8))
+        amount = Decimal(draw(st.integers(0, 5 * 10**places))) / 10**places
+        event = draw(st.sampled_from(["spend"] * 6 + ["burst", "idle", "reset", "topup", "key", "currency", "failed"]))
+        if event in ("spend", "burst"):
+            spent = amount * (20 if event == "burst" else 1)
+            used, balance = used + spent, balance - spent
+        elif event == "reset" and not balance_only:
+            used = amount  # the relay zeroed its counter (or not quite: any new value)
+        elif event == "topup":
+            total, balance = total + amount * 10, balance + amount * 10
+        elif event == "key":
+            key = KEYS[1] if key == KEYS[0] else KEYS[0]
+            used, balance = amount, total - amount if not balance_only else amount * 7
+        elif event == "currency":
+            currency = "CNY" if currency == "USD" else "USD"
+            used, total, balance = used * 7, total * 7, balance * 7
+        ok = event != "failed"
+        run = draw(st.sampled_from(["report", "check"]))
+        fp = None if draw(st.integers(0, 9)) == 0 and n < count else key
+        cur = None if draw(st.integers(0, 9)) == 0 and n < count else currency
+        snap = Snap(moment, run, ok, fp, cur, balance if ok else None, used if ok and not balance_only else None)
+        snaps.append(snap)
+        record: dict[str, Any] = {
+            "time": time_text(moment, style), "account": "main", "key_fingerprint": fp,
+            "provider": "deepseek" if balance_only else "openai-billing", "ok": ok,
+            "currency": cur, "balance": plain(snap.balance), "used": plain(snap.used),
+            "total": None if balance_only or not ok else plain(total), "unlimited": False,
+            "error": None if ok else "HTTP 500",
+        }
+        if run == "check" or draw(st.booleans()):  # a record without "run" is a report record
+            record["run"] = run
+        if cur is None and draw(st.booleans()):
+            del record["currency"]
+        if fp is None and draw(st.booleans()):
+            record["key_fingerprint"] = ""  # as blank as null
+        if ok and draw(st.integers(0, 9)) == 0:  # typed in by hand as JSON numbers
+            record.update((k, int(v) if v == v.to_integral_value() else float(v))
+                          for k, v in (("balance", snap.balance), ("used", snap.used)) if v is not None)
+        raw.append(record)
+    assume(len({s.time for s in snaps}) == len(snaps))
+    raw.pop()  # this run's record is not in the history yet
+    # Another account's records, which must change nothing.
+    for _ in range(draw(st.integers(0, 3))):
+        moment = T0 + timedelta(seconds=draw(st.integers(0, 10 * 86400)))
+        raw.append({"time": time_text(moment, 0), "account": "spare", "key_fingerprint": KEYS[1],
+                    "provider": "deepseek", "ok": True, "currency": "USD", "balance": "0.00000001",
+                    "used": "999", "run": draw(st.sampled_from(["report", "check"]))})
+    return Case(snaps[:-1], raw, snaps[-1], draw(st.sampled_from(["report", "check"])),
+                draw(st.sampled_from([1, 2, 90])), draw(st.integers(0, 9)) == 0,
+                draw(st.sampled_from([Decimal(1), Decimal("1.5"), Decimal(3)])),
+                draw(st.sampled_from([Decimal(0), Decimal("0.5"), Decimal(1), Decimal(5)])))
+
+
+def real(case: Case) -> AccountReport:
+    """This run's account line as the program builds it, from the records as the history file gives them."""
+    c = case.current
+    account = Account(name="main", provider="openai-billing", api_key="sk-" + "k" * 40,
+                      spike_factor=case.factor, spike_min_amount=case.least)
+    snapshot = Snapshot(c.currency or "USD", c.balance, c.used, None, case.unlimited) if c.ok else None
+    result = AccountResult(account, c.time, c.fp or KEYS[0], snapshot, None if c.ok else "HTTP 500")
+    records = sorted(parse_all(case.raw), key=lambda r: r.time)  # as HistoryFile.load returns them
+    report = build([result], records, c.time, ZONE, "zh", case.retention_days, run=case.run)
+    return report.accounts[0]
+
+
+@settings(max_examples=int(os.environ.get("USAGE_EXAMPLES", "400")), deadline=None, phases=[Phase.generate])
+@given(case=cases())
+def test_the_usage_maths_agrees_with_the_specs_model(case: Case) -> None:
+    line = real(case)
+    c = case.current
+    if not c.ok:
+        assert (line.ok, line.period, line.burn_rate, line.days_left, line.spike) == (False, None, None, None, None)
+        return
+    p = line.period
+    assert p is not None
+    got = Expected(p.kind, p.reason if p.kind == "first" else None, p.since, p.elapsed_seconds, p.usage, p.topup,
+                   p.approximate)
+    assert got == model_period(case.history, c, case.run, timedelta(days=case.retention_days))
+
+    rate = model_burn_rate(case.history, c, c.time)
+    assert line.burn_rate == rate
+    left = None if case.unlimited or rate is None or rate <= 0 or c.balance is None \
+        else dec(Fraction(max(c.balance, Decimal(0))) / Fraction(rate))
+    assert line.days_left == left
+
+    spike = model_spike(case.history, c, case.factor, case.least, timedelta(days=case.retention_days))
+    assert (None if line.spike is None else (line.spike.usage, line.spike.usual)) == spike
