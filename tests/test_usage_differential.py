@@ -287,14 +287,13 @@ def real(case: Case) -> AccountReport:
     return report.accounts[0]
 
 
-@settings(max_examples=int(os.environ.get("USAGE_EXAMPLES", "400")), deadline=None, phases=[Phase.generate])
-@given(case=cases())
-def test_the_usage_maths_agrees_with_the_specs_model(case: Case) -> None:
+def agree(case: Case) -> AccountReport:
+    """The program's account line, once it agrees with the model on everything."""
     line = real(case)
     c = case.current
     if not c.ok:
         assert (line.ok, line.period, line.burn_rate, line.days_left, line.spike) == (False, None, None, None, None)
-        return
+        return line
     p = line.period
     assert p is not None
     got = Expected(p.kind, p.reason if p.kind == "first" else None, p.since, p.elapsed_seconds, p.usage, p.topup,
@@ -309,3 +308,59 @@ def test_the_usage_maths_agrees_with_the_specs_model(case: Case) -> None:
 
     spike = model_spike(case.history, c, case.factor, case.least, timedelta(days=case.retention_days))
     assert (None if line.spike is None else (line.spike.usage, line.spike.usual)) == spike
+    return line
+
+
+@settings(max_examples=int(os.environ.get("USAGE_EXAMPLES", "400")), deadline=None, phases=[Phase.generate])
+@given(case=cases())
+def test_the_usage_maths_agrees_with_the_specs_model(case: Case) -> None:
+    agree(case)
+
+
+# --- what the model found, as plain examples ------------------------------------------------------------
+
+
+def by_hand(rows: list[tuple[float, str, str]], run: str = "check", retention_days: int = 90) -> Case:
+    """A relay key's records, ``(hours after T0, currency, used)``: a report record, check records, this run."""
+    snaps = [Snap(T0 + timedelta(hours=h), "report" if n == 0 else "check", True, KEYS[0], cur,
+                  Decimal(100) - Decimal(used), Decimal(used)) for n, (h, cur, used) in enumerate(rows)]
+    raw = [{"time": time_text(s.time, 0), "account": "main", "key_fingerprint": s.fp, "provider": "openai-billing",
+            "ok": True, "currency": s.currency, "balance": plain(s.balance), "used": plain(s.used), "total": "100",
+            "unlimited": False, "error": None, "run": s.run} for s in snaps[:-1]]
+    return Case(snaps[:-1], raw, snaps[-1], run, retention_days, False, Decimal(3), Decimal(1))
+
+
+def hourly(hours: int, currency: str = "USD", per_hour: int = 1) -> list[tuple[float, str, str]]:
+    return [(h, currency, str(h * per_hour)) for h in range(hours + 1)]
+
+
+def test_spending_exactly_factor_times_the_usual_rate_is_a_spike() -> None:
+    # $1.10 every 3 hours, then $3.30 in 3 hours with spike_factor 3. Rounded in steps, 26.4 per day fell
+    # just under 3 × 8.800…003.
+    rows = [(3 * n, "USD", str(Decimal("1.1") * n)) for n in range(6)] + [(18, "USD", "8.8")]
+    line = agree(by_hand(rows))
+    assert line.spike is not None and (line.spike.rate, line.spike.usual) == (Decimal("26.4"), Decimal("8.8"))
+
+
+def test_a_relay_switching_its_display_to_cny_is_not_a_spike_nor_a_mixed_burn_rate() -> None:
+    # Two days at $1 an hour, the switch (used × 7), then ¥7 an hour: the same spending in another currency.
+    rows = [*hourly(48), *((h, "CNY", str(7 * h)) for h in range(52, 81))]
+    line = agree(by_hand(rows))
+    assert line.spike is None
+    assert line.burn_rate == Decimal(168)  # ¥ per day, from the CNY records alone
+
+
+def test_a_report_over_checks_across_a_currency_change_adds_only_this_currencys_steps() -> None:
+    rows = [(0, "USD", "0"), (1, "USD", "1"), (2, "USD", "2"), (3, "CNY", "14"), (4, "CNY", "21")]
+    line = agree(by_hand(rows, run="report"))  # the first record is the previous report, checks after it
+    assert line.period is not None and (line.period.usage, line.period.approximate) == (Decimal(7), True)
+
+
+def test_no_spike_when_the_clock_moved_back() -> None:
+    rows = [*hourly(6), (8, "USD", "7"), (7, "USD", "11")]  # a record from a clock that ran ahead
+    assert agree(by_hand(rows)).spike is None  # check measures no period: nothing to call a spike
+
+
+def test_no_spike_over_a_period_older_than_retention() -> None:
+    rows = [*hourly(6), (31, "USD", "106")]  # retention 1 day: the previous snapshot is past it
+    assert agree(by_hand(rows, retention_days=1)).spike is None
