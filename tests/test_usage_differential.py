@@ -1,7 +1,9 @@
 """The usage maths against a plain model of SPEC.md, on random histories.
 
-``Model`` below is the SPEC's "Usage over the period" and the spike of "Alerts", written out pair by
-pair in exact fractions, with no shortcut and no knowledge of the real code. Hypothesis makes random
+The model below (``judge``, ``model_period``, ``model_burn_rate``, ``model_spike``) is the SPEC's "Usage
+over the period" and the spike of "Alerts", written out pair by pair in exact fractions, with no
+shortcut and no knowledge of the real code. Where the SPEC is silent it follows the program, and says
+so in a comment marked "SPEC silent". Hypothesis makes random
 runs of one account — amounts with 0 to 8 decimals, resets, top-ups, key changes, currency changes,
 failed runs, clock steps back, report and check records mixed, hand-edited records without a
 fingerprint or a currency — writes them as history records (times as people and tools write them),
@@ -15,6 +17,7 @@ rounded division does. Money is compared as it is, exactly.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -64,7 +67,7 @@ class Pair:
 def judge(a: Snap, b: Snap) -> Pair:
     """One pair of snapshots, by the SPEC's rules."""
     if a.fp is not None and b.fp is not None and a.fp != b.fp:
-        return Pair("reset")  # the key was changed
+        return Pair("reset")  # the key was changed (SPEC silent: before a change of currency in the same pair)
     if a.currency is not None and b.currency is not None and a.currency != b.currency:
         return Pair("incomparable")  # two numbers in two currencies
     if a.used is not None and b.used is not None:
@@ -102,11 +105,13 @@ class Expected:
 
 def model_period(history: list[Snap], current: Snap, run: str, retention: timedelta) -> Expected:
     ok = sorted((s for s in history if s.ok), key=lambda s: s.time)
-    if ok and ok[-1].time >= current.time:  # the clock moved back
+    # The clock moved back. SPEC silent: a report says so too when only a check record is in the future,
+    # and a snapshot at this very instant counts as one in the future (no elapsed time).
+    if ok and ok[-1].time >= current.time:
         return Expected("first", "clock", ok[-1].time, None, None, None, False)
     # A report: since the previous report record; a check: since the previous record of either kind.
     starts = ok if run == "check" else [s for s in ok if s.run == "report"]
-    if not starts:
+    if not starts:  # SPEC silent: a report after checks only (no report record yet) is a first one
         return Expected("first", "first", None, None, None, None, False)
     start = starts[-1]
     elapsed = int(seconds(current.time - start.time))
@@ -125,7 +130,9 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
         if pair.kind == "reset":
             return Expected("reset", None, start.time, elapsed, None, None, False)
         return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
-    # Several pairs: the sum of what each measured, in this run's currency.
+    # Several pairs: the sum of what each measured, in this run's currency. SPEC silent: a reset pair
+    # adds 0 (only one pair alone shows no number), a pair that cannot be compared makes the sum
+    # approximate as a reset does, and top-ups alone are a usage of 0 with the top-up.
     if all(p.kind == "incomparable" for p in pairs):
         return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
     counted = [p.amount for p in pairs if p.kind == "usage" and p.amount is not None]
@@ -149,9 +156,18 @@ def model_burn_rate(history: list[Snap], current: Snap, now: datetime) -> Decima
     return dec(spent / (seconds(span) / 3600) * 24)
 
 
+def model_days_left(balance: Decimal | None, rate: Decimal | None, unlimited: bool) -> Decimal | None:
+    """Balance ÷ burn rate. SPEC silent: none at a rate of 0 (never), 0 days when overdrawn."""
+    if unlimited or balance is None or rate is None or rate <= 0:
+        return None
+    return dec(Fraction(max(balance, Decimal(0))) / Fraction(rate))
+
+
 def model_spike(history: list[Snap], current: Snap, factor: Decimal, least: Decimal,
                 retention: timedelta) -> tuple[Decimal, Decimal] | None:
-    """(usage, usual rate) when this run's period is a spike, else None."""
+    """(usage, usual rate) when this run's period is a spike, else None. SPEC silent: top-ups are left out
+    of the usual rate like resets, the 7×24 h are those before the period's start, and an idle week
+    needs its 4 periods too."""
     ok = sorted((s for s in history if s.ok), key=lambda s: s.time)
     if not ok or ok[-1].time >= current.time:
         return None  # no period as check measures it (first record, or the clock moved back)
@@ -302,9 +318,7 @@ def agree(case: Case) -> AccountReport:
 
     rate = model_burn_rate(case.history, c, c.time)
     assert line.burn_rate == rate
-    left = None if case.unlimited or rate is None or rate <= 0 or c.balance is None \
-        else dec(Fraction(max(c.balance, Decimal(0))) / Fraction(rate))
-    assert line.days_left == left
+    assert line.days_left == model_days_left(c.balance, rate, case.unlimited)
 
     spike = model_spike(case.history, c, case.factor, case.least, timedelta(days=case.retention_days))
     assert (None if line.spike is None else (line.spike.usage, line.spike.usual)) == spike
@@ -320,7 +334,7 @@ def test_the_usage_maths_agrees_with_the_specs_model(case: Case) -> None:
 # --- what the model found, as plain examples ------------------------------------------------------------
 
 
-def by_hand(rows: list[tuple[float, str, str]], run: str = "check", retention_days: int = 90) -> Case:
+def by_hand(rows: Sequence[tuple[float, str, str]], run: str = "check", retention_days: int = 90) -> Case:
     """A relay key's records, ``(hours after T0, currency, used)``: a report record, check records, this run."""
     snaps = [Snap(T0 + timedelta(hours=h), "report" if n == 0 else "check", True, KEYS[0], cur,
                   Decimal(100) - Decimal(used), Decimal(used)) for n, (h, cur, used) in enumerate(rows)]
