@@ -72,3 +72,24 @@ def test_a_missing_variable_names_the_env_file_it_belongs_in(tmp_path: Path) -> 
     result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 78
     assert f"SPARE_API_KEY is not set (put it in {setup.folder / '.env'}" in result.stderr
+
+
+ACCOUNT = "  - name: main\n    api_key: ${MAIN_API_KEY}\n"
+
+
+@pytest.mark.parametrize(("accounts", "line"), [
+    ("accounts:\n  - !!python/object:os.system\n    name: main\n    api_key: ${MAIN_API_KEY}\n", 2),
+    ("accounts: !!python/object/apply:os.system\n" + ACCOUNT, 1),
+    ("accounts:\n" + ACCOUNT + "  - !!set\n    ? x\n", 4),
+    ("accounts:\n" + ACCOUNT + "  - !custom {name: spare, api_key: x}\n", 4),
+], ids=["object-on-a-mapping", "apply-on-a-sequence", "set", "local-tag"])
+def test_an_unknown_tag_on_a_mapping_or_a_sequence_is_a_config_error(tmp_path: Path, accounts: str,
+                                                                      line: int) -> None:
+    text = config_text("http://127.0.0.1:9", accounts=accounts)
+    setup = write_setup(tmp_path / "etc", text, standard_env(None))
+    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 78, result.stdout + result.stderr
+    at = text[: text.index("accounts:")].count("\n") + line  # `line` counts from the accounts: line
+    assert f"{setup.config}:{at}: YAML syntax error: could not determine a constructor for the tag" \
+        in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
