@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHELLS = ("sh", "shell", "bash", "console")
 _BLOCK = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
-_MARK = re.compile(r"<!--\s*(run by (tests/\S+?): (\S+)|not run by the tests: (.+?))\s*-->\s*\Z", re.S)
+_MARK = re.compile(r"<!--\s*(run by ((?:tests/|\.ci/)\S+?): (\S+)|not run by the tests: (.+?))\s*-->\s*\Z", re.S)
 
 
 @dataclass(frozen=True)
