@@ -105,10 +105,22 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
                              "(or one of a list, e.g. dingtalk[1])")
     hist = sub.add_parser("history", parents=[common], help=_SUMMARIES["history"])
     hist.add_argument("--account", metavar="NAME", help="one account only")
-    hist.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
+    hist.add_argument("--days", type=_days, default=14, metavar="N",
+                      help=f"how many days back (default 14, at most {MAX_DAYS})")
     hist.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
     sub.add_parser("demo", help=_SUMMARIES["demo"])
     return parser
+
+
+MAX_DAYS = 3660  # ten years: far beyond any retention, and far short of the calendar's end
+
+
+def _days(text: str) -> int:
+    """``--days``: a whole number from 1 to ``MAX_DAYS`` (argparse turns the ValueError into exit 64)."""
+    days = int(text)
+    if not 1 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_DAYS}, not {text}")
+    return days
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
@@ -216,8 +228,10 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
             file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file meanwhile
         except OSError as exc:
             # The report matters more than the log: say so on stderr (cron mails it) and go on.
-            logging.getLogger("monitor").warning(
-                "cannot write the log file %s: %s; logging to stderr only", path, exc.strerror or exc)
+            # Said even under -q (then as an error): otherwise nothing at all would be written anywhere.
+            logging.getLogger("monitor").log(
+                max(logging.WARNING, level), "cannot write the log file %s: %s; logging to stderr only",
+                path, exc.strerror or exc)
             return
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(formatter)

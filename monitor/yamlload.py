@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 MAX_VALUES = 100_000  # a config of a thousand accounts has some ten thousand
 
 
@@ -95,6 +96,11 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, doc: YamlDocum
         raise YamlSyntaxError(node.start_mark.line + 1,
                               f"the document expands to more than {MAX_VALUES} values (aliases, '*name'?)")
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in PLAIN_TAGS:
+        # Building the collection by hand skips the constructor that refuses unknown tags on scalars:
+        # refuse them here alike (``- !!python/object:os.system`` over a mapping, ``!!set``, ``!foo``).
+        raise yaml.constructor.ConstructorError(
+            None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the usual way
         result: dict[Any, Any] = {}

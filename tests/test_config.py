@@ -34,8 +34,9 @@ BASE = "defaults:\n  base_url: https://relay.example.com\n"
 def test_the_shipped_example_config_loads(tmp_path: Path) -> None:
     config = load(ROOT / "config.yaml", environ={
         "FEISHU_WEBHOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123",
-        "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two"})
-    assert [a.name for a in config.accounts] == ["账户名称1", "账户名称2"]
+        "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two", "RELAY2_API_KEY": "sk-three",
+        "DEEPSEEK_API_KEY": "sk-four", "NOVITA_API_KEY": "sk_five"})
+    assert [a.name for a in config.accounts] == ["账户名称1", "账户名称2", "另一个中转站", "DeepSeek", "Novita"]
     assert config.accounts[1].low_balance == 10 and config.accounts[0].low_balance == 5
     assert config.feishu is not None and config.feishu.secret == ""
     assert config.heartbeat_url is None

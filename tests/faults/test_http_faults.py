@@ -178,5 +178,5 @@ def test_the_run_timeout_bounds_the_query_phase(tmp_path: Path, relay: RelayEmul
     assert "timed out" in accounts["spare"]["error"]
     assert len(bot.received) == 1
     delivered = json.dumps(bot.received[0], ensure_ascii=False)
-    assert "main" in delivered and "timed out" in delivered
+    assert "main" in delivered and "超时" in delivered  # the zh card says "timed out" in Chinese
     assert {r["account"]: r["ok"] for r in setup.records()} == {"main": True, "spare": False}
