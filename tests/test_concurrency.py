@@ -63,6 +63,14 @@ def test_max_workers_bounds_the_requests_in_flight() -> None:
     assert servers[0].max_in_flight == 3
 
 
+def test_an_accounts_independent_requests_are_in_flight_together() -> None:
+    with relays(1, delay=0.2) as (servers, accounts):
+        errors = query(accounts, max_workers=8, per_host=4)
+    assert errors == [None]
+    first, second = sorted(r.time for r in servers[0].requests)
+    assert servers[0].max_in_flight == 2 and second - first < 0.1  # not one after the other
+
+
 def test_a_busy_host_does_not_hold_up_the_accounts_of_another() -> None:
     # Listed host by host: with four workers on a host that takes two at a time, the second host's
     # accounts must still be queried while the first host's queue drains.
