@@ -34,6 +34,12 @@ def _history_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
 
 
+def _notify_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--channel", metavar="NAME",
+                         help="only this channel: feishu, dingtalk, wecom, slack, telegram, email, webhook "
+                              "(or one of a list, e.g. dingtalk[1])")
+
+
 def _no_options(command: argparse.ArgumentParser) -> None:
     pass
 
@@ -41,8 +47,9 @@ def _no_options(command: argparse.ArgumentParser) -> None:
 # The subcommands: summary, own options, and whether -c/-v/-q/--log-file apply. ``run`` is the default.
 _COMMANDS = {
     "run": ("one pass (the default command)", _pass_options, True),
+    "check": ("the same pass, posting only the alerts that started or ended", _pass_options, True),
     "check-config": ("validate the config and list the accounts", _no_options, True),
-    "test-notify": ("send a sample report through the Feishu bot", _no_options, True),
+    "test-notify": ("send a sample report through every channel (or --channel NAME)", _notify_options, True),
     "history": ("usage per day from the history file", _history_options, True),
     "demo": ("one real pass against built-in emulated endpoints on 127.0.0.1", _no_options, False),
 }
@@ -103,7 +110,7 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
     common.add_argument("--log-file", metavar="PATH", help="also write info and above to this file")
 
     parser = _Parser(prog="api-balance-monitor",
-                     description="Query LLM API balances once and report them to a Feishu group.")
+                     description="Query LLM API balances once and report them to your group chats.")
     parser.add_argument("--version", action="version", version=f"api-balance-monitor {__version__}")  # as in main
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -293,15 +300,16 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
     if args.command == "test-notify":
         from monitor.commands import test_notify
 
-        return test_notify(config, redactor, stdout)
+        return test_notify(config, redactor, stdout, channel=args.channel)
     if args.command == "history":
         from monitor.commands import history
 
         return history(config, stdout, account=args.account, days=args.days, csv_out=args.csv)
-    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json)
+    command = "check" if args.command == "check" else "report"
+    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json, command=command)
 
 
-def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool) -> int:
+def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool, command: str) -> int:
     import json
     import logging
     from datetime import datetime, timezone
@@ -312,7 +320,7 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
     from monitor.run import run_once
 
     try:
-        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run)
+        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run, command=command)
     except HistoryLocked as exc:
         logging.getLogger("monitor").error("%s; nothing done", exc)
         code = int(Exit.LOCKED)
@@ -325,7 +333,7 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
         code = outcome.exit_code
         if as_json:
             stdout.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
-        elif dry_run or config.feishu is None or not outcome.delivery.delivered:
+        elif dry_run or not config.channels or not outcome.delivery.delivered:
             # Undelivered: the balances go to stdout, so the mail cron sends still carries them.
             stdout.write(outcome.text)
     if config.heartbeat_url:

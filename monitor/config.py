@@ -7,13 +7,14 @@ import difflib
 import io
 import ipaddress
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from monitor.interpolate import MissingVariable, interpolate, is_reference, references
@@ -38,6 +39,12 @@ class HistorySettings:
     file: Path
     retention_days: int = 90
     lock_wait_seconds: float = 30.0
+    check_retention_days: int = 8
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    repeat_hours: float = 0.0  # `check` posts a still-active alert again after this long (0: only on change)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,114 @@ class FeishuSettings:
     secret: str = ""
     keyword: str = ""
     mention_on_alert: tuple[str, ...] = ()
+    kind: ClassVar[str] = "feishu"
+
+    def secrets(self) -> list[str]:
+        from monitor.redact import webhook_parts
+
+        return [*webhook_parts(self.webhook_url), self.secret]
+
+
+@dataclass(frozen=True)
+class DingTalkSettings:
+    webhook_url: str  # https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: str = ""  # 加签 (SEC...)
+    keyword: str = ""
+    mention_on_alert: tuple[str, ...] = ()  # "all" or mobile numbers
+    kind: ClassVar[str] = "dingtalk"
+
+    def secrets(self) -> list[str]:
+        return [*_query_secrets(self.webhook_url), self.secret]
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    webhook_url: str  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    mention_on_alert: tuple[str, ...] = ()  # "all" or user ids
+    kind: ClassVar[str] = "wecom"
+
+    def secrets(self) -> list[str]:
+        return _query_secrets(self.webhook_url)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    webhook_url: str
+    mention_on_alert: tuple[str, ...] = ()  # channel, here, or member ids
+    kind: ClassVar[str] = "slack"
+
+    def secrets(self) -> list[str]:
+        from monitor.redact import webhook_parts
+
+        return webhook_parts(self.webhook_url)
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    bot_token: str
+    chat_id: str
+    api_url: str = "https://api.telegram.org"
+    kind: ClassVar[str] = "telegram"
+
+    def secrets(self) -> list[str]:
+        return [self.bot_token, f"bot{self.bot_token}"]
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int = 465
+    security: str = "tls"  # tls | starttls | none
+    username: str = ""
+    password: str = ""
+    kind: ClassVar[str] = "email"
+
+    def secrets(self) -> list[str]:
+        return [self.password]
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    secret: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    secret_headers: tuple[str, ...] = ()  # header values taken from the environment
+    kind: ClassVar[str] = "webhook"
+
+    def secrets(self) -> list[str]:
+        from monitor.redact import webhook_parts
+
+        return [*webhook_parts(self.url), *_query_secrets(self.url), self.secret, *self.secret_headers]
+
+
+ChannelSettings = (FeishuSettings | DingTalkSettings | WeComSettings | SlackSettings | TelegramSettings
+                   | EmailSettings | WebhookSettings)
+
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """One configured channel: ``label`` is its config path (``dingtalk``, or ``dingtalk[1]`` in a list)."""
+
+    label: str
+    settings: ChannelSettings
+
+
+def _query_secrets(url: str) -> list[str]:
+    """A URL whose token is a query parameter (DingTalk, WeCom): the URL and each parameter's value."""
+    from urllib.parse import parse_qsl
+
+    return [url, *(v for _, v in parse_qsl(urlsplit(url).query))]
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where the Prometheus metrics go: a node_exporter textfile, a Pushgateway, or both."""
+
+    textfile: Path | None = None
+    pushgateway_url: str | None = None
+    job: str = "api_balance_monitor"
 
 
 @dataclass(frozen=True)
@@ -67,11 +182,14 @@ class Account:
     currency: str | None = None
     low_balance: Decimal = Decimal("1")
     low_days: Decimal = Decimal("3")
+    spike_factor: Decimal = Decimal("3")  # a period's spend rate this many times the usual one is a spike
+    spike_min_amount: Decimal = Decimal("1")  # ... when at least this much was spent in it
     headers: Mapping[str, str] = field(default_factory=dict)
     balance: str | None = None  # json provider: dotted paths into the answer
     used: str | None = None
     total: str | None = None
     divisor: Decimal = Decimal("1")
+    hard_limit: str = "total"  # openai-billing: what hard_limit_usd means, "total" or "remaining"
 
     @property
     def host(self) -> str:
@@ -87,21 +205,25 @@ class Config:
     language: str
     history: HistorySettings
     http: HttpSettings
-    feishu: FeishuSettings | None
+    feishu: FeishuSettings | None  # the first Feishu bot, if any (every channel is in ``channels``)
     heartbeat_url: str | None
     accounts: tuple[Account, ...]
     warnings: tuple[str, ...] = ()
+    metrics: MetricsSettings | None = None
+    channels: tuple[ChannelEntry, ...] = ()
+    alerts: AlertSettings = AlertSettings()
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown: keys, webhook URL and token, signing secret."""
         from monitor.redact import webhook_parts
 
         found = [a.api_key for a in self.accounts]
-        if self.feishu:
-            found += webhook_parts(self.feishu.webhook_url)
-            found.append(self.feishu.secret)
+        for entry in self.channels:
+            found += entry.settings.secrets()
         if self.heartbeat_url:
             found += webhook_parts(self.heartbeat_url)
+        if self.metrics and self.metrics.pushgateway_url:
+            found += _url_password(self.metrics.pushgateway_url)
         return [s for s in found if s]
 
 
@@ -158,12 +280,36 @@ def _divisor(value: Any) -> Decimal:
     return amount
 
 
+HARD_LIMITS = ("total", "remaining")
+
+
+def _hard_limit(value: Any) -> str:
+    text = _nonempty(value)
+    if text not in HARD_LIMITS:
+        raise ValueError(f"must be total (the default) or remaining, not {text!r}")
+    return text
+
+
 def _url(value: Any) -> str:
     text = _nonempty(value)
     split = urlsplit(text)
     if split.scheme not in ("http", "https") or not split.netloc:
         raise ValueError(f"must start with http:// or https:// and name a host, not {text!r}")
     return text.rstrip("/")
+
+
+def _prom_file(value: Any) -> str:
+    text = _nonempty(value)
+    if not text.endswith(".prom"):
+        raise ValueError(f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")
+    return text
+
+
+def _job(value: Any) -> str:
+    text = _nonempty(value)
+    if any(ord(c) < 32 for c in text):
+        raise ValueError("must not contain line breaks or control characters")
+    return text
 
 
 def _language(value: Any) -> str:
@@ -220,11 +366,80 @@ def _name(value: Any) -> str:
     return text
 
 
+def _mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> Check:
+    import re
+
+    shape = re.compile(pattern)
+
+    def check(value: Any) -> tuple[str, ...]:
+        found = _string_list(value)
+        for item in found:
+            if item not in words and not shape.fullmatch(item):
+                raise ValueError(f"{item!r} is not {allowed}")
+        return found
+
+    return check
+
+
+def _port(value: Any) -> int:
+    port: int = _number(1, integer=True)(value)
+    if port > 65535:
+        raise ValueError("must be a port number, 1 to 65535")
+    return port
+
+
+def _security(value: Any) -> str:
+    text = _string(value)
+    if text not in ("tls", "starttls", "none"):
+        raise ValueError(f"must be tls, starttls or none, not {text!r}")
+    return text
+
+
+def _address(value: Any) -> str:
+    text = _nonempty(value)
+    if "@" not in text or any(c.isspace() for c in text.strip("<> ").rsplit("<", 1)[-1]):
+        raise ValueError(f"must be an e-mail address such as ops@example.com, not {text!r}")
+    return text
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    found = _string_list(value)
+    if not found:
+        raise ValueError("must list at least one address")
+    for item in found:
+        _address(item)
+    return found
+
+
+def _bot_token(value: Any) -> str:
+    import re
+
+    text = _nonempty(value)
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", text):
+        raise ValueError("must be the token @BotFather gave, shaped 123456789:AA… (digits, a colon, letters)")
+    return text
+
+
+def _chat_id(value: Any) -> str:
+    import re
+
+    text = _nonempty(str(value) if isinstance(value, int) and not isinstance(value, bool) else value)
+    if not re.fullmatch(r"-?\d+|@\w{4,}", text):
+        raise ValueError("must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's @name")
+    return text
+
+
+_MOBILES = _mentions("all or a mobile number", r"\+?[0-9][0-9-]{4,19}")
+_USER_IDS = _mentions("all or a WeCom user id", r"[A-Za-z0-9_.@-]+")
+_SLACK = _mentions("channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone"))
+
 SECTIONS: dict[str, dict[str, Check]] = {
+    "alerts": {"repeat_hours": _number(0)},
     "history": {
         "file": _nonempty,
         "retention_days": _number(1, integer=True),
         "lock_wait_seconds": _number(0),
+        "check_retention_days": _number(1, integer=True),
     },
     "http": {
         "timeout_seconds": _number(0.1),
@@ -233,13 +448,33 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "per_host": _number(1, integer=True),
         "run_timeout_seconds": _number(1),
     },
+    "metrics": {
+        "textfile": _prom_file,
+        "pushgateway_url": _string,  # may be ${VAR:-}, empty for "no push"; checked as a URL when set
+        "job": _job,
+    },
     "feishu": {
         "webhook_url": _url,
         "secret": _string,
         "keyword": _string,
         "mention_on_alert": _string_list,
     },
+    "dingtalk": {"webhook_url": _url, "secret": _string, "keyword": _string, "mention_on_alert": _MOBILES},
+    "wecom": {"webhook_url": _url, "mention_on_alert": _USER_IDS},
+    "slack": {"webhook_url": _url, "mention_on_alert": _SLACK},
+    "telegram": {"bot_token": _bot_token, "chat_id": _chat_id, "api_url": _url},
+    "email": {"host": _nonempty, "port": _port, "security": _security, "username": _string, "password": _string,
+              "from": _address, "to": _addresses},
+    "webhook": {"url": _url, "secret": _string, "headers": _headers},
 }
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)  # header names
+CHANNELS = ("feishu", "dingtalk", "wecom", "slack", "telegram", "email", "webhook")
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "feishu": ("webhook_url",), "dingtalk": ("webhook_url",), "wecom": ("webhook_url",), "slack": ("webhook_url",),
+    "telegram": ("bot_token", "chat_id"), "email": ("host", "from", "to"), "webhook": ("url",),
+}
+# Keys whose literal value in the file is a secret (the permission warning names the file then).
+SECRET_KEYS = {"webhook_url", "secret", "bot_token", "password", "url"}
 
 ACCOUNT_KEYS: dict[str, Check] = {
     "name": _name,
@@ -250,13 +485,23 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "currency": _currency,
     "low_balance": _money,
     "low_days": _money,
+    "spike_factor": _money,
+    "spike_min_amount": _money,
     "headers": _headers,
     "balance": _nonempty,
     "used": _nonempty,
     "total": _nonempty,
     "divisor": _divisor,
+    "hard_limit": _hard_limit,
 }
-TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
+# The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
+# when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
+# and an OpenRouter account must never be relabelled CNY because the relays are).
+PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
+                           "divisor"})
+HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
+TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
+             "accounts")
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -412,22 +657,17 @@ class _Builder:
         if not history_file.is_absolute():
             history_file = folder / history_file
         http = self.section("http", top.get("http"))
+        alerts = self.section("alerts", top.get("alerts"))
 
-        feishu = None
-        if top.get("feishu") is not None:
-            values = self.section("feishu", top["feishu"])
-            given = top["feishu"] if isinstance(top["feishu"], dict) else {}
-            if "webhook_url" not in values and "webhook_url" not in given:
-                self.problem(("feishu",), "needs webhook_url (or remove the feishu section to print the report)")
-            if "webhook_url" in values:
-                self._check_plain_http(("feishu", "webhook_url"), values["webhook_url"])
-                feishu = FeishuSettings(**values)
+        channels = self.channels(top)
 
         heartbeat = None
         if top.get("heartbeat_url") not in (None, ""):
             text = self.value(("heartbeat_url",), top["heartbeat_url"], _string)
             if text:  # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat
                 heartbeat = self.value(("heartbeat_url",), text, _url)
+
+        metrics = self.metrics(top["metrics"], folder) if top.get("metrics") is not None else None
 
         accounts = self.accounts(top.get("defaults"), top.get("accounts"))
         if self.problems:
@@ -438,10 +678,152 @@ class _Builder:
             language=language or "zh",
             history=HistorySettings(file=history_file, **history),
             http=HttpSettings(**http),
-            feishu=feishu,
+            feishu=next((c.settings for c in channels if isinstance(c.settings, FeishuSettings)), None),
             heartbeat_url=heartbeat,
             accounts=tuple(accounts),
+            metrics=metrics,
+            channels=tuple(channels),
+            alerts=AlertSettings(**alerts),
         )
+
+    def metrics(self, raw: Any, folder: Path) -> MetricsSettings | None:
+        values = self.section("metrics", raw)
+        given = raw if isinstance(raw, dict) else {}
+        if given and "textfile" not in given and "pushgateway_url" not in given:
+            self.problem(("metrics",), "needs textfile or pushgateway_url (or remove the metrics section)")
+        url = values.pop("pushgateway_url", "")
+        if url:  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
+            url = self.value(("metrics", "pushgateway_url"), url, _url)
+            if url:
+                values["pushgateway_url"] = url
+                if urlsplit(url).password:  # balances are no secret, a password is
+                    self._check_plain_http(("metrics", "pushgateway_url"), url, what="the password")
+        if "textfile" in values:
+            textfile = Path(values["textfile"])
+            values["textfile"] = textfile if textfile.is_absolute() else folder / textfile
+            if not values["textfile"].parent.is_dir():
+                self.warnings.append(
+                    f"{self.where}:{self.doc.line_of(('metrics', 'textfile'))}: metrics.textfile: the folder "
+                    f"{values['textfile'].parent} does not exist; the metrics cannot be written there"
+                )
+        if "textfile" not in values and "pushgateway_url" not in values:
+            return None
+        from monitor.metrics import EXTRA_MISSING, client_installed
+
+        if not client_installed():
+            self.problem(("metrics",), EXTRA_MISSING)
+        return MetricsSettings(**values)
+
+    def channels(self, top: Mapping[str, Any]) -> list[ChannelEntry]:
+        """Every channel section, each a mapping or a list of them, in the order of ``CHANNELS``."""
+        found = []
+        for name in CHANNELS:
+            raw = top.get(name)
+            if raw is None:
+                continue
+            if isinstance(raw, list):
+                if not raw:
+                    self.problem((name,), "is an empty list: remove it, or list at least one")
+                items: list[tuple[tuple[str | int, ...], Any]] = [((name, i), item) for i, item in enumerate(raw)]
+            else:
+                items = [((name,), raw)]
+            for path, item in items:
+                settings = self.channel(name, path, item)
+                if settings is not None:
+                    found.append(ChannelEntry(_dotted(path), settings))
+        return found
+
+    def channel(self, name: str, path: tuple[str | int, ...], raw: Any) -> ChannelSettings | None:
+        checks = SECTIONS[name]
+        given = self.mapping(path, raw, checks)
+        if not isinstance(raw, dict):
+            if raw is not None and not isinstance(raw, list):
+                return None
+            if raw is None:
+                self.problem(path, f"is empty: give its {', '.join(REQUIRED[name])}, or remove it")
+            return None
+        values: dict[str, Any] = {}
+        for key, item in given.items():
+            if key in SECRET_KEYS and isinstance(item, str) and item and not is_reference(item):
+                self.literal_keys = True
+            if key == "headers":
+                value = self.header_values((*path, key), item)
+            else:
+                value = self.value((*path, key), item, checks[key])
+            if value is not None:
+                values[key] = value
+        missing = [k for k in REQUIRED[name] if k not in values and k not in given]
+        for key in missing:
+            self.problem(path, f"needs {key} (or remove the {name} section)")
+        if missing or set(given) - set(values):
+            return None
+        for key in ("webhook_url", "url", "api_url"):
+            if key in values:
+                self._check_plain_http((*path, key), values[key])
+        return self._channel_settings(name, path, values)
+
+    def _channel_settings(self, name: str, path: tuple[str | int, ...],
+                          values: dict[str, Any]) -> ChannelSettings | None:
+        if name == "feishu":
+            return FeishuSettings(**values)
+        if name == "dingtalk":
+            if "access_token=" not in urlsplit(values["webhook_url"]).query:
+                self.problem((*path, "webhook_url"), "has no access_token=… in it: copy the robot's whole webhook URL")
+                return None
+            if values.get("secret") and not values["secret"].startswith("SEC"):
+                where = (*path, "secret")
+                self.warnings.append(f"{self.where}:{self.doc.line_of(where)}: {_dotted(where)}: "
+                                     "DingTalk's 加签 secrets start with SEC; is this the right value?")
+            return DingTalkSettings(**values)
+        if name == "wecom":
+            if "key=" not in urlsplit(values["webhook_url"]).query:
+                self.problem((*path, "webhook_url"), "has no key=… in it: copy the robot's whole webhook URL")
+                return None
+            return WeComSettings(**values)
+        if name == "slack":
+            return SlackSettings(**values)
+        if name == "telegram":
+            return TelegramSettings(**values)
+        if name == "email":
+            return self._email(path, values)
+        headers = values.pop("headers", ({}, ()))
+        return WebhookSettings(**values, headers=headers[0], secret_headers=headers[1])
+
+    def _email(self, path: tuple[str | int, ...], values: dict[str, Any]) -> EmailSettings | None:
+        security = values.get("security", "tls")
+        port = values.get("port", {"tls": 465, "starttls": 587, "none": 25}[security])
+        if bool(values.get("username")) != bool(values.get("password")):
+            self.problem(path, "needs both username and password, or neither")
+            return None
+        if security == "none" and values.get("password") and not _is_loopback(values["host"]):
+            self.problem((*path, "security"), f"is none, which would send the password unencrypted to "
+                         f"{values['host']}: use tls (port 465) or starttls (port 587)")
+            return None
+        return EmailSettings(host=values["host"], sender=values["from"], to=values["to"], port=port,
+                             security=security, username=values.get("username", ""),
+                             password=values.get("password", ""))
+
+    def header_values(self, path: tuple[str | int, ...], raw: Any) -> tuple[dict[str, str], tuple[str, ...]] | None:
+        """Extra headers, each value interpolated; values taken from the environment are secrets."""
+        if not isinstance(raw, dict):
+            self.problem(path, "must be a mapping of header names to strings")
+            return None
+        headers: dict[str, str] = {}
+        secret: list[str] = []
+        for key, item in raw.items():
+            if not isinstance(item, (str, int)) or isinstance(item, bool):
+                self.problem((*path, key), "must be a string")
+                continue
+            value = self.value((*path, key), str(item), _string)
+            if value is None:
+                continue
+            if isinstance(item, str) and references(item):
+                # The whole value ("Bearer …") and each variable's own value, which may show up alone.
+                secret += [value, *(self.env.get(name) or "" for name in references(item))]
+            elif _SECRET_HEADER.search(str(key)):
+                secret.append(value)  # written into the file, but an Authorization header is a secret anyway
+            headers[str(key)] = value
+        return (headers, tuple(secret)) if len(headers) == len(raw) else None
 
     def accounts(self, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
         defaults_known = {k: v for k, v in ACCOUNT_KEYS.items() if k != "name"}
@@ -479,17 +861,21 @@ class _Builder:
                 value = self.value((*path, key), item, ACCOUNT_KEYS[key])
                 if value is not None:
                     values[key] = value
-            # A key that failed in defaults is already reported; do not report it missing per account.
-            failed = (set(given) - set(values)) | (defaults_failed - set(given))
             for key in ("base_url", "url"):
                 if key in values:
                     self._check_plain_http((*path, key), values[key])
             provider = values.get("provider", default_provider)
-            for key, value in defaults.items():
-                # A DeepSeek account must never send its key to the relay's host.
-                if key == "base_url" and provider != default_provider:
-                    continue
-                values.setdefault(key, value)
+            inherited = set(defaults_raw) - set(given)
+            if provider != default_provider:
+                inherited -= PROVIDER_KEYS
+            # A key that failed in defaults is already reported; do not report it missing per account.
+            failed = (set(given) - set(values)) | (defaults_failed & inherited)
+            for key in inherited & set(defaults):
+                values[key] = defaults[key]
+            if values.get("hard_limit", "total") != "total" and provider not in HARD_LIMIT_PROVIDERS:
+                where = (*path, "hard_limit") if "hard_limit" in given else ("defaults", "hard_limit")
+                self.problem(where, f"applies only to the providers {' and '.join(HARD_LIMIT_PROVIDERS)}, "
+                                    f"not {provider}")
             account = self.account(path, values, failed, provider, seen)
             if account:
                 accounts.append(account)
@@ -523,13 +909,19 @@ class _Builder:
         values["provider"] = provider
         return Account(**values)
 
-    def _check_plain_http(self, path: tuple[str | int, ...], url: str) -> None:
+    def _check_plain_http(self, path: tuple[str | int, ...], url: str, what: str = "the key") -> None:
         split = urlsplit(url)
         if split.scheme == "http" and not _is_loopback(split.hostname or ""):
             self.warnings.append(
                 f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: plain http:// to {split.hostname} "
-                "sends the key unencrypted; use https://"
+                f"sends {what} unencrypted; use https://"
             )
+
+
+def _url_password(url: str) -> list[str]:
+    """A URL with ``user:password@`` in it is a secret; so is the password alone."""
+    split = urlsplit(url)
+    return [url, split.password] if split.password else []
 
 
 def _is_loopback(host: str) -> bool:

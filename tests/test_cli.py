@@ -21,6 +21,9 @@ def test_options_may_stand_before_the_subcommand(setup: Setup, tmp_path: Path) -
     mixed = cron_run(["-q", "--config", str(setup.config), "history", "--days", "3", "--csv"], home=tmp_path)
     assert mixed.returncode == 0, mixed.stderr
     assert mixed.stdout.startswith("date,")
+    check = cron_run(["--dry-run", "-c", str(setup.config), "check", "--json"], home=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert {a["name"] for a in json.loads(check.stdout)["accounts"]} == {"main", "spare"}
 
 
 def test_an_option_value_named_like_a_subcommand_is_a_value(relay: RelayEmulator, tmp_path: Path) -> None:

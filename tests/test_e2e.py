@@ -68,7 +68,7 @@ def test_the_crontab_line_posts_a_signed_card_saves_history_and_exits_0(
     main = records[0]
     assert set(main) >= RECORD_FIELDS
     assert (main["ok"], main["currency"], main["balance"], main["used"], main["total"], main["unlimited"],
-            main["error"]) == (True, "USD", "12.3400", "7.6600", "20.0000", False, None)
+            main["error"]) == (True, "USD", "12.34", "7.66", "20.0", False, None)
     assert datetime.fromisoformat(main["time"]).utcoffset() == timedelta(0)
     assert len(main["key_fingerprint"]) == 8 and main["key_fingerprint"] not in MAIN_KEY
     assert stat.S_IMODE(setup.history.stat().st_mode) == 0o600
@@ -121,7 +121,8 @@ def test_json_document_has_the_contracts_fields(
         "low_days": False, "burn_rate_per_day": None, "days_left": None}
     assert main["period"]["kind"] == "first" and main["note"] is None
     assert doc["totals"] == {"USD": "52.3400"}
-    assert doc["delivery"] == {"attempted": True, "delivered": True, "parts": 1, "error": None}
+    assert doc["delivery"] == {"attempted": True, "delivered": True, "parts": 1, "error": None,
+                               "channels": [{"channel": "feishu", "delivered": True, "parts": 1, "error": None}]}
     assert doc["history"] == {"saved": True, "warning": None}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from monitor.amounts import rounded
 
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
@@ -38,6 +40,22 @@ WORDS: dict[str, dict[str, str]] = {
         "part": "（第 {n}/{count} 部分）",
         "keyword": "关键词：{keyword}",
         "note": "说明",
+        "period_approximate": "在过去的 {elapsed}用量约为：{amount}（期间用量被重置或更换了密钥，为近似值）",
+        "period_with_topup": "（期间充值 {amount}，不计入用量）",
+        "spike": "⚠️ 用量异常：过去 {elapsed}用量 {amount}，约为近 7 天常态速率的 {factor} 倍",
+        "spike_idle": "⚠️ 用量异常：过去 {elapsed}用量 {amount}，而近 7 天几乎没有用量",
+        "alert_title": "🚨API 余额告警",
+        "recovered_title": "✅API 余额告警恢复",
+        "alert_low": "⚠️ {name}：余额不足，剩余 {balance}（阈值 {threshold}）",
+        "alert_low_days": "⚠️ {name}：按当前速度约 {days} 天后用完（剩余 {balance}）",
+        "alert_exhausted": "⚠️ {name}：{note}",
+        "alert_failed": "❌ {name}：查询失败：{error}",
+        "alert_spike": "🔥 {name}：{line}",
+        "alert_still": "（仍未恢复）",
+        "ended_low": "✅ {name} 已恢复：余额回到阈值以上，剩余 {balance}",
+        "ended_low_topup": "✅ {name} 已恢复：充值 {topup}，剩余 {balance}",
+        "ended_failed": "✅ {name} 已恢复：查询恢复正常",
+        "ended_spike": "✅ {name} 已恢复：用量回到常态",
     },
     "en": {
         "title": "💵API Balance Report",
@@ -72,29 +90,42 @@ WORDS: dict[str, dict[str, str]] = {
         "part": " (part {n}/{count})",
         "keyword": "Keyword: {keyword}",
         "note": "Note",
+        "period_approximate": "Usage in the past {elapsed}: about {amount} (a reset or a new key in between)",
+        "period_with_topup": " (topped up {amount} in between, not counted as usage)",
+        "spike": "⚠️ Unusual spending: {amount} in the past {elapsed}, about {factor}× the usual rate of 7 days",
+        "spike_idle": "⚠️ Unusual spending: {amount} in the past {elapsed}, after 7 days with almost none",
+        "alert_title": "🚨API balance alert",
+        "recovered_title": "✅API balance alert resolved",
+        "alert_low": "⚠️ {name}: low balance, {balance} left (threshold {threshold})",
+        "alert_low_days": "⚠️ {name}: runs out in about {days} days at the current rate ({balance} left)",
+        "alert_exhausted": "⚠️ {name}: {note}",
+        "alert_failed": "❌ {name}: query failed: {error}",
+        "alert_spike": "🔥 {name}: {line}",
+        "alert_still": " (still active)",
+        "ended_low": "✅ {name} recovered: back above the threshold, {balance} left",
+        "ended_low_topup": "✅ {name} recovered: topped up {topup}, {balance} left",
+        "ended_failed": "✅ {name} recovered: the query works again",
+        "ended_spike": "✅ {name} recovered: spending is back to usual",
     },
 }
 
 SYMBOLS = {"USD": "$", "CNY": "¥"}
-FOUR = Decimal("0.0001")
-
-
 def money(amount: Decimal, currency: str | None) -> str:
     """``$1.2345``, ``¥88.0000``, ``-$1.0000``, ``EUR 3.5000``: always four decimals."""
-    value = amount.quantize(FOUR, rounding=ROUND_HALF_UP)
+    value = rounded(amount)
     sign = "-" if value < 0 else ""
     symbol = SYMBOLS.get(currency or "", f"{currency} " if currency else "")
     return f"{sign}{symbol}{abs(value):.4f}"
 
 
 def rate(amount: Decimal, currency: str | None) -> str:
-    value = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    value = rounded(amount, Decimal("0.01"))
     symbol = SYMBOLS.get(currency or "", f"{currency} " if currency else "")
     return f"{symbol}{value:.2f}"
 
 
 def days(amount: Decimal) -> str:
-    return f"{amount:.1f}" if amount < 10 else f"{amount:.0f}"
+    return f"{rounded(amount, Decimal('0.1')):f}" if amount < 10 else f"{rounded(amount, Decimal('1')):f}"
 
 
 def elapsed(seconds: int, language: str) -> str:
