@@ -154,7 +154,8 @@ class HttpClient:
 
     def _pause(self, delay: float) -> bool:
         """Sleep before the next attempt; False when the run's deadline leaves no room for it."""
-        delay += random.uniform(0, delay / 4)  # jitter: accounts on one relay do not retry in step
+        jittered = delay + random.uniform(0, delay / 4)  # accounts on one relay do not retry in step
+        delay = jittered if self._fits(jittered) else delay  # a wait that fits is not lost to the jitter
         if not self._fits(delay):
             return False
         self.sleep(delay)
