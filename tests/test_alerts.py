@@ -209,9 +209,9 @@ def test_burn_rate_excludes_a_top_up_on_a_balance_only_account(tmp_path: Path) -
 
     # Last 7×24 h: snapshots k = 13 … 1, twelve steps over 144 h; one is the ¥100 top-up (excluded),
     # the other eleven spend ¥2 each.
-    assert burn_rate(points[CJK_ACCOUNT], synthetic.now) == Decimal(22) / 144 * 24
+    assert burn_rate(points[CJK_ACCOUNT], synthetic.now) == Decimal(22) * 24 / 144  # rounded once
     # main: the same span, eleven steps of $0.50 and the reset (excluded).
-    assert burn_rate(points["main"], synthetic.now) == Decimal("5.5") / 144 * 24
+    assert burn_rate(points["main"], synthetic.now) == Decimal("5.5") * 24 / 144
     # Under a day of data: no rate at all.
     recent = [p for p in points["main"] if p.time > synthetic.now - STEP * 2 - OFFSET * 2]
     assert len(recent) == 2 and burn_rate(recent, synthetic.now) is None
