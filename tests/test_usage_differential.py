@@ -118,6 +118,9 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
     if current.time - start.time > retention:
         return Expected("first", "too_old", start.time, elapsed, None, None, False)
     chain = [s for s in ok if s.time >= start.time] + [current]
+    # A reset says why: the key was changed somewhere in the period, or a counter went down.
+    changed = any(a.fp is not None and b.fp is not None and a.fp != b.fp for a, b in zip(chain, chain[1:]))
+    why = "key_changed" if changed else "reset"
     # A pair in another currency than this run's (before a relay switched to CNY) cannot be added to it.
     pairs = [judge(a, b) if same_money(a, current) and same_money(b, current) else Pair("incomparable")
              for a, b in zip(chain, chain[1:])]
@@ -128,7 +131,7 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
         if pair.kind == "topup":
             return Expected("topup", None, start.time, elapsed, None, dec(pair.amount or Fraction(0)), False)
         if pair.kind == "reset":
-            return Expected("reset", None, start.time, elapsed, None, None, False)
+            return Expected("reset", why, start.time, elapsed, None, None, False)
         return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
     # Several pairs: the sum of what each measured, in this run's currency. SPEC silent: a reset pair
     # adds 0 (only one pair alone shows no number), a pair that cannot be compared makes the sum
@@ -140,7 +143,7 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
     usage = dec(sum(counted, Fraction(0)))
     topup = dec(sum(topups, Fraction(0))) if topups else None
     if any(p.kind in ("reset", "incomparable") for p in pairs):
-        return Expected("reset", None, start.time, elapsed, usage, topup, True)
+        return Expected("reset", why, start.time, elapsed, usage, topup, True)
     return Expected("usage", None, start.time, elapsed, usage, topup, False)
 
 
@@ -312,7 +315,7 @@ def agree(case: Case) -> AccountReport:
         return line
     p = line.period
     assert p is not None
-    got = Expected(p.kind, p.reason if p.kind == "first" else None, p.since, p.elapsed_seconds, p.usage, p.topup,
+    got = Expected(p.kind, p.reason if p.kind in ("first", "reset") else None, p.since, p.elapsed_seconds, p.usage, p.topup,
                    p.approximate)
     assert got == model_period(case.history, c, case.run, timedelta(days=case.retention_days))
 
