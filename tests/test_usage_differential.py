@@ -315,8 +315,8 @@ def agree(case: Case) -> AccountReport:
         return line
     p = line.period
     assert p is not None
-    got = Expected(p.kind, p.reason if p.kind in ("first", "reset") else None, p.since, p.elapsed_seconds, p.usage, p.topup,
-                   p.approximate)
+    got = Expected(p.kind, p.reason if p.kind in ("first", "reset") else None, p.since, p.elapsed_seconds, p.usage,
+                   p.topup, p.approximate)
     assert got == model_period(case.history, c, case.run, timedelta(days=case.retention_days))
 
     rate = model_burn_rate(case.history, c, c.time)
