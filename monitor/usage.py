@@ -123,11 +123,13 @@ class Spike:
 SPIKE_MIN_PERIODS = 4
 
 
-def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
-    """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
-    ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
-    usual = _usual(points, until)
-    return None if usual is None else _rounded(usual)
+def _per_day(amount: Decimal, elapsed: timedelta) -> Fraction:
+    # Exact: a spend of exactly 3× the usual rate is a spike at spike_factor 3, never lost to rounding.
+    return Fraction(amount) * 86400 / Fraction(elapsed / timedelta(microseconds=1)) * 1_000_000
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
 
 
 def _usual(points: Sequence[Point], until: datetime) -> Fraction | None:
@@ -144,25 +146,33 @@ def _usual(points: Sequence[Point], until: datetime) -> Fraction | None:
     return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
 
 
+def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
+    """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
+    ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
+    usual = _usual(points, until)
+    return None if usual is None else _decimal(usual)
+
+
 def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: Decimal) -> Spike | None:
     """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
     and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
+    if any(p.time >= current.time for p in points):  # the clock moved back: check measures no period
+        return None
     before = [p for p in points if p.time < current.time]
-    if not before or len(before) < len(points):  # no period, or the clock moved back: check measures none
+    if not before:
         return None
     previous = max(before, key=lambda p: p.time)
     change = step(previous, current)
+    seconds = int((current.time - previous.time).total_seconds())
     if change.kind != "usage" or change.amount is None or change.amount < min_amount:
         return None
     usual = _usual([p for p in before if same_money(p, current)], previous.time)  # CNY against CNY
     if usual is None:
         return None
-    # Compared exactly: a spend of exactly ``factor`` times the usual rate is a spike, whatever rounding says.
     rate = _per_day(change.amount, current.time - previous.time)
     if usual > 0 and rate < Fraction(factor) * usual:
         return None
-    seconds = int((current.time - previous.time).total_seconds())
-    return Spike(change.amount, seconds, _rounded(rate), _rounded(usual))
+    return Spike(change.amount, seconds, _decimal(rate), _decimal(usual))
 
 
 def same_money(point: Point, current: Point) -> bool:
@@ -183,22 +193,7 @@ def burn_rate(points: Sequence[Point], now: datetime) -> Decimal | None:
         change = step(before, after)
         if change.kind == "usage" and change.amount is not None:
             total += change.amount
-    return per_day(total, span)
-
-
-def per_day(amount: Decimal, elapsed: timedelta) -> Decimal:
-    """``amount`` per 24 h over ``elapsed``, rounded once."""
-    return _rounded(_per_day(amount, elapsed))
-
-
-def _per_day(amount: Decimal, elapsed: timedelta) -> Fraction:
-    # Exact: no float seconds and no rounding in between, so equal rates compare equal however measured.
-    return Fraction(amount) * 86_400_000_000 / (elapsed // timedelta(microseconds=1))
-
-
-def _rounded(value: Fraction) -> Decimal:
-    """A rational as one Decimal division rounds it (28 digits)."""
-    return Decimal(value.numerator) / Decimal(value.denominator)
+    return _decimal(_per_day(total, span))  # the exact ratio, rounded once: no float seconds
 
 
 def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:
