@@ -313,24 +313,18 @@ def _as_written(data: bytes, start: int, end: int) -> bool:
         stop = data.find(_CUT, min(pos + _CHUNK, end), end)
         stop = end if stop < 0 else stop
         chunk = data[pos:stop]
-        # Every object becomes its "time": the dicts are dropped as they are made.
-        stamps = json.loads(b"[" + chunk + b"]", object_hook=lambda d: _Stamp(d.get("time")))
+        values = json.loads(b"[" + chunk + b"]")  # a piece's dicts at a time, dropped with it
         cuts = chunk.count(_CUT)
-        if len(stamps) != cuts + 1 or chunk.count(b"},\n{") != cuts:
+        if len(values) != cuts + 1 or chunk.count(b"},\n{") != cuts:
             return False  # not one record a line
-        for stamp in stamps:
-            moment = parse_time(stamp.time) if isinstance(stamp, _Stamp) else None
+        for value in values:
+            moment = parse_time(value.get("time")) if type(value) is dict else None
             if moment is not None:
                 if last is not None and moment < last:
                     return False
                 last = moment
         pos = stop + len(_CUT)
     return True
-
-
-@dataclass(slots=True)
-class _Stamp:
-    time: Any
 
 
 def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
