@@ -7,6 +7,7 @@ import difflib
 import io
 import ipaddress
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.interpolate import MissingVariable, interpolate, is_reference, references
+from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
 from monitor.providers import PROVIDERS
 
 DEFAULT_CONFIG = "config.yaml"
@@ -91,17 +92,20 @@ class Config:
     heartbeat_url: str | None
     accounts: tuple[Account, ...]
     warnings: tuple[str, ...] = ()
+    secret_values: tuple[str, ...] = ()  # every secret the loader met (see _Builder.remember)
 
     def secrets(self) -> list[str]:
-        """Every value that must never be shown: keys, webhook URL and token, signing secret."""
-        from monitor.redact import webhook_parts
+        """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
+        and each value taken from the environment."""
+        from monitor.redact import key_variants, url_secrets
 
-        found = [a.api_key for a in self.accounts]
+        found = [v for a in self.accounts for v in key_variants(a.api_key)]
         if self.feishu:
-            found += webhook_parts(self.feishu.webhook_url)
+            found += url_secrets(self.feishu.webhook_url)
             found.append(self.feishu.secret)
         if self.heartbeat_url:
-            found += webhook_parts(self.heartbeat_url)
+            found += url_secrets(self.heartbeat_url)
+        found += self.secret_values
         return [s for s in found if s]
 
 
@@ -162,8 +166,27 @@ def _url(value: Any) -> str:
     text = _nonempty(value)
     split = urlsplit(text)
     if split.scheme not in ("http", "https") or not split.netloc:
-        raise ValueError(f"must start with http:// or https:// and name a host, not {text!r}")
+        # Never the value itself: a webhook URL is a secret, typo or not.
+        raise ValueError(f"must start with http:// or https:// and name a host, not {_masked_url(text)}")
     return text.rstrip("/")
+
+
+def _optional_url(value: Any) -> str:
+    """A URL, or "" for none (``${HEARTBEAT_URL:-}`` left empty)."""
+    return _url(value) if _string(value).strip() else ""
+
+
+def _masked_url(text: str) -> str:
+    """What a malformed URL may show of itself: its scheme and host, or the host it starts with."""
+    from monitor.redact import CUT, mask_url, scrub
+
+    split = urlsplit(text)
+    if split.scheme and split.netloc:
+        return f"{split.scheme}://{split.hostname or ''}/{CUT}"
+    first, slash, _ = text.partition("/")
+    if "." in first and ":" not in first and scrub(first) == first:  # open.feishu.cn/open-apis/…
+        return repr(f"{first}/{CUT}" if slash else first)
+    return "a value that is hidden (it may be secret)" if mask_url(text) == CUT else mask_url(text)
 
 
 def _language(value: Any) -> str:
@@ -258,6 +281,61 @@ ACCOUNT_KEYS: dict[str, Check] = {
 }
 TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
 
+# Which values are secrets, by key, wherever the key stands (a channel section added later included).
+SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_token", "password"})
+SECRET_URL_KEYS = frozenset({"webhook_url", "heartbeat_url"})  # every path segment and the query
+ENDPOINT_KEYS = frozenset({"url", "base_url"})  # an account's: secret only in the query (?key=) or user part
+# Keys whose values are plain even when taken from the environment, and stay readable in logs.
+PLAIN_KEYS = frozenset({"file", "timezone", "language", "provider", "currency", "name", "keyword", "balance",
+                        "used", "total", "mention_on_alert", "chat_id", "from", "to", "host", "security", "job",
+                        "textfile"})
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)
+_AUTH_SCHEMES = re.compile(r"\b(?:bearer|basic|token|digest)\b|\{api_key\}", re.I)
+
+
+def _secret_kind(path: tuple[str | int, ...]) -> str | None:
+    """How the value at ``path`` is secret: ``secret`` (whole), ``url`` (a webhook's path and query),
+    ``endpoint`` (an account's URL: its query), ``header`` (a request header), or None."""
+    keys = [p for p in path if isinstance(p, str)]
+    if not keys:
+        return None
+    if "headers" in keys[:-1]:
+        return "header"
+    key = keys[-1]
+    if key in SECRET_KEYS:
+        return "secret"
+    if key in SECRET_URL_KEYS:
+        return "url"
+    if key in ENDPOINT_KEYS:
+        return "endpoint" if keys[0] in ("accounts", "defaults") else "url"  # a channel's url is its webhook
+    return None
+
+
+def _secret_parts(kind: str | None, text: str) -> list[str]:
+    """The secrets inside ``text``, a value of that kind."""
+    from monitor.redact import url_secrets
+
+    if kind == "url":
+        return url_secrets(text)
+    if kind == "endpoint":
+        return url_secrets(text, path_is_secret=False)
+    if kind in ("secret", "header"):
+        return [text, *text.split()[1:]] if text.strip() else []  # "Bearer sk-…": the token alone too
+    return []
+
+
+def _is_written_secret(kind: str | None, path: tuple[str | int, ...], written: str) -> bool:
+    """Whether the text written in the file (defaults of ``${VAR:-…}`` included) holds a secret."""
+    if kind == "secret":
+        return bool(written.strip())
+    if kind == "header":
+        name = str(path[-1])
+        return bool(_SECRET_HEADER.search(name)) and len(_AUTH_SCHEMES.sub("", written).strip()) >= 4
+    if kind in ("url", "endpoint"):
+        parts = _secret_parts(kind, written)
+        return any(p != written.strip() for p in parts)  # a token, a query or a password: not just the host
+    return False
+
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -290,7 +368,9 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         doc = yamlload.load(text)
     except yamlload.YamlSyntaxError as exc:
-        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {exc.message}"]) from None
+        from monitor.redact import scrub
+
+        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
 
     folder = path.resolve().parent
     env_file = folder / ".env"
@@ -300,8 +380,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     builder = _Builder(where, doc, env)
     config = builder.build(folder)
     warnings = list(builder.warnings)
-    warnings += _permission_warnings(path, env_file, builder.literal_keys)
-    return dataclasses.replace(config, warnings=tuple(warnings))
+    warnings += _permission_warnings(path, env_file, builder.written_secrets)
+    return dataclasses.replace(config, warnings=tuple(warnings), secret_values=tuple(builder.secrets))
 
 
 def _dotenv_text(env_file: Path) -> str:
@@ -319,10 +399,10 @@ def _dotenv_text(env_file: Path) -> str:
         raise ConfigError([f"{env_file}:{line}: the file is not UTF-8 text; save it as UTF-8"]) from None
 
 
-def _permission_warnings(path: Path, env_file: Path, literal_keys: bool) -> list[str]:
+def _permission_warnings(path: Path, env_file: Path, written_secrets: bool) -> list[str]:
     found = []
     targets = [env_file] if env_file.is_file() else []
-    if literal_keys:
+    if written_secrets:
         targets.append(path)
     for target in targets:
         mode = target.stat().st_mode
@@ -341,37 +421,75 @@ class _Builder:
         self.where = where
         self.doc = doc
         self.env = env
-        self.problems: list[str] = [f"{where}:{line}: {_dotted(p)}: {msg}" for line, p, msg in doc.errors]
+        from monitor.redact import scrub
+
+        self.problems: list[str] = [f"{where}:{line}: {scrub(f'{_dotted(p)}: {msg}')}" for line, p, msg in doc.errors]
         self.warnings: list[str] = []
-        self.literal_keys = False
+        self.written_secrets = False  # a secret written in the config itself: the file must be private
+        self.secrets: list[str] = []  # every secret met, for the Redactor (and this loader's own messages)
 
     def problem(self, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: {message}")
+        from monitor.redact import scrub
+
+        # A message about a value never shows a secret, even one written where no secret belongs.
+        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {scrub(f'{_dotted(path)}: {message}')}")
 
     def value(self, path: tuple[str | int, ...], raw: Any, check: Check) -> Any:
         """Interpolate then check one value; record a problem and return None when it fails."""
         written = raw
-        if isinstance(raw, str):
-            try:
-                raw = interpolate(raw, self.env)
-            except MissingVariable as exc:
-                self.problem(
-                    path,
-                    f"environment variable {exc.name} is not set (put it in the .env beside the config, "
-                    f"or give a default: ${{{exc.name}:-…}})",
-                )
-                return None
+        raw = self.expand(path, raw)
+        if raw is _MISSING:
+            return None
         try:
             return check(raw)
         except ValueError as exc:
             self.problem(path, self._hide_environment(str(exc), written))
             return None
 
+    def expand(self, path: tuple[str | int, ...], raw: Any) -> Any:
+        """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
+        ``_MISSING`` (the problem recorded) when a variable is not set."""
+        if isinstance(raw, dict):
+            expanded = {key: self.expand((*path, key), item) for key, item in raw.items()}
+            return _MISSING if _MISSING in expanded.values() else expanded
+        if isinstance(raw, list):
+            items = [self.expand((*path, index), item) for index, item in enumerate(raw)]
+            return _MISSING if _MISSING in items else items
+        if not isinstance(raw, str):
+            return raw
+        try:
+            value = interpolate(raw, self.env)
+        except MissingVariable as exc:
+            self.problem(
+                path,
+                f"environment variable {exc.name} is not set (put it in the .env beside the config, "
+                f"or give a default: ${{{exc.name}:-…}})",
+            )
+            return _MISSING
+        self.remember(path, raw, value)
+        return value
+
+    def remember(self, path: tuple[str | int, ...], written: str, value: str) -> None:
+        """Note the secrets of one string value: what its key says is secret, and whatever came from the
+        environment (unless the key is a plain one, such as the history file's path)."""
+        from monitor.redact import is_url, key_variants, url_secrets
+
+        kind = _secret_kind(path)
+        if _is_written_secret(kind, path, written_part(written)):
+            self.written_secrets = True
+        found = _secret_parts(kind, value)
+        if kind == "secret" and path[-1] == "api_key":
+            found += key_variants(value)
+        key = next((p for p in reversed(path) if isinstance(p, str)), "")
+        if is_reference(written) and key not in PLAIN_KEYS:
+            found += [value, *(self.env.get(name) or "" for name in references(written))]
+            if is_url(value):
+                found += url_secrets(value)
+        self.secrets += [s for s in found if s and s not in self.secrets]
+
     def _hide_environment(self, message: str, written: Any) -> str:
         """A message that names ``${VAR}`` where it would show a value from the environment (maybe a secret)."""
-        if not isinstance(written, str):
-            return message
-        for name in references(written):
+        for name in sorted({n for text in _strings(written) for n in references(text)}):
             value = self.env.get(name) or ""
             for shown in sorted({value, value.strip()}, key=len, reverse=True):
                 if len(shown) >= 4:
@@ -425,11 +543,16 @@ class _Builder:
 
         heartbeat = None
         if top.get("heartbeat_url") not in (None, ""):
-            text = self.value(("heartbeat_url",), top["heartbeat_url"], _string)
-            if text:  # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat
-                heartbeat = self.value(("heartbeat_url",), text, _url)
+            # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat.
+            heartbeat = self.value(("heartbeat_url",), top["heartbeat_url"], _optional_url) or None
 
         accounts = self.accounts(top.get("defaults"), top.get("accounts"))
+        if self.secrets:  # the last line of defence: a secret named in a problem or a warning
+            from monitor.redact import Redactor
+
+            hide = Redactor(self.secrets)
+            self.problems = [hide(p) for p in self.problems]
+            self.warnings = [hide(w) for w in self.warnings]
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -474,8 +597,6 @@ class _Builder:
                 continue
             values: dict[str, Any] = {}
             for key, item in given.items():
-                if key == "api_key" and isinstance(item, str) and not is_reference(item):
-                    self.literal_keys = True
                 value = self.value((*path, key), item, ACCOUNT_KEYS[key])
                 if value is not None:
                     values[key] = value
@@ -559,6 +680,20 @@ def _system_timezone() -> tzinfo:
     from datetime import datetime
 
     return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+_MISSING = object()  # a value whose ${VAR} is not set (the problem is already recorded)
+
+
+def _strings(raw: Any) -> list[str]:
+    """Every string inside ``raw`` (a value, a mapping of header values, a list)."""
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, dict):
+        return [s for item in raw.values() for s in _strings(item)]
+    if isinstance(raw, list):
+        return [s for item in raw for s in _strings(item)]
+    return []
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

@@ -1,4 +1,4 @@
-"""Keep keys and webhook tokens out of every line we print, log or save."""
+"""Keep keys, webhook tokens and passwords out of every line we print, log or save."""
 
 from __future__ import annotations
 
@@ -7,16 +7,24 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 _MIN_SECRET = 4  # shorter values are too common to scrub without mangling ordinary text
+_MIN_CUT = 6  # a secret cut short by a shortened message ("sk-M41nK3…") is masked from this length
+CUT = "…"  # what shortened messages end with
+PLACEHOLDERS = ("{code}", "{status}")  # filled in by the heartbeat: not part of the secret
+# A path segment that is an ordinary word (``open-apis``, ``hook``, ``cgi-bin``) tells nothing and is
+# left readable in logs; anything else in the path of a secret URL (a token, a UUID) is scrubbed.
+_PLAIN_WORD = re.compile(r"[a-z]+(?:[-_.][a-z]+)*")
 
 
 def mask(secret: str) -> str:
-    """A recognisable but useless form of a secret: ``sk-ab…yz``."""
+    """A recognisable but useless form of a secret: ``sk-ab…yz``; a URL keeps only its scheme and host."""
+    if is_url(secret):
+        return mask_url(secret)
     if len(secret) <= 10:
-        return "…"
-    return f"{secret[:5]}…{secret[-2:]}"
+        return CUT
+    return f"{secret[:5]}{CUT}{secret[-2:]}"
 
 
 def fingerprint(secret: str) -> str:
@@ -24,22 +32,66 @@ def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
 
 
-def webhook_parts(url: str) -> list[str]:
-    """The secret parts of a webhook URL: the whole URL and its last path segment (the token)."""
-    parts = [url]
-    path = urlsplit(url).path.rstrip("/")
-    token = path.rsplit("/", 1)[-1] if path else ""
-    if token:
-        parts.append(token)
-    return parts
+def is_url(text: str) -> bool:
+    split = urlsplit(text.strip())
+    return split.scheme in ("http", "https") and bool(split.netloc)
 
 
 def mask_url(url: str) -> str:
-    """A webhook URL with its token masked, for messages that must say which bot."""
-    split = urlsplit(url)
-    path = split.path.rstrip("/")
-    head, _, token = path.rpartition("/")
-    return f"{split.scheme}://{split.netloc}{head}/{mask(token)}" if token else f"{split.scheme}://{split.netloc}"
+    """A secret URL as people may see it: scheme and host only (``https://open.feishu.cn/…``).
+
+    The path and the query are hidden whole: a Healthchecks UUID, a Slack ``T…/B…/…`` path, a bot
+    token or a ``?key=`` are all secret, and a sure rule beats guessing which segment is the token.
+    Text that is not an http(s) URL shows nothing at all.
+    """
+    split = urlsplit(url.strip())
+    if not is_url(url):
+        return CUT
+    host = split.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = split.port
+    except ValueError:
+        port = None
+    shown = f"{split.scheme}://{host}" + (f":{port}" if port is not None else "")
+    hidden = split.path.strip("/") or split.query or split.fragment
+    return f"{shown}/{CUT}" if hidden else shown
+
+
+def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
+    """The parts of a secret URL to scrub wherever they turn up: the URL itself, each path segment
+    that may be a token, the query and each of its values, and a password in it.
+
+    ``path_is_secret=False`` for a relay's ``base_url``, whose path is an ordinary ``/v1`` but whose
+    query may carry the key (``?key=…``).
+    """
+    split = urlsplit(url.strip())
+    found = [url.strip()] if path_is_secret else []
+    if split.password:
+        found.append(split.password)
+    if split.username and split.password is None:
+        found.append(split.username)  # https://TOKEN@host/: the token is in the user part
+    if path_is_secret:
+        for segment in split.path.split("/"):
+            for placeholder in PLACEHOLDERS:
+                segment = segment.replace(placeholder, "")
+            if segment and not _PLAIN_WORD.fullmatch(segment):
+                found.append(segment)
+    if split.query:
+        found.append(split.query)
+        found += [value for _, value in parse_qsl(split.query, keep_blank_values=True)]
+    if split.fragment and path_is_secret:
+        found.append(split.fragment)
+    return [s for s in found if len(s) >= _MIN_SECRET]
+
+
+def key_variants(key: str) -> list[str]:
+    """A key and the forms a relay may echo it in: without its ``sk-`` prefix (one-api strips it)."""
+    found = [key]
+    if key.startswith("sk-") and len(key) > 16:
+        found.append(key[3:])
+    return found
 
 
 class Redactor:
@@ -54,8 +106,12 @@ class Redactor:
     def add(self, *secrets: str) -> None:
         with self._lock:
             for s in secrets:
-                if s and len(s) >= _MIN_SECRET and s not in self._secrets:
-                    self._secrets[s] = mask(s)
+                if not s or len(s) < _MIN_SECRET:
+                    continue
+                # As written, and as it reads inside a URL or a form (an echoed query string).
+                for form in {s, s.strip(), quote(s, safe=""), quote(s, safe="/:")}:
+                    if len(form) >= _MIN_SECRET and form not in self._secrets:
+                        self._secrets[form] = mask(s)
             # Longest first, so a URL is replaced before the token inside it.
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
@@ -64,7 +120,40 @@ class Redactor:
         pattern = self._pattern
         if pattern is None or not text:
             return text
-        return pattern.sub(lambda m: self._secrets[m.group(0)], text)
+        text = pattern.sub(lambda m: self._secrets[m.group(0)], text)
+        return self._cut_short(text) if CUT in text else text
+
+    def _cut_short(self, text: str) -> str:
+        """Masks the start of a secret that a shortened message cut off (``…upstream refused sk-M41nK3…``)."""
+        secrets = list(self._secrets.items())
+        out: list[str] = []
+        start = 0
+        for index, char in enumerate(text):
+            if char != CUT:
+                continue
+            head = text[start:index]
+            for secret, masked in secrets:
+                head = _mask_cut(head, secret, masked)
+            out.append(head + CUT)
+            start = index + 1
+        out.append(text[start:])
+        return "".join(out)
+
+
+def _mask_cut(head: str, secret: str, masked: str) -> str:
+    """``head`` with a beginning of ``secret`` at its very end replaced by the mask."""
+    visible = masked.rstrip(CUT)
+    # A URL's mask shows its scheme and host: a cut inside them reveals nothing more.
+    least = max(_MIN_CUT, len(visible) + 1) if is_url(secret) else _MIN_CUT
+    if len(secret) <= least:
+        return head
+    probe = secret[:least]
+    pos = head.find(probe, max(0, len(head) - len(secret) + 1))
+    while pos != -1:
+        if secret.startswith(head[pos:]):
+            return head[:pos] + visible
+        pos = head.find(probe, pos + 1)
+    return head
 
 
 class RedactingFilter(logging.Filter):
@@ -83,3 +172,20 @@ class RedactingFilter(logging.Filter):
         record.msg = self.redactor(message)
         record.args = None
         return True
+
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>`]+", re.I)
+# A word that reads like a key or token: an ``sk-`` key, or 16+ letters and digits mixed.
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")  # ACCOUNT1_API_KEY: a variable's name, not a value
+_TOKEN_IN_TEXT = re.compile(r"(?<![\w-])(?:sk-[\w-]{8,}|(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{16,})(?![\w-])")
+
+
+def scrub(text: str) -> str:
+    """``text`` with anything that looks like a secret masked: a URL keeps only its scheme and host,
+    a key-like word becomes ``sk-ab…yz``.
+
+    For messages about values we cannot know the meaning of (a config error about a value written in
+    the wrong place, say a webhook URL under ``timezone``): guessing here is the safety net, not the rule.
+    """
+    text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+    return _TOKEN_IN_TEXT.sub(lambda m: m.group(0) if _ENV_NAME.fullmatch(m.group(0)) else mask(m.group(0)), text)
