@@ -67,7 +67,9 @@ def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
     query may carry the key (``?key=…``).
     """
     split = urlsplit(url.strip())
-    found = [url.strip()] if path_is_secret else []
+    # Whole when it is a URL, or a bare token; a URL that lacks its scheme by mistake is scrubbed by its parts.
+    whole = path_is_secret and (is_url(url) or "/" not in url.strip())
+    found = [url.strip()] if whole else []
     if split.password:
         found.append(split.password)
     if split.username and split.password is None:
@@ -142,7 +144,7 @@ class Redactor:
 
 def _mask_cut(head: str, secret: str, masked: str) -> str:
     """``head`` with a beginning of ``secret`` at its very end replaced by the mask."""
-    visible = masked.rstrip(CUT)
+    visible = masked.split(CUT)[0]  # what the mask shows of the start: "sk-ab", "https://host/"
     # A URL's mask shows its scheme and host: a cut inside them reveals nothing more.
     least = max(_MIN_CUT, len(visible) + 1) if is_url(secret) else _MIN_CUT
     if len(secret) <= least:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from monitor.redact import Redactor
+from monitor.redact import Redactor, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,11 @@ def ping(template: str, code: int, redactor: Redactor, dry_run: bool = False) ->
     try:
         r = requests.get(url_for(template, code), timeout=(TIMEOUT, TIMEOUT), headers={"User-Agent": USER_AGENT})
     except requests.RequestException as exc:
-        log.warning("heartbeat not sent: %s", connection_reason(redactor(str(exc))))
+        # Only the host: the path (a Healthchecks UUID) and the query are the secret.
+        log.warning("heartbeat to %s not sent: %s", mask_url(template), connection_reason(redactor(str(exc))))
         return False
     if not 200 <= r.status_code < 300:
-        log.warning("heartbeat answered HTTP %d", r.status_code)
+        log.warning("heartbeat to %s answered HTTP %d", mask_url(template), r.status_code)
         return False
     log.info("heartbeat sent (exit code %d)", code)
     return True
