@@ -186,7 +186,7 @@ def _masked_url(text: str) -> str:
     first, slash, _ = text.partition("/")
     if "." in first and ":" not in first and scrub(first) == first:  # open.feishu.cn/open-apis/…
         return repr(f"{first}/{CUT}" if slash else first)
-    return "a value that is hidden (it may be secret)" if mask_url(text) == CUT else mask_url(text)
+    return repr(mask_url(text))  # '…' when nothing of it can be shown
 
 
 def _language(value: Any) -> str:
@@ -443,7 +443,11 @@ class _Builder:
         try:
             return check(raw)
         except ValueError as exc:
-            self.problem(path, self._hide_environment(str(exc), written))
+            message = self._hide_environment(str(exc), written)
+            names = sorted({f"${{{n}}}" for text in _strings(written) for n in references(text)})
+            if names and not any(n in message for n in names):
+                message += f" (from {', '.join(names)})"  # which variable to fix, since its value is not shown
+            self.problem(path, message)
             return None
 
     def expand(self, path: tuple[str | int, ...], raw: Any) -> Any:

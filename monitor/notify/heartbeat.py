@@ -32,10 +32,10 @@ def ping(template: str, code: int, redactor: Redactor, dry_run: bool = False) ->
         r = requests.get(url_for(template, code), timeout=(TIMEOUT, TIMEOUT), headers={"User-Agent": USER_AGENT})
     except requests.RequestException as exc:
         # Only the host: the path (a Healthchecks UUID) and the query are the secret.
-        log.warning("heartbeat to %s not sent: %s", mask_url(template), connection_reason(redactor(str(exc))))
+        log.warning("heartbeat not sent: %s (%s)", connection_reason(redactor(str(exc))), mask_url(template))
         return False
     if not 200 <= r.status_code < 300:
-        log.warning("heartbeat to %s answered HTTP %d", mask_url(template), r.status_code)
+        log.warning("heartbeat answered HTTP %d (%s)", r.status_code, mask_url(template))
         return False
     log.info("heartbeat sent (exit code %d)", code)
     return True

@@ -279,7 +279,8 @@ def test_no_piece_of_any_secret_anywhere_whatever_fails(tmp_path: Path) -> None:
                           "accounts[2].provider", "accounts[2].url", "feishu.secret", "NOT_SET_ANYWHERE",
                           "unknown key"):
                 assert where in failed.stderr, (where, failed.stderr)
-        bad.config.write_text(written(config_text(channels.url), env).replace(f"api_key: {MAIN_KEY}", f'api_key: "{MAIN_KEY}'))
+        unclosed = written(config_text(channels.url), env).replace(f"api_key: {MAIN_KEY}", f'api_key: "{MAIN_KEY}')
+        bad.config.write_text(unclosed)
         assert command(bad, "run").returncode == 78  # a YAML syntax error on the key's own line
 
         texts = command.everything(setup, channels) + command.everything(literal, channels)
