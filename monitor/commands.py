@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from datetime import datetime, timedelta, timezone
+import sys
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from monitor.config import Account, Config
 from monitor.exitcodes import Exit
 from monitor.redact import Redactor, mask, mask_url
+
+if TYPE_CHECKING:
+    from monitor.report.daily import Column
+    from monitor.usage import Point
 
 
 def check_config(config: Config, out: IO[str]) -> int:
@@ -79,18 +84,21 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str]) -> int:
 
 def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool) -> int:
     """Usage per account per local day, newest first, for the last ``days`` days."""
-    from monitor.history import HistoryFile, parse_all
+    from monitor.history import HistoryFile, Keep
     from monitor.report import points_of
-    from monitor.report.daily import Column, csv_rows, table
-    from monitor.usage import daily_usage
+    from monitor.report.daily import csv_rows, table
 
     if days < 1:
         out.write("history: --days must be at least 1\n")
         return Exit.USAGE
     # A warning (an unreadable or newer file) is logged on stderr: stdout stays a clean table or CSV.
-    loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), dry_run=True)
-    records = parse_all(loaded.raw)
-    currencies = {r.account: r.currency for r in records if r.ok and r.currency}  # the latest wins
+    keep = Keep(config.history.retention_days, config.history.check_retention_days)
+    try:
+        loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), keep, window=None, dry_run=True)
+    except OSError as exc:
+        sys.stderr.write(f"history: cannot read {config.history.file}: {exc.strerror or exc}\n")
+        return Exit.NO_INPUT
+    records = loaded.records
     points = points_of(records)
     # Config order first, then accounts that are only in the file (removed from the config since).
     names = [a.name for a in config.accounts] + sorted(set(points) - {a.name for a in config.accounts})
@@ -101,8 +109,7 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
         names = [account]
     today = datetime.now(config.timezone).date()
     wanted = [today - timedelta(days=n) for n in range(days)]
-    columns = [Column(name, currencies.get(name), daily_usage(points.get(name, []), config.timezone))
-               for name in names]
+    columns = [column for name in names for column in _columns(name, points.get(name, []), config.timezone)]
     if csv_out:
         csv.writer(out, lineterminator="\n").writerows(csv_rows(wanted, columns))
         return Exit.OK
@@ -113,3 +120,17 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     out.write(f"Usage per day, last {days} days ({zone}), newest first\n\n")
     out.write(table(wanted, columns))
     return Exit.OK
+
+
+def _columns(name: str, points: list[Point], zone: tzinfo) -> list[Column]:
+    """An account's usage per day, one column per currency it reported in (a relay that switched its
+    display from USD to CNY has two): a day is never shown, or added up, in another day's currency."""
+    from monitor.report.daily import Column
+    from monitor.usage import daily_usage
+
+    currencies = list(dict.fromkeys(p.currency for p in points))
+    if len(currencies) <= 1:
+        return [Column(name, currencies[0] if currencies else None, daily_usage(points, zone))]
+    return [Column(f"{name} ({currency or '?'})", currency,
+                   daily_usage([p for p in points if p.currency == currency], zone), account=name)
+            for currency in currencies]

@@ -39,6 +39,7 @@ class HistorySettings:
     file: Path
     retention_days: int = 90
     lock_wait_seconds: float = 30.0
+    check_retention_days: int = 8
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "file": _nonempty,
         "retention_days": _number(1, integer=True),
         "lock_wait_seconds": _number(0),
+        "check_retention_days": _number(1, integer=True),
     },
     "http": {
         "timeout_seconds": _number(0.1),

@@ -12,6 +12,7 @@ class Exit(IntEnum):
     NOT_DELIVERED = 4  # bit: the report did not reach Feishu
     HISTORY_NOT_SAVED = 8  # bit: the history file was not written
     USAGE = 64  # EX_USAGE
+    NO_INPUT = 66  # EX_NOINPUT: `history` cannot read the history file
     INTERNAL = 70  # EX_SOFTWARE
     LOCKED = 75  # EX_TEMPFAIL
     CONFIG = 78  # EX_CONFIG

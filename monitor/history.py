@@ -1,32 +1,56 @@
-"""The JSON history file: lock, load, append, prune and save atomically. Nothing here ever deletes it."""
+"""The JSON history file: lock, read, append, prune and save atomically. Nothing here ever deletes it.
+
+The file as this module writes it (people read and repair it by hand)::
+
+    {"version": 1, "alerts": {...}, "records": [
+    {"time": "2026-11-28T01:05:00+00:00", "account": "main", ...},
+    {"time": "2026-11-28T13:05:00+00:00", "account": "main", ...}
+    ]}
+
+one record per line, oldest first. A run reads only the lines it needs: from the end back to the edge
+of its window (and, for an account not seen there, its latest snapshot before it), and from the start
+forward to the retention edge. The part in between is carried over as bytes, unparsed, so a year of
+history costs a run little more than a week.
+
+That shortcut is safe because the lock file remembers the size, time and inode of the file the last
+save wrote: a file that does not match (a restored backup, a hand edit, another tool's file) is checked
+in full on its first run — every line parsed, put in time order if it was not — and written back in
+this layout; from then on it is ours again.
+"""
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
 import glob
-import itertools
 import json
 import logging
-import operator
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+from monitor.amounts import exact
 from monitor.collect import AccountResult
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
+RUNS = ("report", "check")
+
+# The report reads the last 7×24 h (burn rate, usual rate) and the last 7 local days (trend, from local
+# midnight six days ago: less than 7×24 h back in any zone); 8 days cover both with a day to spare.
+REPORT_WINDOW = timedelta(days=8)
+
+_BOM = b"\xef\xbb\xbf"
+_CUT = b",\n"  # between two records: JSON text has no raw newline inside a value
+_CHECK = b'"run": "check"'  # as json.dumps writes it; a match is confirmed by parsing its line
 
 
 class HistoryLocked(Exception):
@@ -39,7 +63,7 @@ class LockUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Record:
-    """One parsed record; the raw dict is what is written back, so unknown fields survive."""
+    """One parsed record (what the maths reads; the file keeps the line as it was)."""
 
     time: datetime
     account: str
@@ -52,139 +76,26 @@ class Record:
     total: Decimal | None
     unlimited: bool
     error: str | None
+    run: str = "report"  # "report" (written by `run`, or by a release before `check`) or "check"
 
 
-# The report reads the last 7×24 h (burn rate) and the last 7 local days (trend, from local midnight six
-# days ago: less than 7×24 h back in any zone); 8 days cover both with a day to spare (DST). Before that
-# it needs only each account's latest successful snapshot.
-REPORT_WINDOW = timedelta(days=8)
+@dataclass(frozen=True)
+class Keep:
+    """How long records are kept: a report's after ``days``, a check's after ``check_days``."""
+
+    days: int = 90
+    check_days: int = 8
 
 
-class Loaded:
-    """The history as read.
-
-    ``entries`` holds every record in file order: its JSON text (``bytes``) when the file has this module's
-    layout (one record per line), else the parsed value. Texts are parsed only when needed, and written
-    back as they were read, so a year of history costs a run little more than a week.
-    """
-
-    def __init__(self, raw: Sequence[Any] | None = None, warning: str | None = None, refused: bool = False,
-                 entries: Sequence[Any] | None = None) -> None:
-        self.entries = Entries(entries if entries is not None else raw or [])
-        self.warning = warning  # shown in the report: the file was set aside, or is not ours to write
-        self.refused = refused  # the file must be left untouched (unknown version)
-
-    def plus(self, records: Iterable[dict[str, Any]]) -> Entries:
-        """The entries and then ``records``: what a run saves (``HistoryFile.save`` takes it as is)."""
-        new = list(records)
-        both = Entries([*self.entries, *new])
-        keys, extra = self.entries.keys_in_order(), _ordered_keys(new)
-        if keys is not None and extra is not None and (not keys or not extra or keys[-1] <= extra[0]):
-            both.time_keys = _SlicedKeys(both) if isinstance(keys, _SlicedKeys) else [*keys, *extra]
-        return both
-
-    @property
-    def raw(self) -> list[Any]:
-        """Every record, parsed (costly on a big file: the report uses ``for_report``)."""
-        return [_value(e) for e in self.entries]
-
-    def for_report(self, now: datetime, accounts: Iterable[str]) -> list[Record]:
-        """What the report reads of ``parse_all(raw)``, in file order: every record since
-        ``now - REPORT_WINDOW``, and for each of ``accounts`` its latest successful records before that
-        (its previous snapshot, and the step into the window). The report built on it is the same."""
-        cutoff = now - REPORT_WINDOW
-        wanted = set(accounts)
-        keys = self.entries.keys_in_order()
-        if keys is not None:
-            # Records appended in time order, as runs write them: find the window's edge and read
-            # back from it only as far as each account's latest success.
-            edge = bisect.bisect_left(keys, _time_key(cutoff))
-            chosen = list(range(edge, len(keys))) + _latest_ok_before(self.entries, keys, edge, wanted)
-        else:
-            chosen = _chosen_by_parsing(self.entries, cutoff, wanted)
-        return [r for r in (parse(_value(self.entries[i])) for i in sorted(chosen)) if r is not None]
-
-
-class _SlicedKeys:
-    """The time keys of entries known to be in time order with a key each (a file the last save wrote
-    so): sliced from a line when asked, and bisecting asks a few dozen times."""
-
-    def __init__(self, entries: list[Any]) -> None:
-        self._entries = entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __getitem__(self, index: int) -> bytes:
-        entry = self._entries[index]
-        key = entry[10:29] if type(entry) is bytes else _dict_time_key(entry)
-        assert key is not None
-        return key
-
-
-Keys = list[bytes] | _SlicedKeys
-
-
-class Entries(list[Any]):
-    """Records as ``Loaded`` holds them, with their times in order (``_ordered_keys``) once known."""
-
-    time_keys: Keys | None = None
-    _looked = False
-
-    def keys_in_order(self) -> Keys | None:
-        if self.time_keys is None and not self._looked:
-            self.time_keys, self._looked = _ordered_keys(self), True
-        return self.time_keys
-
-
-def _latest_ok_before(entries: list[Any], keys: Keys, edge: int, wanted: set[str]) -> list[int]:
-    """Indexes before ``edge`` of each wanted account's latest successful records (all, if tied)."""
-    found: dict[str, bytes] = {}
-    floor: bytes | None = None  # once every account is found: no tie can come before the earliest
-    picked: list[int] = []
-    for index in range(edge - 1, -1, -1):
-        key = keys[index]
-        if not wanted or (floor is not None and key < floor):
-            break
-        name = _fast_account(entries[index])
-        if name is not None and (name not in wanted or found.get(name, key) != key):
-            continue
-        record = parse(_value(entries[index]))
-        if record is None or not record.ok or record.account not in wanted:
-            continue
-        if found.setdefault(record.account, key) == key:
-            picked.append(index)
-            if floor is None and len(found) == len(wanted):
-                floor = min(found.values())
-    return picked
-
-
-def _chosen_by_parsing(entries: list[Any], cutoff: datetime, wanted: set[str]) -> list[int]:
-    """``_latest_ok_before`` and the window for a file out of time order or written by hand: parse it all."""
-    chosen, older = [], []
-    for index, entry in enumerate(entries):
-        record = parse(_value(entry))
-        if record is not None and record.time >= cutoff:
-            chosen.append(index)
-        elif record is not None and record.ok and record.account in wanted:
-            older.append((record, index))
-    best: dict[str, datetime] = {}
-    for record, _ in older:
-        best[record.account] = max(best.get(record.account, record.time), record.time)
-    return chosen + [index for record, index in older if best[record.account] == record.time]
-
-
-def money(value: Decimal | None) -> str | None:
-    """The decimal string form of money in the file and in --json (4 places)."""
-    return None if value is None else f"{value:.4f}"
+# --- records ------------------------------------------------------------------------------------------
 
 
 def utc_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def record_of(result: AccountResult) -> dict[str, Any]:
-    """The history record of one query (the SPEC's fields, plus ``note``)."""
+def record_of(result: AccountResult, run: str = "report") -> dict[str, Any]:
+    """The history record of one query (the SPEC's fields, plus ``note``): amounts exactly as sent."""
     snap = result.snapshot
     return {
         "time": utc_text(result.time),
@@ -193,16 +104,18 @@ def record_of(result: AccountResult) -> dict[str, Any]:
         "provider": result.account.provider,
         "ok": result.ok,
         "currency": snap.currency if snap else (result.account.currency or None),
-        "balance": money(snap.balance) if snap else None,
-        "used": money(snap.used) if snap else None,
-        "total": money(snap.total) if snap else None,
+        "balance": exact(snap.balance) if snap else None,
+        "used": exact(snap.used) if snap else None,
+        "total": exact(snap.total) if snap else None,
         "unlimited": bool(snap and snap.unlimited),
         "error": result.error,
         "note": snap.note if snap else None,
+        "run": run,
     }
 
 
 def parse_time(text: Any) -> datetime | None:
+    """Any ISO 8601 time with an offset (``Z``, ``+08:00``, fractional seconds); None without one."""
     if not isinstance(text, str):
         return None
     try:
@@ -213,14 +126,18 @@ def parse_time(text: Any) -> datetime | None:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
     try:
-        number = Decimal(str(value))
+        number = Decimal(str(value).strip())
     except InvalidOperation:
         return None
     # A hand-edited 1e30 would make every later sum overflow the report's arithmetic: not a usable amount.
     return number if number.is_finite() and number.copy_abs() < MAX_AMOUNT else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def parse(raw: Any) -> Record | None:
@@ -236,25 +153,281 @@ def parse(raw: Any) -> Record | None:
         time=moment,
         account=name,
         key_fingerprint=fp if isinstance(fp, str) and fp else None,
-        provider=raw.get("provider") if isinstance(raw.get("provider"), str) else None,
+        provider=_text(raw.get("provider")),
         ok=raw.get("ok") is True,
-        currency=raw.get("currency") if isinstance(raw.get("currency"), str) else None,
+        currency=_text(raw.get("currency")) or None,
         balance=_decimal(raw.get("balance")),
         used=_decimal(raw.get("used")),
         total=_decimal(raw.get("total")),
         unlimited=raw.get("unlimited") is True,
-        error=raw.get("error") if isinstance(raw.get("error"), str) else None,
+        error=_text(raw.get("error")),
+        run="check" if raw.get("run") == "check" else "report",
     )
 
 
-def parse_all(raw_records: Sequence[Any]) -> list[Record]:
+def parse_all(raw_records: Iterable[Any]) -> list[Record]:
     return [r for r in (parse(item) for item in raw_records) if r is not None]
+
+
+def _line(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+
+
+def _parse_line(text: bytes) -> Record | None:
+    try:
+        return parse(json.loads(text))
+    except ValueError:  # only a file edited behind the signature's back: the line is kept, not used
+        return None
+
+
+def _needle(name: str) -> bytes:
+    return b'"account": ' + _line(name)
+
+
+# --- the file as read ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    text: bytes
+    record: Record | None
+
+
+@dataclass
+class Loaded:
+    """The history as read: the records the report needs, the alert state, and what a save carries over."""
+
+    records: list[Record] = field(default_factory=list)  # in time order
+    alerts: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None  # shown in the report: the file was set aside, or is not ours to write
+    refused: bool = False  # the file must be left untouched (unknown version, unreadable)
+    # The file in three parts: lines before the retention edge (parsed), the middle (bytes, unparsed,
+    # as ``_middle`` ranges of ``_data`` and parsed lines between them), the lines of the window (parsed).
+    _head: dict[str, Any] = field(default_factory=dict)
+    _data: bytes = b""
+    _front: list[_Line] = field(default_factory=list)
+    _middle: list[tuple[int, int] | _Line] = field(default_factory=list)
+    _back: list[_Line] = field(default_factory=list)
+    _keep: Keep = field(default_factory=Keep)
+    _now: datetime | None = None
+    _later: set[str] = field(default_factory=set)  # accounts with a report record past the front
+
+
+def _lines_forward(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    pos = start
+    while pos < end:
+        cut = data.find(_CUT, pos, end)
+        stop = end if cut < 0 else cut
+        yield pos, stop
+        pos = end if cut < 0 else cut + len(_CUT)
+
+
+def _lines_backward(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    pos = end
+    while pos > start:
+        cut = data.rfind(_CUT, start, pos)
+        begin = start if cut < 0 else cut + len(_CUT)
+        yield begin, pos
+        pos = start if cut < 0 else cut
+
+
+def _layout(data: bytes) -> tuple[dict[str, Any], int, int] | None:
+    """The head (every top-level key but ``records``) and the records' byte range, for a file laid out as
+    this module writes it; None for any other layout."""
+    eol = data.find(b"\n")
+    if eol < 0 or not data.endswith(b"]}\n") or not data[:eol].rstrip().endswith(b"["):
+        return None
+    try:
+        head = json.loads(data[:eol] + b"]}")
+    except ValueError:
+        return None
+    if not isinstance(head, dict) or head.get("records") != [] or list(head)[-1] != "records":
+        return None
+    end = len(data) - len(b"]}\n")
+    if end > eol + 1:  # records present: the last one ends with a newline before the closing bracket
+        if data[end - 1:end] != b"\n":
+            return None
+        end -= 1
+    del head["records"]
+    return head, eol + 1, max(end, eol + 1)
+
+
+def _head_bytes(head: dict[str, Any]) -> bytes:
+    text = _line(head)
+    return (text[:-1] + (b", " if head else b"") + b'"records": [\n')
+
+
+class _Unreadable(Exception):
+    """Not a history this release can read (reason in the message)."""
+
+
+def _checked(data: bytes) -> tuple[dict[str, Any], bytes, int, int]:
+    """A file not known to be ours, checked in full: its head and the byte range of its records, in this
+    module's layout and in time order. A file already so (another copy of ours, times in any format) is
+    used as it is; any other is rebuilt: records re-written one a line, then put in time order."""
+    layout = _layout(data)
+    if layout is not None:
+        head, start, end = layout
+        if head.get("version", VERSION) != VERSION:
+            return head, data, start, end
+        try:
+            if _as_written(data, start, end):
+                return head, data, start, end
+            values = [json.loads(data[a:b]) for a, b in _lines_forward(data, start, end)]
+        except ValueError:
+            layout = None  # a record over several lines, say: read it as plain JSON below
+    if layout is None:
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise _Unreadable(str(exc).splitlines()[0][:120]) from None
+        if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
+            return document, data, 0, 0  # before the shape check: a newer version may change the shape
+        if not isinstance(document, dict) or not isinstance(document.get("records"), list):
+            raise _Unreadable('not a {"version": 1, "records": [...]} document')
+        head = {k: v for k, v in document.items() if k != "records"}
+        values = document["records"]
+    head = {"version": head.pop("version", VERSION), **head}
+    # A line whose time cannot be read goes first: it is kept for a person to fix, never pruned.
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    lines = sorted((((r.time if (r := parse(v)) else floor), _line(v)) for v in values), key=lambda item: item[0])
+    text = _head_bytes(head)
+    body = _CUT.join(t for _, t in lines)
+    return head, text + body + (b"\n" if lines else b"") + b"]}\n", len(text), len(text) + len(body)
+
+
+def _as_written(data: bytes, start: int, end: int) -> bool:
+    """Whether every line is one record as this module writes it, in time order (``ValueError`` when a
+    line is not JSON). One record at a time: a year of records as dicts would take 200 MB."""
+    last: datetime | None = None
+    for a, b in _lines_forward(data, start, end):
+        value = json.loads(data[a:b])
+        if _line(value) != data[a:b]:
+            return False  # another tool's spacing or escaping
+        record = parse(value)
+        if record is not None:
+            if last is not None and record.time < last:
+                return False
+            last = record.time
+    return True
+
+
+def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
+          window: timedelta | None, accounts: Sequence[str]) -> Loaded:
+    """The parts of a checked file, in this module's layout and in time order (see ``Loaded``)."""
+    alerts = head.get("alerts")
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep,
+                    _now=now)
+    # From the start: the lines past retention (usually none; a run's worth when they age out).
+    retention_edge = now - timedelta(days=keep.days)
+    middle_start = start
+    for a, b in _lines_forward(data, start, end):
+        line = _Line(data[a:b], _parse_line(data[a:b]))
+        if line.record is not None and line.record.time >= retention_edge:
+            break
+        loaded._front.append(line)
+        middle_start = b + len(_CUT)
+    middle_start = min(middle_start, end)
+    # From the end: the window, every line parsed.
+    window_edge = None if window is None else now - window
+    middle_end = end
+    for a, b in _lines_backward(data, middle_start, end):
+        line = _Line(data[a:b], _parse_line(data[a:b]))
+        if window_edge is not None and line.record is not None and line.record.time < window_edge:
+            break
+        loaded._back.append(line)
+        middle_end = max(a - len(_CUT), middle_start)
+    loaded._back.reverse()
+    loaded._middle = _prune_checks(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
+    found = [line.record for line in loaded._back if line.record is not None]
+    before = _latest_before(loaded, accounts, found)
+    loaded._later = {r.account for r in found if r.run == "report"}
+    loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
+    loaded.records = sorted(found + [r for r, _ in before], key=lambda r: r.time)
+    return loaded
+
+
+def _prune_checks(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:
+    """The middle of the file, less its check records older than ``edge``.
+
+    Every save prunes them, so the only ones left are those that aged out since the last save: they sit
+    at the first check record in the middle, and the lines from there to ``edge`` are the only ones read.
+    """
+    if start >= end:
+        return []
+    first = data.find(_CHECK, start, end)
+    if first < 0:
+        return [(start, end)]
+    cut = data.rfind(_CUT, start, first)
+    begin = start if cut < 0 else cut + len(_CUT)
+    parts: list[tuple[int, int] | _Line] = [(start, cut)] if cut >= 0 else []
+    rest = end
+    for a, b in _lines_forward(data, begin, end):
+        record = _parse_line(data[a:b])
+        if record is not None and record.time >= edge:
+            rest = a
+            break
+        if record is None or record.run != "check":
+            parts.append(_Line(data[a:b], record))
+    if rest < end:
+        parts.append((rest, end))
+    return parts
+
+
+def _latest_before(loaded: Loaded, accounts: Sequence[str], found: list[Record]) -> list[tuple[Record, str]]:
+    """For each wanted account, what the window lacks of: its latest successful snapshot (a check's
+    previous one), and its latest successful report record (a report's previous one). Searched from the
+    window back through the middle (parsing only the lines that name the account), then the front."""
+    needs: dict[str, str] = {}  # account: "any" or "report"
+    for name in accounts:
+        ok = [r for r in found if r.account == name and r.ok]
+        if not ok:
+            needs[name] = "any"
+        elif all(r.run == "check" for r in ok):
+            needs[name] = "report"
+    extra: list[tuple[Record, str]] = []
+
+    def take(record: Record | None, place: str) -> None:
+        need = needs.get(record.account) if record is not None and record.ok else None
+        if record is None or need is None or (need == "report" and record.run != "report"):
+            return
+        extra.append((record, place))
+        if record.run == "report":
+            del needs[record.account]
+        else:
+            needs[record.account] = "report"
+
+    data = loaded._data
+    needles = {name: _needle(name) for name in needs}
+    for part in reversed(loaded._middle):
+        if isinstance(part, _Line):
+            take(part.record, "middle")
+            continue
+        for a, b in _lines_backward(data, *part):
+            if not needs:
+                break
+            text = data[a:b]
+            if any(needles[name] in text for name in needs):
+                take(_parse_line(text), "middle")
+    for line in reversed(loaded._front):
+        if not needs:
+            break
+        take(line.record, "front")
+    return extra
+
+
+# --- the file on disk ---------------------------------------------------------------------------------
 
 
 class HistoryFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+
+    @property
+    def target(self) -> Path:
+        """Where the history really is: a symbolic link is followed, and stays a link."""
+        return Path(os.path.realpath(self.path))
 
     @contextlib.contextmanager
     def locked(self, wait_seconds: float) -> Iterator[None]:
@@ -287,75 +460,78 @@ class HistoryFile:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def load(self, now: datetime, dry_run: bool = False) -> Loaded:
-        """The records; an unparsable file is moved aside (left in place on a dry run) and reported."""
+    def load(self, now: datetime, keep: Keep = Keep(), accounts: Sequence[str] = (),
+             window: timedelta | None = REPORT_WINDOW, dry_run: bool = False) -> Loaded:
+        """The records since ``now - window`` (all of them when ``window`` is None) and, for each of
+        ``accounts``, its latest successful report and check records before that. An unparsable file is
+        moved aside (left in place on a dry run) and reported; ``OSError`` when it cannot be read."""
         try:
             with open(self.path, "rb") as handle:
                 signature = _signature(os.fstat(handle.fileno()))
                 data = handle.read()
         except FileNotFoundError:
-            return Loaded()
-        written = self._written()
-        if written in (signature, f"{signature} ordered"):
-            # Byte for byte the file the last save wrote (and checked): no need to parse it all again,
-            # nor, when it was written in time order, to read the times of all its lines.
-            lines = _lines(data)
-            if lines is not None and written.endswith(" ordered"):
-                loaded = Loaded(entries=lines)
-                loaded.entries.time_keys = _SlicedKeys(loaded.entries)
-                return loaded
-            if lines is not None and data.count(b'},\n{"time": "') == len(lines) - 1:
-                loaded = Loaded(entries=lines)
-                loaded.entries.time_keys = _line_keys(data, lines)
-                return loaded
-        try:
-            # Checks the whole file, but builds no dict for a record in this module's layout (a year of
-            # records as dicts is ~200 MB); those are kept as their lines of text.
-            document = json.loads(data.decode("utf-8"), object_pairs_hook=_shallow)
-            if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
-                return self._refuse(data)  # before the shape check: a newer version may change the shape
-            if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-                raise ValueError('not a {"version": 1, "records": [...]} document')
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            reason = str(exc).splitlines()[0][:120]
-            if dry_run:
-                warning = f"history file {self.path} cannot be read ({reason}); a real run will set it aside"
-            else:
-                aside = self.path.with_name(f"{self.path.name}.corrupt-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}")
-                os.replace(self.path, aside)
-                warning = f"history file cannot be read ({reason}); moved aside to {aside}, starting a new one"
-            log.warning("%s", warning)
-            return Loaded(warning=warning)
-        loaded = Loaded(entries=_entries(data, document["records"]))
-        loaded.entries.time_keys = _line_keys(data, loaded.entries) if loaded.entries else None
-        return loaded
+            return Loaded(_keep=keep, _now=now)
+        layout = _layout(data) if signature == self._written() else None
+        if layout is None:
+            try:
+                head, data, start, end = _checked(data[len(_BOM):] if data.startswith(_BOM) else data)
+            except _Unreadable as exc:
+                return self._set_aside(str(exc), now, dry_run, keep)
+        else:
+            head, start, end = layout
+        if head.get("version") != VERSION:
+            warning = (f"history file {self.path} has version {head.get('version')!r}, which this release "
+                       "does not know; left untouched and not updated (upgrade api-balance-monitor)")
+            log.error("%s", warning)
+            return Loaded(warning=warning, refused=True)
+        return _read(data, head, start, end, now, keep, window, accounts)
 
-    def _refuse(self, data: bytes) -> Loaded:
-        document = json.loads(data.decode("utf-8"))  # plain dicts: this rare path need not be fast
-        warning = (f"history file {self.path} has version {document.get('version')!r}, which this release does "
-                   "not know; left untouched and not updated (upgrade api-balance-monitor)")
-        log.error("%s", warning)
-        records = document.get("records")
-        return Loaded(raw=records if isinstance(records, list) else [], warning=warning, refused=True)
+    def _set_aside(self, reason: str, now: datetime, dry_run: bool, keep: Keep) -> Loaded:
+        if dry_run:
+            warning = f"history file {self.path} cannot be read ({reason}); a real run will set it aside"
+        else:
+            target = self.target
+            stamp = f"{target.name}.corrupt-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+            aside = target.with_name(stamp)
+            n = 1
+            while aside.exists() or aside.is_symlink():  # two in one second: never one over the other
+                n += 1
+                aside = target.with_name(f"{stamp}-{n}")
+            os.rename(target, aside)
+            warning = f"history file cannot be read ({reason}); moved aside to {aside}, starting a new one"
+        log.warning("%s", warning)
+        return Loaded(warning=warning, _keep=keep, _now=now)
 
-    def save(self, raw_records: Sequence[Any], now: datetime, retention_days: int) -> None:
-        """Prune by retention and write atomically (temp file, fsync, rename, fsync the folder), mode 0600.
-
-        ``raw_records`` are dicts, or entries of ``Loaded`` (lines of text, written back as they were)."""
-        kept, ordered = _prune(raw_records, now, retention_days)
-        folder = self.path.parent
+    def save(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime,
+             alerts: dict[str, Any] | None = None) -> None:
+        """``loaded`` with the ``new`` records (and the alert state, if given) written atomically (temp
+        file, fsync, rename, fsync the folder), mode 0600, pruned by retention."""
+        head = dict(loaded._head) or {"version": VERSION}
+        state = loaded.alerts if alerts is None else alerts
+        head.pop("alerts", None)
+        if state:
+            head["alerts"] = state
+        pieces, ordered = _pieces(loaded, new, now)
+        target = self.target
+        folder = target.parent
         # Temp files of a writer that was killed mid-save (it held the lock we hold now): never history.
-        for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+        for stale in folder.glob(f".{glob.escape(target.name)}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o600)
-                handle.writelines(_serialise(kept))
+                handle.write(_head_bytes(head))
+                view = memoryview(loaded._data)
+                for n, piece in enumerate(pieces):
+                    if n:
+                        handle.write(_CUT)
+                    handle.write(view[piece[0]:piece[1]] if isinstance(piece, tuple) else piece)
+                handle.write(b"\n]}\n" if pieces else b"]}\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -367,182 +543,73 @@ class HistoryFile:
             pass  # some file systems cannot fsync a folder; the rename is still atomic
         finally:
             os.close(dir_fd)
-        self._remember(ordered)
+        if ordered:
+            self._remember()
+        else:
+            self._forget()
 
     # The lock file (never deleted, otherwise empty) remembers which file the last save wrote: size,
-    # modification time and inode. A file that still matches is ours, unedited, hence valid JSON, and
-    # the next run skips the full parse (a third of a run's time at a year of 200 accounts). Any edit,
-    # copy or replacement changes the signature, and the file is checked in full as before.
+    # modification time and inode. A file that still matches is ours, unedited, in time order, and the
+    # next run reads only what it needs. Any edit, copy or replacement changes it: the file is checked.
 
-    def _remember(self, ordered: bool) -> None:
+    def _remember(self) -> None:
         with contextlib.suppress(OSError):
-            signature = _signature(os.stat(self.path)) + (" ordered" if ordered else "")
-            fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, signature.encode())
-            finally:
-                os.close(fd)
+            self._write_lock_text(_signature(os.stat(self.target)))
+
+    def _forget(self) -> None:
+        with contextlib.suppress(OSError):
+            self._write_lock_text("")
+
+    def _write_lock_text(self, text: str) -> None:
+        fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
     def _written(self) -> str | None:
         try:
             with open(self.lock_path, "rb") as handle:
-                return handle.read(200).decode("ascii", "replace")
+                return handle.read(200).decode("ascii", "replace") or None
         except OSError:
             return None
-
-
-def prune(raw_records: Sequence[Any], now: datetime, retention_days: int) -> list[Any]:
-    """Drop records older than the retention; keep those whose time cannot be read (a person may fix them)."""
-    return _prune(raw_records, now, retention_days)[0]
-
-
-def _prune(raw_records: Sequence[Any], now: datetime, retention_days: int) -> tuple[list[Any], bool]:
-    """``prune``, and whether what it kept is in time order with every time in the form keys are read."""
-    cutoff = now - timedelta(days=retention_days)
-    records = list(raw_records)
-    keys = raw_records.keys_in_order() if isinstance(raw_records, Entries) else _ordered_keys(records)
-    if keys is not None:
-        edge = bisect.bisect_left(keys, _time_key(cutoff))
-        # Dropped by their text; kept if it is no real time (2026-13-45T…), as a parse would say.
-        unreal = [r for i, r in enumerate(records[:edge]) if parse_time(keys[i].decode() + "+00:00") is None]
-        return unreal + records[edge:], not unreal
-    return [r for r in records if (moment := _time_of(r)) is None or moment >= cutoff], False
-
-
-def _time_of(raw: Any) -> datetime | None:
-    value = _value(raw)
-    return parse_time(value.get("time")) if isinstance(value, dict) else None
-
-
-def _serialise(records: Sequence[Any]) -> Iterator[bytes]:
-    # One record per line: small enough at a year of 200 accounts, and easy to read and repair by hand.
-    if not records:
-        yield f'{{"version": {VERSION}, "records": []}}\n'.encode()
-        return
-    yield _HEAD
-    for start in range(0, len(records), 4096):  # in slices: one big join would double the memory
-        chunk = records[start:start + 4096]
-        try:
-            text = b",\n".join(chunk)  # lines as read: the usual case
-        except TypeError:
-            text = b",\n".join([r if isinstance(r, bytes) else _line(r) for r in chunk])
-        yield (b",\n" if start else b"") + text
-    yield _TAIL
-
-
-def _line(record: Any) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
-
-
-# --- records kept as their line of text ---------------------------------------------------------------
-
-_HEAD = f'{{"version": {VERSION}, "records": [\n'.encode()
-_TAIL = b"\n]}\n"
-_TIME_PREFIX = b'{"time": "'
-_UTC_ACCOUNT = b'+00:00", "account": "'  # ends a time of the form 2026-11-28T01:05:00+00:00
-_KEY_AFTER_CUT = re.compile(rb',\n\{"time": "(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\+00:00", "account": "')
-_SHALLOW = object()  # a record of this module's layout, left unbuilt by the checking parse
-
-
-def _shallow(pairs: list[tuple[str, Any]]) -> Any:
-    return _SHALLOW if pairs and pairs[0][0] == "time" else dict(pairs)
 
 
 def _signature(stat: os.stat_result) -> str:
     return f"written v{VERSION} {stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {stat.st_dev}"
 
 
-def _lines(data: bytes) -> list[bytes] | None:
-    """The text between this module's head and tail, cut at each ``,\\n``; None for another layout."""
-    if not (data.startswith(_HEAD) and data.endswith(_TAIL)):
-        return None
-    lines = data.split(b",\n")
-    lines[0] = lines[0][len(_HEAD):]
-    lines[-1] = lines[-1][:-len(_TAIL)]
-    return lines
+def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tuple[list[Any], bool]:
+    """What a save writes, as byte ranges of the file read and lines; and whether it is in time order."""
+    keep = loaded._keep
+    report_edge = now - timedelta(days=keep.days)
+    check_edge = now - timedelta(days=keep.check_days)
 
+    def kept(line: _Line) -> bool:
+        r = line.record
+        return r is None or (r.time >= check_edge if r.run == "check" else r.time >= report_edge)
 
-def _entries(data: bytes, records: list[Any]) -> list[Any]:
-    """Each record's line of text where it has one, else its parsed value (a file laid out otherwise)."""
-    lines = _lines(data) or []
-    if len(lines) == len(records) and _aligned(data, lines, records):
-        # Records of another shape are parsed again: the checking parse left their inner objects unbuilt.
-        return [line if item is _SHALLOW else json.loads(line) for line, item in zip(lines, records)]
-    # Valid JSON in another layout (reformatted by hand): parse it the ordinary way.
-    return list(json.loads(data.decode("utf-8"))["records"])
-
-
-def _aligned(data: bytes, lines: list[bytes], records: list[Any]) -> bool:
-    """Whether line i holds record i: each line one whole object, those of this layout starting with the time."""
-    if all(item is _SHALLOW for item in records):
-        # The common case, checked at C speed: every cut between lines falls between two such records.
-        return (lines[0].startswith(_TIME_PREFIX) and lines[-1].endswith(b"}")
-                and data.count(b'},\n{"time": "') == len(lines) - 1)
-    return all(
-        line[:1] == b"{" and line[-1:] == b"}" and (item is not _SHALLOW or line.startswith(_TIME_PREFIX))
-        for line, item in zip(lines, records)
-    )
-
-
-def _value(entry: Any) -> Any:
-    if not isinstance(entry, bytes):
-        return entry
-    try:
-        return json.loads(entry)
-    except ValueError:
-        return None  # only a file edited behind the signature's back (parse() then skips the record)
-
-
-def _time_key(moment: datetime) -> bytes:
-    """``moment`` (rounded up to the second) as the keys below write it: UTC text to the second."""
-    if moment.microsecond:
-        moment += timedelta(microseconds=1_000_000 - moment.microsecond)
-    return utc_text(moment)[:19].encode()
-
-
-def _ordered_keys(entries: Sequence[Any]) -> list[bytes] | None:
-    """Each record's UTC time to the second, as text that sorts as time does (2026-11-28T01:05:00 for
-    "2026-11-28T01:05:00+00:00"), read without parsing, when every record has one and they are in
-    time order; else None. (Whether the text is a real date is not checked: callers parse what they use.)"""
-    keys = [
-        (k if e[29:50] == _UTC_ACCOUNT and e[:10] == _TIME_PREFIX and b"\\" not in (k := e[10:29])
-         and k[10:11] == b"T" else None)
-        if type(e) is bytes else _dict_time_key(e)
-        for e in entries
-    ]
-    return _if_in_order(keys)
-
-
-def _line_keys(data: bytes, lines: list[bytes]) -> list[bytes] | None:
-    """``_ordered_keys(lines)`` of a file in this module's layout, read at C speed from the whole text."""
-    first = _ordered_keys(lines[:1])
-    rest = _KEY_AFTER_CUT.findall(data)
-    if first is None or len(rest) != len(lines) - 1:
-        return None
-    return _if_in_order(first + rest)
-
-
-def _if_in_order(keys: list[bytes | None]) -> list[bytes] | None:
-    if None in keys:
-        return None
-    known = cast("list[bytes]", keys)
-    return known if all(map(operator.le, known, itertools.islice(known, 1, None))) else None
-
-
-def _dict_time_key(record: Any) -> bytes | None:
-    # Only a time that comes first: written out, the key is then where _SlicedKeys reads it.
-    moment = record.get("time") if isinstance(record, dict) and next(iter(record), None) == "time" else None
-    if isinstance(moment, str) and len(moment) == 25 and moment[10] == "T" and moment.endswith("+00:00"):
-        return moment[:19].encode()
-    return None
-
-
-def _fast_account(entry: Any) -> str | None:
-    """The account of a line this module wrote, when its name needs no escaping; else None."""
-    if type(entry) is not bytes:
-        return None
-    end = entry.find(b'", "key_fingerprint": ', 50)
-    name = entry[50:end] if end > 0 else b""
-    if not name or b'"' in name or b"\\" in name:
-        return None
-    return name.decode("utf-8", "replace")
+    # Past retention, an account's newest report record stays while it has none later: a clock set a
+    # year ahead, or an account removed long ago, never empties the file of what it knew.
+    later = loaded._later | {record.get("account") for record in new if record.get("run", "report") == "report"}
+    newest: dict[str, _Line] = {}
+    for line in loaded._front:
+        r = line.record
+        if r is not None and r.run == "report" and r.account not in later:
+            newest[r.account] = line
+    protected = {id(line) for line in newest.values()}
+    front = [line.text for line in loaded._front if line.record is None or id(line) in protected]
+    middle = [part if isinstance(part, tuple) else part.text for part in loaded._middle
+              if isinstance(part, tuple) or kept(part)]
+    back = [(line.record.time if line.record else None, line.text) for line in loaded._back if kept(line)]
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    added: list[tuple[datetime | None, bytes]] = sorted(
+        ((parse_time(record.get("time")) or floor, _line(record)) for record in new), key=lambda item: item[0] or floor)
+    last = max((t for t, _ in back if t is not None), default=None)
+    if not added or last is None or (added[0][0] or floor) >= last:
+        return [*front, *middle, *(t for _, t in back), *(t for _, t in added)], True
+    # The clock moved back: the new lines go where their times say. They are newer than the middle
+    # (older than the window), so that keeps the file in time order, unless a line's time is unknown.
+    ordered = all(t is not None for t, _ in back)
+    lines = sorted(back + added, key=lambda item: item[0] or floor) if ordered else back + added
+    return [*front, *middle, *(t for _, t in lines)], ordered

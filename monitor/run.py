@@ -11,7 +11,7 @@ from typing import Any
 from monitor import exitcodes
 from monitor.collect import AccountResult, collect
 from monitor.config import Config
-from monitor.history import HistoryFile, Loaded, LockUnavailable, record_of
+from monitor.history import HistoryFile, Keep, Loaded, LockUnavailable, record_of
 from monitor.http import HttpClient
 from monitor.redact import Redactor
 from monitor.report import Report, build
@@ -59,8 +59,8 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
 def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFile, dry_run: bool,
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
-    loaded = _load(history, now, dry_run or unwritable is not None)
-    past = loaded.for_report(now, (a.name for a in config.accounts))
+    loaded = _load(history, now, config, dry_run or unwritable is not None)
+    past = loaded.records
     report = build(results, past, now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning)
     problem: str | None
@@ -80,9 +80,10 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
     return Outcome(code, report, render(report, problem), doc, delivery, cards)
 
 
-def _load(history: HistoryFile, now: datetime, dry_run: bool) -> Loaded:
+def _load(history: HistoryFile, now: datetime, config: Config, dry_run: bool) -> Loaded:
+    keep = Keep(config.history.retention_days, config.history.check_retention_days)
     try:
-        return history.load(now, dry_run=dry_run)
+        return history.load(now, keep, accounts=[a.name for a in config.accounts], dry_run=dry_run)
     except OSError as exc:
         # Unreadable (permissions, I/O error): report it, keep going, and do not overwrite it.
         warning = f"history file {history.path} cannot be read: {exc.strerror or exc}"
@@ -98,7 +99,7 @@ def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], co
     if loaded.refused:
         return False, loaded.warning
     try:
-        history.save(loaded.plus(record_of(r) for r in results), now, config.history.retention_days)
+        history.save(loaded, [record_of(r) for r in results], now)
     except OSError as exc:
         problem = f"cannot write {history.path}: {exc.strerror or exc}"
         log.error("history not saved: %s", problem)

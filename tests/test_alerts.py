@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from monitor.history import HistoryFile, parse_all
+from monitor.history import HistoryFile
 from monitor.report import points_of
 from monitor.usage import SPARK, burn_rate
 from tests.conftest import MAIN_KEY, SPARE_KEY, Setup, config_text, cron_run, standard_env, write_setup
@@ -205,7 +205,7 @@ def test_burn_rate_excludes_a_top_up_on_a_balance_only_account(tmp_path: Path) -
     synthetic = synthetic_history()
     path = tmp_path / "api_usage_history.json"
     write_history(path, synthetic.records)
-    points = points_of(parse_all(HistoryFile(path).load(synthetic.now).raw))
+    points = points_of(HistoryFile(path).load(synthetic.now, window=None).records)
 
     # Last 7×24 h: snapshots k = 13 … 1, twelve steps over 144 h; one is the ¥100 top-up (excluded),
     # the other eleven spend ¥2 each.

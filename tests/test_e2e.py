@@ -68,7 +68,7 @@ def test_the_crontab_line_posts_a_signed_card_saves_history_and_exits_0(
     main = records[0]
     assert set(main) >= RECORD_FIELDS
     assert (main["ok"], main["currency"], main["balance"], main["used"], main["total"], main["unlimited"],
-            main["error"]) == (True, "USD", "12.3400", "7.6600", "20.0000", False, None)
+            main["error"]) == (True, "USD", "12.34", "7.66", "20.0", False, None)
     assert datetime.fromisoformat(main["time"]).utcoffset() == timedelta(0)
     assert len(main["key_fingerprint"]) == 8 and main["key_fingerprint"] not in MAIN_KEY
     assert stat.S_IMODE(setup.history.stat().st_mode) == 0o600

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from monitor.amounts import shown
 from monitor.report.words import money
 from monitor.usage import sparkline
 
@@ -25,6 +26,7 @@ class Column:
     name: str
     currency: str | None
     per_day: dict[date, tuple[Decimal, set[str]]]
+    account: str | None = None  # the account's own name, where ``name`` adds the currency
 
 
 def width(text: str) -> int:
@@ -121,5 +123,6 @@ def csv_rows(days: Sequence[date], columns: Sequence[Column]) -> list[list[str]]
         for c in columns:
             if day in c.per_day:
                 amount, events = c.per_day[day]
-                rows.append([day.isoformat(), c.name, c.currency or "", f"{amount:.4f}", " ".join(sorted(events))])
+                usage = shown(amount) or ""
+                rows.append([day.isoformat(), c.account or c.name, c.currency or "", usage, " ".join(sorted(events))])
     return rows

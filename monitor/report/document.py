@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from monitor.history import money
+from monitor.amounts import shown as money
 from monitor.report import AccountReport, Report
 
 
@@ -19,7 +19,7 @@ class Delivery:
 
 
 def _two(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
+    return money(value, Decimal("0.01"))
 
 
 def account(a: AccountReport, report: Report) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from monitor.amounts import rounded
 
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
@@ -76,25 +78,22 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 SYMBOLS = {"USD": "$", "CNY": "¥"}
-FOUR = Decimal("0.0001")
-
-
 def money(amount: Decimal, currency: str | None) -> str:
     """``$1.2345``, ``¥88.0000``, ``-$1.0000``, ``EUR 3.5000``: always four decimals."""
-    value = amount.quantize(FOUR, rounding=ROUND_HALF_UP)
+    value = rounded(amount)
     sign = "-" if value < 0 else ""
     symbol = SYMBOLS.get(currency or "", f"{currency} " if currency else "")
     return f"{sign}{symbol}{abs(value):.4f}"
 
 
 def rate(amount: Decimal, currency: str | None) -> str:
-    value = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    value = rounded(amount, Decimal("0.01"))
     symbol = SYMBOLS.get(currency or "", f"{currency} " if currency else "")
     return f"{symbol}{value:.2f}"
 
 
 def days(amount: Decimal) -> str:
-    return f"{amount:.1f}" if amount < 10 else f"{amount:.0f}"
+    return f"{rounded(amount, Decimal('0.1')):f}" if amount < 10 else f"{rounded(amount, Decimal('1')):f}"
 
 
 def elapsed(seconds: int, language: str) -> str:

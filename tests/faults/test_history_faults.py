@@ -41,11 +41,12 @@ WRITER = textwrap.dedent(
     base = {"time": now.isoformat(timespec="seconds"), "key_fingerprint": "3f2a9c1b", "provider": "openai-billing",
             "ok": True, "currency": "USD", "balance": "12.3400", "used": "7.6600", "total": "20.0000",
             "unlimited": False, "error": None, "note": "x" * 200}
-    records = history.load(now).raw or [dict(base, account=f"a{i}") for i in range(3000)]
+    loaded = history.load(now)
+    if not loaded.records:
+        history.save(loaded, [dict(base, account=f"a{i}") for i in range(3000)], now)
     print("ready", flush=True)
     for n in range(100000):  # bounded; the test kills it long before
-        records.append(dict(base, account=f"n{n}"))
-        history.save(records, now, 90)
+        history.save(history.load(now), [dict(base, account=f"n{n}")], now)
     """
 )
 

@@ -62,7 +62,8 @@ def test_mixed_currencies_stay_apart_in_the_text_report_and_the_json(
     assert shown == {"main": ("openai-billing", "USD", "12.3400", "7.6600"),
                      "DeepSeek": ("deepseek", "CNY", "110.0000", None)}
     saved = {r["account"]: (r["currency"], r["balance"], r["used"], r["total"]) for r in setup.records()}
-    assert saved == {"main": ("USD", "12.3400", "7.6600", "20.0000"), "DeepSeek": ("CNY", "110.0000", None, None)}
+    # Kept exactly as the providers sent them: only what people read is rounded.
+    assert saved == {"main": ("USD", "12.34", "7.66", "20.0"), "DeepSeek": ("CNY", "110.00", None, None)}
     assert KEY not in setup.history.read_text(encoding="utf-8")
 
 
@@ -91,7 +92,7 @@ def test_balance_only_usage_and_a_top_up_between_runs(
     topped = deepseek_line("197.50")
     assert topped["period"]["kind"] == "topup"
     assert (topped["period"]["topup"], topped["period"]["usage"]) == ("100.0000", None)
-    assert [r["balance"] for r in setup.records() if r["account"] == "DeepSeek"] == ["110.0000", "97.5000", "197.5000"]
+    assert [r["balance"] for r in setup.records() if r["account"] == "DeepSeek"] == ["110.00", "97.50", "197.50"]
 
 
 def test_an_exhausted_new_api_key_is_reported_with_its_numbers_and_exits_low(tmp_path: Path) -> None:
