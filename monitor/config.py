@@ -7,7 +7,6 @@ import difflib
 import io
 import ipaddress
 import os
-import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
 from monitor.providers import PROVIDERS
+from monitor.redact import PLAIN_KEYS, describe_bad_url, is_written_secret, secret_kind, secret_parts
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
@@ -168,26 +168,13 @@ def _url(value: Any) -> str:
     split = urlsplit(text)
     if split.scheme not in ("http", "https") or not split.netloc:
         # Never the value itself: a webhook URL is a secret, typo or not.
-        raise ValueError(f"must start with http:// or https:// and name a host, not {_masked_url(text)}")
+        raise ValueError(f"must start with http:// or https:// and name a host, not {describe_bad_url(text)}")
     return text.rstrip("/")
 
 
 def _optional_url(value: Any) -> str:
     """A URL, or "" for none (``${HEARTBEAT_URL:-}`` left empty)."""
     return _url(value) if _string(value).strip() else ""
-
-
-def _masked_url(text: str) -> str:
-    """What a malformed URL may show of itself: its scheme and host, or the host it starts with."""
-    from monitor.redact import CUT, mask_url, scrub
-
-    split = urlsplit(text)
-    if split.scheme and split.netloc:
-        return f"{split.scheme}://{split.hostname or ''}/{CUT}"
-    first, slash, _ = text.partition("/")
-    if "." in first and ":" not in first and scrub(first) == first:  # open.feishu.cn/open-apis/…
-        return repr(f"{first}/{CUT}" if slash else first)
-    return repr(mask_url(text))  # '…' when nothing of it can be shown
 
 
 def _language(value: Any) -> str:
@@ -282,62 +269,6 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "divisor": _divisor,
 }
 TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
-
-# Which values are secrets, by key, wherever the key stands (a channel section added later included).
-SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_token", "password"})
-SECRET_URL_KEYS = frozenset({"webhook_url", "heartbeat_url"})  # every path segment and the query
-ENDPOINT_KEYS = frozenset({"url", "base_url"})  # an account's: secret only in the query (?key=) or user part
-# Keys whose values are plain even when taken from the environment, and stay readable in logs.
-PLAIN_KEYS = frozenset({"file", "timezone", "language", "provider", "currency", "name", "keyword", "balance",
-                        "used", "total", "mention_on_alert", "chat_id", "from", "to", "host", "security", "job",
-                        "textfile"})
-_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)
-_AUTH_SCHEMES = re.compile(r"\b(?:bearer|basic|token|digest)\b|\{api_key\}", re.I)
-
-
-def _secret_kind(path: tuple[str | int, ...]) -> str | None:
-    """How the value at ``path`` is secret: ``secret`` (whole), ``url`` (a webhook's path and query),
-    ``endpoint`` (an account's URL: its query), ``header`` (a request header), or None."""
-    keys = [p for p in path if isinstance(p, str)]
-    if not keys:
-        return None
-    if "headers" in keys[:-1]:
-        return "header"
-    key = keys[-1]
-    if key in SECRET_KEYS:
-        return "secret"
-    if key in SECRET_URL_KEYS:
-        return "url"
-    if key in ENDPOINT_KEYS:
-        return "endpoint" if keys[0] in ("accounts", "defaults") else "url"  # a channel's url is its webhook
-    return None
-
-
-def _secret_parts(kind: str | None, text: str) -> list[str]:
-    """The secrets inside ``text``, a value of that kind."""
-    from monitor.redact import url_secrets
-
-    if kind == "url":
-        return url_secrets(text)
-    if kind == "endpoint":
-        return url_secrets(text, path_is_secret=False)
-    if kind in ("secret", "header"):
-        return [text, *text.split()[1:]] if text.strip() else []  # "Bearer sk-…": the token alone too
-    return []
-
-
-def _is_written_secret(kind: str | None, path: tuple[str | int, ...], written: str) -> bool:
-    """Whether the text written in the file (defaults of ``${VAR:-…}`` included) holds a secret."""
-    if kind == "secret":
-        return bool(written.strip())
-    if kind == "header":
-        name = str(path[-1])
-        return bool(_SECRET_HEADER.search(name)) and len(_AUTH_SCHEMES.sub("", written).strip()) >= 4
-    if kind in ("url", "endpoint"):
-        parts = _secret_parts(kind, written)
-        return any(p != written.strip() for p in parts)  # a token, a query or a password: not just the host
-    return False
-
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -480,10 +411,10 @@ class _Builder:
         environment (unless the key is a plain one, such as the history file's path)."""
         from monitor.redact import is_url, key_variants, url_secrets
 
-        kind = _secret_kind(path)
-        if _is_written_secret(kind, path, written_part(written)):
+        kind = secret_kind(path)
+        if is_written_secret(kind, str(path[-1]), written_part(written)):
             self.written_secrets = True
-        found = _secret_parts(kind, value)
+        found = secret_parts(kind, value)
         if kind == "secret" and path[-1] == "api_key":
             found += key_variants(value)
         key = next((p for p in reversed(path) if isinstance(p, str)), "")

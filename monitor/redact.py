@@ -96,6 +96,70 @@ def key_variants(key: str) -> list[str]:
     return found
 
 
+# Which values are secrets, by key, wherever the key stands (a channel section added later included).
+SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_token", "password"})
+SECRET_URL_KEYS = frozenset({"webhook_url", "heartbeat_url"})  # every path segment and the query
+ENDPOINT_KEYS = frozenset({"url", "base_url"})  # an account's: secret only in the query (?key=) or user part
+# Keys whose values are plain even when taken from the environment, and stay readable in logs.
+PLAIN_KEYS = frozenset({"file", "timezone", "language", "provider", "currency", "name", "keyword", "balance",
+                        "used", "total", "mention_on_alert", "chat_id", "from", "to", "host", "security", "job",
+                        "textfile"})
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)
+_AUTH_SCHEMES = re.compile(r"\b(?:bearer|basic|token|digest)\b|\{api_key\}", re.I)
+
+
+def secret_kind(path: tuple[str | int, ...]) -> str | None:
+    """How the value at ``path`` is secret: ``secret`` (whole), ``url`` (a webhook's path and query),
+    ``endpoint`` (an account's URL: its query), ``header`` (a request header), or None."""
+    keys = [p for p in path if isinstance(p, str)]
+    if not keys:
+        return None
+    if "headers" in keys[:-1]:
+        return "header"
+    key = keys[-1]
+    if key in SECRET_KEYS:
+        return "secret"
+    if key in SECRET_URL_KEYS:
+        return "url"
+    if key in ENDPOINT_KEYS:
+        return "endpoint" if keys[0] in ("accounts", "defaults") else "url"  # a channel's url is its webhook
+    return None
+
+
+def secret_parts(kind: str | None, text: str) -> list[str]:
+    """The secrets inside ``text``, a value of that kind."""
+    if kind == "url":
+        return url_secrets(text)
+    if kind == "endpoint":
+        return url_secrets(text, path_is_secret=False)
+    if kind in ("secret", "header"):
+        return [text, *text.split()[1:]] if text.strip() else []  # "Bearer sk-…": the token alone too
+    return []
+
+
+def is_written_secret(kind: str | None, name: str, written: str) -> bool:
+    """Whether the text written in the file (defaults of ``${VAR:-…}`` included) holds a secret."""
+    if kind == "secret":
+        return bool(written.strip())
+    if kind == "header":
+        return bool(_SECRET_HEADER.search(name)) and len(_AUTH_SCHEMES.sub("", written).strip()) >= 4
+    if kind in ("url", "endpoint"):
+        parts = secret_parts(kind, written)
+        return any(p != written.strip() for p in parts)  # a token, a query or a password: not just the host
+    return False
+
+
+def describe_bad_url(text: str) -> str:
+    """What a malformed URL may show of itself: its scheme and host, or the host it starts with."""
+    split = urlsplit(text)
+    if split.scheme and split.netloc:
+        return f"{split.scheme}://{split.hostname or ''}/{CUT}"
+    first, slash, _ = text.partition("/")
+    if "." in first and ":" not in first and scrub(first) == first:  # open.feishu.cn/open-apis/…
+        return repr(f"{first}/{CUT}" if slash else first)
+    return repr(mask_url(text))  # '…' when nothing of it can be shown
+
+
 class Redactor:
     """Replaces every registered secret by its mask. Thread-safe; shared by logs and reports."""
 

@@ -59,6 +59,13 @@ CHANNELS = [
             "  mention_on_alert: [all]\n",
             {"FEISHU_WEBHOOK_URL": "{url}/open-apis/bot/v2/hook/" + seed("feishutoken"),
              "FEISHU_SECRET": seed("feishusecret")}),
+    # One line per channel, e.g. (the secrets in every variable, {url} the ChannelServer):
+    # Channel("dingtalk", "dingtalk:\n  webhook_url: ${DINGTALK_WEBHOOK_URL}\n  secret: ${DINGTALK_SECRET}\n",
+    #         {"DINGTALK_WEBHOOK_URL": "{url}/robot/send?access_token=" + seed("dingtalktoken"),
+    #          "DINGTALK_SECRET": "SEC" + seed("dingtalksecret")}),
+    # Channel("telegram", "telegram:\n  bot_token: ${TELEGRAM_BOT_TOKEN}\n  chat_id: '-100123'\n  api_url: {url}\n",
+    #         {"TELEGRAM_BOT_TOKEN": "123456:" + seed("telegramtoken")}),
+    # A channel that does not speak HTTP (email) needs its own loopback server in World.
 ]
 
 ACCOUNTS = """\
