@@ -412,7 +412,7 @@ class _Builder:
         from monitor.redact import is_url, key_variants, url_secrets
 
         kind = secret_kind(path)
-        if is_written_secret(kind, str(path[-1]), written_part(written)):
+        if is_written_secret(kind, written_part(written)):
             self.written_secrets = True
         found = secret_parts(kind, value)
         if kind == "secret" and path[-1] == "api_key":

@@ -110,12 +110,15 @@ _AUTH_SCHEMES = re.compile(r"\b(?:bearer|basic|token|digest)\b|\{api_key\}", re.
 
 def secret_kind(path: tuple[str | int, ...]) -> str | None:
     """How the value at ``path`` is secret: ``secret`` (whole), ``url`` (a webhook's path and query),
-    ``endpoint`` (an account's URL: its query), ``header`` (a request header), or None."""
+    ``endpoint`` (an account's URL: its query), ``header`` (a credential header), or None.
+
+    A value taken from the environment is a secret whatever its kind (see ``PLAIN_KEYS``)."""
     keys = [p for p in path if isinstance(p, str)]
     if not keys:
         return None
     if "headers" in keys[:-1]:
-        return "header"
+        # Accept: application/json is no secret; Authorization, Cookie, X-Api-Key and kin are.
+        return "header" if _SECRET_HEADER.search(keys[-1]) else None
     key = keys[-1]
     if key in SECRET_KEYS:
         return "secret"
@@ -132,17 +135,20 @@ def secret_parts(kind: str | None, text: str) -> list[str]:
         return url_secrets(text)
     if kind == "endpoint":
         return url_secrets(text, path_is_secret=False)
-    if kind in ("secret", "header"):
-        return [text, *text.split()[1:]] if text.strip() else []  # "Bearer sk-…": the token alone too
+    if kind == "secret":
+        return [text] if text.strip() else []
+    if kind == "header":
+        # "Bearer sk-…" and "session=…; csrf=…": the tokens alone too, as a server may echo them.
+        return [text, *text.split()[1:], *re.findall(r"=([^;,\s]+)", text)] if text.strip() else []
     return []
 
 
-def is_written_secret(kind: str | None, name: str, written: str) -> bool:
+def is_written_secret(kind: str | None, written: str) -> bool:
     """Whether the text written in the file (defaults of ``${VAR:-…}`` included) holds a secret."""
     if kind == "secret":
         return bool(written.strip())
     if kind == "header":
-        return bool(_SECRET_HEADER.search(name)) and len(_AUTH_SCHEMES.sub("", written).strip()) >= 4
+        return len(_AUTH_SCHEMES.sub("", written).strip()) >= 4  # more than "Bearer {api_key}"
     if kind in ("url", "endpoint"):
         parts = secret_parts(kind, written)
         return any(p != written.strip() for p in parts)  # a token, a query or a password: not just the host

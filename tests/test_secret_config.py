@@ -86,6 +86,16 @@ def test_header_values_take_variables_and_each_one_is_a_secret(tmp_path: Path) -
     assert "s3ss10n-fr0m-env" not in hide("server said: token s3ss10n-fr0m-env refused")
 
 
+def test_a_written_credential_header_is_a_secret_and_a_plain_header_is_not(tmp_path: Path) -> None:
+    path = write(tmp_path, RELAY + account(
+        "    provider: json\n    url: https://x.example/b\n    currency: USD\n    balance: b\n"
+        "    headers:\n      Cookie: session=c00kieValue123; theme=dark\n      Accept: application/json\n"))
+    config = load(path, environ=ENV)
+    assert [w for w in config.warnings if "chmod 600" in w]
+    hide = Redactor(config.secrets())
+    assert hide("refused session c00kieValue123 (application/json)") == "refused session c00ki…23 (application/json)"
+
+
 def test_a_missing_variable_in_a_header_names_the_header(tmp_path: Path) -> None:
     path = write(tmp_path, RELAY + account("    provider: json\n    url: https://x.example/b\n    currency: USD\n"
                                            "    balance: b\n    headers:\n      X-Session: ${SESSION_TOKEN}\n"))
