@@ -88,6 +88,11 @@ def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
     return [s for s in found if len(s) >= _MIN_SECRET]
 
 
+def webhook_parts(url: str) -> list[str]:
+    """The secret parts of a webhook URL (the name other modules knew first)."""
+    return url_secrets(url)
+
+
 def key_variants(key: str) -> list[str]:
     """A key and the forms a relay may echo it in: without its ``sk-`` prefix (one-api strips it)."""
     found = [key]
