@@ -161,3 +161,24 @@ def test_scrub_masks_what_looks_like_a_secret_and_keeps_variable_names() -> None
     text = scrub(f"'{HOOK_TOKEN}' or https://x.example/hook/abc or sk-abcdefghij; set ACCOUNT1_API_KEY")
     assert HOOK_TOKEN not in text and "/hook/abc" not in text and "sk-abcdefghij" not in text
     assert "https://x.example/…" in text and "ACCOUNT1_API_KEY" in text
+
+
+def test_check_config_shows_hosts_and_masks_everything_else(tmp_path: Path) -> None:
+    import io
+
+    from monitor.commands import check_config
+
+    path = write(tmp_path, "feishu:\n  webhook_url: https://hooks.example.com/x/T0kenInThePath?sig=s1gInTheQuery\n"
+                           "heartbeat_url: ${HB}\n"
+                           "accounts:\n  - name: a\n    api_key: sk-writtenInTheFile0123456789\n"
+                           "    base_url: https://user:pa55InTheUserPart@relay.example.com/v1?key=k3yInTheQuery\n",
+                 mode=0o600)
+    config = load(path, environ={"HB": f"https://hc-ping.com/{HC_UUID}/{{status}}?k=hbInTheQuery"})
+    out = io.StringIO()
+    assert check_config(config, out) == 0
+    shown = out.getvalue()
+    for secret in ("T0kenInThePath", "s1gInTheQuery", HC_UUID, "hbInTheQuery", "writtenInTheFile", "pa55InTheUserPart",
+                   "k3yInTheQuery", "{status}"):
+        assert secret not in shown, shown
+    assert "feishu: https://hooks.example.com/…" in shown and "heartbeat: https://hc-ping.com/…" in shown
+    assert "  a  openai-billing  relay.example.com  key sk-wr…89" in shown
