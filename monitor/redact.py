@@ -80,9 +80,9 @@ def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
                 segment = segment.replace(placeholder, "")
             if segment and not _PLAIN_WORD.fullmatch(segment):
                 found.append(segment)
-    if split.query:
-        found.append(split.query)
-        found += [value for _, value in parse_qsl(split.query, keep_blank_values=True)]
+    values = [value for _, value in parse_qsl(split.query, keep_blank_values=True) if value]
+    if values:  # "?key=" with its value still to come from ${VAR} holds nothing yet
+        found += [split.query, *values]
     if split.fragment and path_is_secret:
         found.append(split.fragment)
     return [s for s in found if len(s) >= _MIN_SECRET]

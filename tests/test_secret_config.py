@@ -51,6 +51,9 @@ ONLY_REFERENCES = {
     "a header that only uses the key": RELAY + account(
         "    provider: json\n    url: https://x.example/b\n    currency: USD\n    balance: b\n"
         "    headers:\n      Authorization: Bearer {api_key}\n      Accept: application/json\n"),
+    "a query whose key comes from the environment":
+        "feishu:\n  webhook_url: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${HOOK_TOKEN}\n"
+        + RELAY + account(),
     "a heartbeat without a token of its own":
         "heartbeat_url: https://hc.example/ping/${HC}/{code}\n" + RELAY + account(),
 }
