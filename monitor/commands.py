@@ -36,6 +36,13 @@ def check_config(config: Config, stdout: IO[str]) -> int:
         out.write("feishu: not configured; run prints the report on stdout\n")
     if config.heartbeat_url:
         out.write(f"heartbeat: {mask_url(config.heartbeat_url)}\n")
+    if config.metrics:
+        from monitor.metrics import shown_url
+
+        if config.metrics.textfile:
+            out.write(f"metrics: textfile {config.metrics.textfile}\n")
+        if config.metrics.pushgateway_url:
+            out.write(f"metrics: push to {shown_url(config.metrics.pushgateway_url)} as job {config.metrics.job}\n")
     out.write(f"accounts ({len(config.accounts)}):\n")
     from monitor.report.daily import ljust, width
 
@@ -45,6 +52,12 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     for row in rows:
         cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]
         out.write(f"  {'  '.join(cells)}  key {row[3]}\n")
+    billing = [a.name for a in config.accounts if a.provider == "openai-billing"]
+    if billing:
+        # A relay's hard_limit_usd is the key's total on most sites but what is left on some one-api ones;
+        # the answers cannot tell, the relay's own page can (reference/providers.md §1.2).
+        out.write(f"openai-billing ({', '.join(billing)}): compare the balance once with the relay's 钱包/wallet page; "
+                  "if the page's balance is the report's total, set hard_limit: remaining\n")
     return Exit.OK  # the config's warnings were already logged on stderr
 
 

@@ -60,6 +60,15 @@ class FeishuSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where the Prometheus metrics go: a node_exporter textfile, a Pushgateway, or both."""
+
+    textfile: Path | None = None
+    pushgateway_url: str | None = None
+    job: str = "api_balance_monitor"
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     provider: str
@@ -74,6 +83,7 @@ class Account:
     used: str | None = None
     total: str | None = None
     divisor: Decimal = Decimal("1")
+    hard_limit: str = "total"  # openai-billing: what hard_limit_usd means, "total" or "remaining"
 
     @property
     def host(self) -> str:
@@ -93,6 +103,7 @@ class Config:
     heartbeat_url: str | None
     accounts: tuple[Account, ...]
     warnings: tuple[str, ...] = ()
+    metrics: MetricsSettings | None = None
     secret_values: tuple[str, ...] = ()  # every secret the loader met (see _Builder.remember)
 
     def secrets(self) -> list[str]:
@@ -106,6 +117,8 @@ class Config:
             found.append(self.feishu.secret)
         if self.heartbeat_url:
             found += url_secrets(self.heartbeat_url)
+        if self.metrics and self.metrics.pushgateway_url:
+            found += _url_password(self.metrics.pushgateway_url)
         found += self.secret_values
         return [s for s in found if s]
 
@@ -163,6 +176,16 @@ def _divisor(value: Any) -> Decimal:
     return amount
 
 
+HARD_LIMITS = ("total", "remaining")
+
+
+def _hard_limit(value: Any) -> str:
+    text = _nonempty(value)
+    if text not in HARD_LIMITS:
+        raise ValueError(f"must be total (the default) or remaining, not {text!r}")
+    return text
+
+
 def _url(value: Any) -> str:
     text = _nonempty(value)
     split = urlsplit(text)
@@ -175,6 +198,20 @@ def _url(value: Any) -> str:
 def _optional_url(value: Any) -> str:
     """A URL, or "" for none (``${HEARTBEAT_URL:-}`` left empty)."""
     return _url(value) if _string(value).strip() else ""
+
+
+def _prom_file(value: Any) -> str:
+    text = _nonempty(value)
+    if not text.endswith(".prom"):
+        raise ValueError(f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")
+    return text
+
+
+def _job(value: Any) -> str:
+    text = _nonempty(value)
+    if any(ord(c) < 32 for c in text):
+        raise ValueError("must not contain line breaks or control characters")
+    return text
 
 
 def _language(value: Any) -> str:
@@ -245,6 +282,11 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "per_host": _number(1, integer=True),
         "run_timeout_seconds": _number(1),
     },
+    "metrics": {
+        "textfile": _prom_file,
+        "pushgateway_url": _optional_url,  # may be ${VAR:-}, empty for "no push"
+        "job": _job,
+    },
     "feishu": {
         "webhook_url": _url,
         "secret": _string,
@@ -267,8 +309,15 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "used": _nonempty,
     "total": _nonempty,
     "divisor": _divisor,
+    "hard_limit": _hard_limit,
 }
-TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "defaults", "accounts")
+# The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
+# when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
+# and an OpenRouter account must never be relabelled CNY because the relays are).
+PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
+                           "divisor"})
+HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
+TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "metrics", "defaults", "accounts")
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -483,6 +532,8 @@ class _Builder:
             # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat.
             heartbeat = self.value(("heartbeat_url",), top["heartbeat_url"], _optional_url) or None
 
+        metrics = self.metrics(top["metrics"], folder) if top.get("metrics") is not None else None
+
         accounts = self.accounts(top.get("defaults"), top.get("accounts"))
         if self.secrets:  # the last line of defence: a secret named in a problem or a warning
             from monitor.redact import Redactor
@@ -501,7 +552,34 @@ class _Builder:
             feishu=feishu,
             heartbeat_url=heartbeat,
             accounts=tuple(accounts),
+            metrics=metrics,
         )
+
+    def metrics(self, raw: Any, folder: Path) -> MetricsSettings | None:
+        values = self.section("metrics", raw)
+        given = raw if isinstance(raw, dict) else {}
+        if given and "textfile" not in given and "pushgateway_url" not in given:
+            self.problem(("metrics",), "needs textfile or pushgateway_url (or remove the metrics section)")
+        url = values.pop("pushgateway_url", "")
+        if url:  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
+            values["pushgateway_url"] = url
+            if urlsplit(url).password:  # balances are no secret, a password is
+                self._check_plain_http(("metrics", "pushgateway_url"), url, what="the password")
+        if "textfile" in values:
+            textfile = Path(values["textfile"])
+            values["textfile"] = textfile if textfile.is_absolute() else folder / textfile
+            if not values["textfile"].parent.is_dir():
+                self.warnings.append(
+                    f"{self.where}:{self.doc.line_of(('metrics', 'textfile'))}: metrics.textfile: the folder "
+                    f"{values['textfile'].parent} does not exist; the metrics cannot be written there"
+                )
+        if "textfile" not in values and "pushgateway_url" not in values:
+            return None
+        from monitor.metrics import EXTRA_MISSING, client_installed
+
+        if not client_installed():
+            self.problem(("metrics",), EXTRA_MISSING)
+        return MetricsSettings(**values)
 
     def accounts(self, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
         defaults_known = {k: v for k, v in ACCOUNT_KEYS.items() if k != "name"}
@@ -537,17 +615,21 @@ class _Builder:
                 value = self.value((*path, key), item, ACCOUNT_KEYS[key])
                 if value is not None:
                     values[key] = value
-            # A key that failed in defaults is already reported; do not report it missing per account.
-            failed = (set(given) - set(values)) | (defaults_failed - set(given))
             for key in ("base_url", "url"):
                 if key in values:
                     self._check_plain_http((*path, key), values[key])
             provider = values.get("provider", default_provider)
-            for key, value in defaults.items():
-                # A DeepSeek account must never send its key to the relay's host.
-                if key == "base_url" and provider != default_provider:
-                    continue
-                values.setdefault(key, value)
+            inherited = set(defaults_raw) - set(given)
+            if provider != default_provider:
+                inherited -= PROVIDER_KEYS
+            # A key that failed in defaults is already reported; do not report it missing per account.
+            failed = (set(given) - set(values)) | (defaults_failed & inherited)
+            for key in inherited & set(defaults):
+                values[key] = defaults[key]
+            if values.get("hard_limit", "total") != "total" and provider not in HARD_LIMIT_PROVIDERS:
+                where = (*path, "hard_limit") if "hard_limit" in given else ("defaults", "hard_limit")
+                self.problem(where, f"applies only to the providers {' and '.join(HARD_LIMIT_PROVIDERS)}, "
+                                    f"not {provider}")
             account = self.account(path, values, failed, provider, seen)
             if account:
                 accounts.append(account)
@@ -581,13 +663,19 @@ class _Builder:
         values["provider"] = provider
         return Account(**values)
 
-    def _check_plain_http(self, path: tuple[str | int, ...], url: str) -> None:
+    def _check_plain_http(self, path: tuple[str | int, ...], url: str, what: str = "the key") -> None:
         split = urlsplit(url)
         if split.scheme == "http" and not _is_loopback(split.hostname or ""):
             self.warnings.append(
                 f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: plain http:// to {split.hostname} "
-                "sends the key unencrypted; use https://"
+                f"sends {what} unencrypted; use https://"
             )
+
+
+def _url_password(url: str) -> list[str]:
+    """A URL with ``user:password@`` in it is a secret; so is the password alone."""
+    split = urlsplit(url)
+    return [url, split.password] if split.password else []
 
 
 def _is_loopback(host: str) -> bool:

@@ -338,7 +338,7 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
         loaded._back.append(line)
         middle_end = max(a - len(_CUT), middle_start)
     loaded._back.reverse()
-    loaded._middle = _prune_checks(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
+    loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
     found = [line.record for line in loaded._back if line.record is not None]
     before = _latest_before(loaded, accounts, found)
     loaded._later = {r.account for r in found if r.run == "report"}
@@ -347,8 +347,9 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
     return loaded
 
 
-def _prune_checks(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:
-    """The middle of the file, less its check records older than ``edge``.
+def _middle(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:
+    """The middle of the file as byte ranges, and parsed lines where check records older than ``edge``
+    may be (a save drops those).
 
     Every save prunes them, so the only ones left are those that aged out since the last save: they sit
     at the first check record in the middle, and the lines from there to ``edge`` are the only ones read.
@@ -367,35 +368,33 @@ def _prune_checks(data: bytes, start: int, end: int, edge: datetime) -> list[tup
         if record is not None and record.time >= edge:
             rest = a
             break
-        if record is None or record.run != "check":
-            parts.append(_Line(data[a:b], record))
+        parts.append(_Line(data[a:b], record))  # a save drops the checks; the report may still read them
     if rest < end:
         parts.append((rest, end))
     return parts
 
 
 def _latest_before(loaded: Loaded, accounts: Sequence[str], found: list[Record]) -> list[tuple[Record, str]]:
-    """For each wanted account, what the window lacks of: its latest successful snapshot (a check's
-    previous one), and its latest successful report record (a report's previous one). Searched from the
-    window back through the middle (parsing only the lines that name the account), then the front."""
-    needs: dict[str, str] = {}  # account: "any" or "report"
+    """For each wanted account, its latest successful snapshot before the window (the step into it), and,
+    when the window holds no successful report record, its latest one (a report's previous snapshot).
+    Searched from the window back through the middle (parsing only the lines that name the account; in
+    the usual file the first few hundred lines find them all), then the front."""
+    needs: dict[str, set[str]] = {}
     for name in accounts:
-        ok = [r for r in found if r.account == name and r.ok]
-        if not ok:
-            needs[name] = "any"
-        elif all(r.run == "check" for r in ok):
-            needs[name] = "report"
+        reported = any(r.account == name and r.ok and r.run == "report" for r in found)
+        needs[name] = {"step"} if reported else {"step", "report"}
     extra: list[tuple[Record, str]] = []
 
     def take(record: Record | None, place: str) -> None:
         need = needs.get(record.account) if record is not None and record.ok else None
-        if record is None or need is None or (need == "report" and record.run != "report"):
+        if record is None or not need or not ("step" in need or record.run == "report"):
             return
         extra.append((record, place))
+        need.discard("step")
         if record.run == "report":
+            need.discard("report")
+        if not need:
             del needs[record.account]
-        else:
-            needs[record.account] = "report"
 
     data = loaded._data
     needles = {name: _needle(name) for name in needs}

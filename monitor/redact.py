@@ -131,6 +131,8 @@ def secret_kind(path: tuple[str | int, ...]) -> str | None:
         return "url"
     if key in ENDPOINT_KEYS:
         return "endpoint" if keys[0] in ("accounts", "defaults") else "url"  # a channel's url is its webhook
+    if key.endswith("_url"):
+        return "endpoint"  # a Pushgateway, a Telegram API proxy: secret in the user part or the query
     return None
 
 

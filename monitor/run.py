@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from monitor.collect import AccountResult, collect
 from monitor.config import Config
 from monitor.history import HistoryFile, Keep, Loaded, LockUnavailable, record_of
 from monitor.http import HttpClient
+from monitor.metrics import MetricsResult, write_metrics
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, document
@@ -29,6 +31,7 @@ class Outcome:
     document: dict[str, Any]
     delivery: Delivery
     cards: list[dict[str, Any]]
+    metrics: MetricsResult = MetricsResult()
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,21 @@ class Hooks:
 def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = False,
              hooks: Hooks = Hooks()) -> Outcome:
     """Run one pass. Raises ``HistoryLocked`` when another run holds the lock (nothing done then)."""
+    started = time.time()
     history = HistoryFile(config.history.file)
     if dry_run:
-        return _pass(config, redactor, now, history, dry_run=True, hooks=hooks)
+        return _pass(config, redactor, now, history, started, dry_run=True, hooks=hooks)
     try:
         with history.locked(config.history.lock_wait_seconds):
-            return _pass(config, redactor, now, history, dry_run=False, hooks=hooks)
+            return _pass(config, redactor, now, history, started, dry_run=False, hooks=hooks)
     except LockUnavailable as exc:  # raised on entering the lock only, before anything was done
         unwritable = str(exc)
     # The history's folder is missing or read-only: still query and report, and say it was not saved.
     log.error("history not saved: %s", unwritable)
-    return _pass(config, redactor, now, history, dry_run=False, hooks=hooks, unwritable=unwritable)
+    return _pass(config, redactor, now, history, started, dry_run=False, hooks=hooks, unwritable=unwritable)
 
 
-def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFile, dry_run: bool,
+def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFile, started: float, dry_run: bool,
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     loaded = _load(history, now, config, dry_run or unwritable is not None)
@@ -75,9 +79,10 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
         undelivered=delivery.attempted and not delivery.delivered,
         unsaved=not dry_run and not saved,
     )
+    metrics = write_metrics(config, report, code, started, redactor, dry_run=dry_run)
     warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
-    doc = document(report, code, delivery, saved, warning, order=[a.name for a in config.accounts])
-    return Outcome(code, report, render(report, problem), doc, delivery, cards)
+    doc = document(report, code, delivery, saved, warning, order=[a.name for a in config.accounts], metrics=metrics)
+    return Outcome(code, report, render(report, problem), doc, delivery, cards, metrics)
 
 
 def _load(history: HistoryFile, now: datetime, config: Config, dry_run: bool) -> Loaded:

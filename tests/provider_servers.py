@@ -108,6 +108,7 @@ class ProviderServer(LoopbackServer):
     key: str = KEY
     header: str = "authorization"
     value_prefix: str = "Bearer "
+    public: tuple[str, ...] = ("/api/status",)  # answered without a key (new-api's site settings)
 
     def __post_init__(self) -> None:
         LoopbackServer.__init__(self)
@@ -118,7 +119,7 @@ class ProviderServer(LoopbackServer):
         path = request.path.split("?", 1)[0]
         if path not in self.answers:
             return 404, {"Content-Type": "text/html"}, b"<html><title>404 Not Found</title></html>"
-        if request.headers.get(self.header) != f"{self.value_prefix}{self.key}":
+        if path not in self.public and request.headers.get(self.header) != f"{self.value_prefix}{self.key}":
             return self.wire.invalid_key
         return self.answers[path]
 

@@ -39,6 +39,8 @@ WRITTEN_SECRETS = {
     "signing secret default": "feishu:\n  webhook_url: ${HOOK}\n  secret: ${SIGN:-s1gn1ngS3cret}\n" + RELAY + account(),
     "heartbeat": f"heartbeat_url: https://hc-ping.com/{HC_UUID}\n" + RELAY + account(),
     "heartbeat default": f"heartbeat_url: ${{HB:-https://hc-ping.com/{HC_UUID}}}\n" + RELAY + account(),
+    "pushgateway password": "metrics:\n  pushgateway_url: https://ops:pushPa55word@push.example:9091\n"
+                            + RELAY + account(),
     "base_url with ?key=": "defaults:\n  base_url: https://relay.example.com/v1?key=k3yInTheQuery\n" + account(),
     "header": RELAY + account("    provider: json\n    url: https://x.example/b\n    currency: USD\n    balance: b\n"
                               "    headers:\n      X-Session: s3ss10nWritten\n"),
@@ -51,6 +53,8 @@ ONLY_REFERENCES = {
     "a header that only uses the key": RELAY + account(
         "    provider: json\n    url: https://x.example/b\n    currency: USD\n    balance: b\n"
         "    headers:\n      Authorization: Bearer {api_key}\n      Accept: application/json\n"),
+    "a pushgateway whose password comes from the environment":
+        "metrics:\n  pushgateway_url: ${PUSH}\n" + RELAY + account(),
     "a query whose key comes from the environment":
         "feishu:\n  webhook_url: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${HOOK_TOKEN}\n"
         + RELAY + account(),
@@ -58,7 +62,8 @@ ONLY_REFERENCES = {
         "heartbeat_url: https://hc.example/ping/${HC}/{code}\n" + RELAY + account(),
 }
 ENV = {"KEY": "sk-fromTheEnvironment0123456789", "HOOK": f"https://open.feishu.cn/open-apis/bot/v2/hook/{HOOK_TOKEN}",
-       "HOOK_TOKEN": HOOK_TOKEN, "SIGN": "", "HB": "", "HC": HC_UUID}
+       "HOOK_TOKEN": HOOK_TOKEN, "SIGN": "", "HB": "", "HC": HC_UUID,
+       "PUSH": "https://ops:pushPa55word@push.example:9091"}
 
 
 @pytest.mark.parametrize("text", WRITTEN_SECRETS.values(), ids=WRITTEN_SECRETS.keys())

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from monitor.http import HttpClient, Response
 from monitor.snapshot import ProviderError, Snapshot
 
 _MAX_MESSAGE = 160
-_EXHAUSTED = re.compile(r"已用尽|用尽|余额不足|额度不足|exhausted|insufficient|quota is not enough|out of quota", re.I)
+# A relay's 401 for a valid key with nothing left says so (one-api/new-api "该令牌额度已用尽", "该令牌已过期");
+# every other 401 or 403 is a real failure. A message that also says the key is invalid, disabled or
+# unknown stays a failure whatever else it says ("无效的令牌或已过期" is not a balance of 0).
+_NOT_VALID = re.compile(r"无效|不可用|禁用|封禁|不存在|权限|invalid|disabled|banned|not found|no such|unknown|"
+                        r"permission|denied|forbidden|fails|failed", re.I)
+_EXHAUSTED = re.compile(r"额度已用尽|已用尽|用尽|quota (?:is |has been )?(?:exhausted|used up)|exhausted", re.I)
 _EXPIRED = re.compile(r"已过期|过期|expired", re.I)
+# A plain decimal, as JSON or a provider writes one: no thousands separators, no decimal comma, no
+# underscores, no other digits than 0-9, no hex, no NaN or Infinity. Such a string is refused, never guessed.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+MAX_AMOUNT = Decimal("1e15")  # more than any wallet: a bigger number is a unit or parsing mistake
+MAX_DECIMALS = 30  # finer than any currency or quota unit; also keeps every sum and product exact below
+# Arithmetic on amounts (|x| < 1e15, at most 30 decimals: 45 digits) is exact in 100 digits.
+_EXACT = decimal.Context(prec=100, Emin=-999999, Emax=999999, traps=[decimal.InvalidOperation,
+                                                                       decimal.DivisionByZero, decimal.Overflow])
 
 
 class QuotaExhausted(ProviderError):
@@ -43,11 +57,9 @@ def parse(response: Response) -> Any:
     if not 200 <= response.status < 300:
         message = error_message(body) if body is not None else _describe_error_body(response)
         error = f"HTTP {response.status}: {message or _status_text(response.status)}"
-        if response.status in (401, 403) and message:
-            if _EXHAUSTED.search(message):
-                raise QuotaExhausted("quota exhausted", error)
-            if _EXPIRED.search(message):
-                raise QuotaExhausted("key expired", error)
+        note = refusal_note(response.status, message)
+        if note:
+            raise QuotaExhausted(note, error)
         raise ProviderError(error)
     if body is None:
         raise ProviderError(f"response is not JSON ({_describe_non_json(response)})")
@@ -56,6 +68,20 @@ def parse(response: Response) -> Any:
         # SiliconFlow say ``"success": false`` or ``"status": false`` in a 200.
         raise ProviderError(f"error in answer: {error_message(body) or 'unspecified'}")
     return body
+
+
+def refusal_note(status: int, message: str | None) -> str | None:
+    """"quota exhausted" or "key expired" when a refusal means a valid key with nothing left, else None.
+
+    Only a 401 counts: a 403 is a permission, IP or ban problem (and OpenAI's "insufficient permissions").
+    """
+    if status != 401 or not message or _NOT_VALID.search(message):
+        return None
+    if _EXHAUSTED.search(message):
+        return "quota exhausted"
+    if _EXPIRED.search(message):
+        return "key expired"
+    return None
 
 
 def expect(body: Any, field: str, wanted: object) -> None:
@@ -152,23 +178,53 @@ def dig(body: Any, path: str) -> Any:
 
 
 def amount(value: Any, field: str) -> Decimal:
-    """A money amount from a number or a decimal string; ``ProviderError`` for anything else."""
+    """A money amount, exactly as given: a JSON number or a plain decimal string ("12.5", "-0.000001", "1e-7").
+
+    Anything else is a ``ProviderError`` naming the field: "1,50" could be 1.5 or 150, so it is never guessed.
+    """
     if isinstance(value, bool) or value is None:
         raise ProviderError(f"field {field!r} is not a number ({json.dumps(value)})")
     if isinstance(value, (int, Decimal)):
         number = Decimal(value)
     elif isinstance(value, float):
-        number = Decimal(str(value))
-    elif isinstance(value, str) and len(value) <= 64:
-        try:
-            number = Decimal(value.strip().replace(",", ""))
-        except InvalidOperation:
-            raise ProviderError(f"field {field!r} is not a number ({shorten(value, 30)!r})") from None
+        number = Decimal(repr(value))  # the shortest text that is this float, not its binary expansion
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > 64 or not _PLAIN_DECIMAL.fullmatch(text):
+            raise ProviderError(f"field {field!r} is not a plain decimal number ({shorten(value, 30)!r})")
+        number = Decimal(text)
     else:
         raise ProviderError(f"field {field!r} is not a number ({shorten(str(value), 30)!r})")
-    if not number.is_finite() or number.copy_abs() >= Decimal("1e15"):  # copy_abs: abs() overflows on 1e999999999
+    if not number.is_finite() or number.copy_abs() >= MAX_AMOUNT:  # copy_abs: abs() overflows on 1e999999999
         raise ProviderError(f"field {field!r} is not a plausible amount ({shorten(str(value), 30)})")
+    if _decimals(number) > MAX_DECIMALS:
+        raise ProviderError(f"field {field!r} has more than {MAX_DECIMALS} decimals ({shorten(str(value), 30)})")
+    if number.as_tuple().exponent > 0:  # type: ignore[operator]
+        number = number.quantize(Decimal(1), context=_EXACT)  # 1.5E+3 -> 1500: the same value, written plainly
     return number
+
+
+def _decimals(number: Decimal) -> int:
+    """How many decimals ``number`` needs (trailing zeros do not count): 0 for 1500 and for 2.000."""
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    significant = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + significant)) if any(digits) else 0
+
+
+def divide(value: Decimal, divisor: Decimal) -> Decimal:
+    """``value / divisor`` exactly when the quotient has an end (cents, quota ÷ 500000); otherwise to the
+    28 significant digits of Decimal's default context, as close as a decimal gets."""
+    context = _EXACT.copy()
+    quotient = context.divide(value, divisor)
+    if context.flags[decimal.Inexact]:
+        return decimal.Context(prec=28).divide(value, divisor)
+    return quotient
+
+
+def exact(operation: str, left: Decimal, right: Decimal) -> Decimal:
+    """``left + right``, ``left - right`` or ``left * right`` without the 28-digit rounding of the default context."""
+    return {"+": _EXACT.add, "-": _EXACT.subtract, "*": _EXACT.multiply}[operation](left, right)
 
 
 def optional_amount(body: Any, path: str) -> Decimal | None:

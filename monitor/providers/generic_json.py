@@ -33,6 +33,6 @@ def from_answer(body: Any, currency: str, balance: str, used: str | None = None,
         raise ProviderError("divisor must be more than 0")
 
     def at(path: str | None) -> Decimal | None:
-        return None if path is None else common.amount(common.dig(body, path), path) / divisor
+        return None if path is None else common.divide(common.amount(common.dig(body, path), path), divisor)
 
     return Snapshot(currency=currency, balance=at(balance), used=at(used), total=at(total))

@@ -39,8 +39,9 @@ class Site:
         return "CNY" if self.display == "CNY" else "USD"
 
     def money(self, quota: Decimal) -> Decimal:
-        value = quota / self.quota_per_unit
-        return value * self.exchange_rate if self.exchange_rate is not None else value
+        # Multiply first: quota × rate is exact, and one division rounds at most once (only if it never ends).
+        scaled = quota if self.exchange_rate is None else common.exact("*", quota, self.exchange_rate)
+        return common.divide(scaled, self.quota_per_unit)
 
 
 def fetch(account: Account, http: HttpClient) -> Snapshot:

@@ -10,6 +10,8 @@ from monitor.providers import common
 from monitor.snapshot import ProviderError, Snapshot
 
 UNLIMITED = Decimal(100_000_000)  # relays force every *_limit_usd to exactly 1e8 for unlimited keys
+OVERDRAWN = ("overdrawn: used more than the limit "
+             "(if the relay's page shows another balance, set hard_limit: remaining)")
 
 
 def fetch(account: Account, http: HttpClient) -> Snapshot:
@@ -21,22 +23,29 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
         usage = common.get_json(http, f"{base}/v1/dashboard/billing/usage", headers)
     except common.QuotaExhausted as exc:
         return common.exhausted(exc, currency)
-    return from_answers(subscription, usage, currency)
+    return from_answers(subscription, usage, currency, account.hard_limit)
 
 
-def from_answers(subscription: object, usage: object, currency: str) -> Snapshot:
-    """The snapshot from the two answers (pure, so the wire shapes are tested without a server)."""
+def from_answers(subscription: object, usage: object, currency: str, hard_limit: str = "total") -> Snapshot:
+    """The snapshot from the two answers (pure, so the wire shapes are tested without a server).
+
+    ``hard_limit`` says what ``hard_limit_usd`` is: the key's ``total`` (one-api and new-api by default), or
+    the ``remaining`` quota (one-api in user mode, older one-api releases: reference/providers.md §1.2).
+    """
     if not isinstance(subscription, dict) or not isinstance(usage, dict):
         raise ProviderError("answer is not a JSON object")
     limit = common.amount(common.dig(subscription, "hard_limit_usd"), "hard_limit_usd")
-    used = common.amount(common.dig(usage, "total_usage"), "total_usage") / 100  # cents
+    used = common.divide(common.amount(common.dig(usage, "total_usage"), "total_usage"), Decimal(100))  # cents
     if limit == UNLIMITED:
         return Snapshot(currency=currency, balance=None, used=used, total=None, unlimited=True)
-    if limit < 0 or used < 0:
-        raise ProviderError(f"relay reports a negative amount (limit {limit}, used {used})")
-    if used > limit:
-        # one-api in user mode reports the remaining balance as the limit (songquanpeng/one-api#202):
-        # subtracting the usage again would invent a debt.
-        return Snapshot(currency=currency, balance=limit, used=used, total=None,
-                        note="relay reports the remaining balance as its limit")
-    return Snapshot(currency=currency, balance=limit - used, used=used, total=limit)
+    for name, value in (("hard_limit_usd", limit), ("total_usage", used)):
+        if value < 0:
+            raise ProviderError(f"field {name!r} is negative ({value}): a relay never reports that")
+    if hard_limit == "remaining":
+        return Snapshot(currency=currency, balance=limit, used=used, total=common.exact("+", limit, used))
+    balance = common.exact("-", limit, used)
+    if balance < 0:
+        # Overdrawn (a relay lets the last request finish), or a site whose "limit" is really what is left:
+        # either way the number is shown as it is and alerted on, never replaced by a guess.
+        return Snapshot(currency=currency, balance=balance, used=used, total=limit, note=OVERDRAWN, exhausted=True)
+    return Snapshot(currency=currency, balance=balance, used=used, total=limit)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.amounts import shown as money
+from monitor.metrics import MetricsResult
 from monitor.report import AccountReport, Report
 
 
@@ -60,6 +61,7 @@ def document(
     history_saved: bool,
     history_warning: str | None,
     order: list[str] | None = None,
+    metrics: MetricsResult | None = None,
 ) -> dict[str, Any]:
     """``order`` lists account names in config order (the report itself puts alerts first)."""
     accounts = list(report.accounts)
@@ -78,4 +80,5 @@ def document(
             "error": delivery.error,
         },
         "history": {"saved": history_saved, "warning": history_warning},
+        "metrics": (metrics or MetricsResult()).as_json(),
     }

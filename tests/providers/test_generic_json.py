@@ -75,7 +75,7 @@ def test_invalid_key_is_an_http_401_error() -> None:
     pytest.param(ok({"success": True, "data": {"balance": {"usd": 1}, "used": 1}}),
                  "field 'data.balance' is not a number", id="object-instead-of-number"),
     pytest.param(ok({"success": True, "data": {"balance": "NaN", "used": 1}}),
-                 "field 'data.balance' is not a plausible amount (NaN)", id="nan"),
+                 "field 'data.balance' is not a plain decimal number ('NaN')", id="nan"),
 ])
 def test_faults_end_in_a_clear_error(answer: tuple[int, dict[str, str], bytes], message: str) -> None:
     assert error_for(JSON, answer).startswith(message)

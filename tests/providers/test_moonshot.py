@@ -66,7 +66,7 @@ def test_invalid_key_is_a_401_error_with_the_region_hint() -> None:
     pytest.param(ok({"code": 0, "data": {}, "status": True}), "answer has no field 'data.available_balance'",
                  id="missing-balance"),
     pytest.param(ok({"code": 0, "data": {"available_balance": "n/a"}, "status": True}),
-                 "field 'data.available_balance' is not a number ('n/a')", id="non-numeric-balance"),
+                 "field 'data.available_balance' is not a plain decimal number ('n/a')", id="non-numeric-balance"),
 ])
 def test_faults_end_in_a_clear_error(answer: tuple[int, dict[str, str], bytes], message: str) -> None:
     assert error_for(MOONSHOT, answer).startswith(message)

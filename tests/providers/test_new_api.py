@@ -165,7 +165,8 @@ def test_code_false_is_an_error() -> None:
 
 @pytest.mark.parametrize(("data", "message"), [
     pytest.param({"total_available": None}, "field 'data.total_available' is not a number (null)", id="null"),
-    pytest.param({"total_used": "many"}, "field 'data.total_used' is not a number ('many')", id="non-numeric"),
+    pytest.param({"total_used": "many"}, "field 'data.total_used' is not a plain decimal number ('many')",
+                 id="non-numeric"),
     pytest.param({"total_granted": [1]}, "field 'data.total_granted' is not a number", id="list"),
 ])
 def test_a_bad_field_is_a_clear_error(data: dict[str, Any], message: str) -> None:

@@ -52,7 +52,7 @@ def test_invalid_key_is_an_http_401_error() -> None:
     pytest.param(ok({"data": {"limit": 10, "limit_remaining": 5}}), "answer has no field 'data.usage'",
                  id="missing-usage"),
     pytest.param(ok({"data": {"limit": 10, "limit_remaining": "lots", "usage": 1}}),
-                 "field 'data.limit_remaining' is not a number ('lots')", id="non-numeric-remaining"),
+                 "field 'data.limit_remaining' is not a plain decimal number ('lots')", id="non-numeric-remaining"),
     pytest.param(ok({"data": {"limit": True, "limit_remaining": 5, "usage": 1}}),
                  "field 'data.limit' is not a number (true)", id="boolean-limit"),
 ])

@@ -39,7 +39,8 @@ def test_invalid_key_plain_text_401_is_the_message() -> None:
     pytest.param(ok({"code": 20000, "status": True, "data": {"balance": "1"}}),
                  "answer has no field 'data.totalBalance'", id="missing-total-balance"),
     pytest.param(ok({"code": 20000, "status": True, "data": {"totalBalance": "88,88 CNY"}}),
-                 "field 'data.totalBalance' is not a number ('88,88 CNY')", id="non-numeric-total-balance"),
+                 "field 'data.totalBalance' is not a plain decimal number ('88,88 CNY')",
+                 id="non-numeric-total-balance"),
 ])
 def test_faults_end_in_a_clear_error(answer: tuple[int, dict[str, str], bytes], message: str) -> None:
     assert error_for(SILICONFLOW, answer).startswith(message)
