@@ -22,15 +22,16 @@ if TYPE_CHECKING:
 
     from monitor.redact import Redactor
 
-COMMANDS = ("run", "check-config", "test-notify", "history", "demo")
+COMMANDS = ("run", "check", "check-config", "test-notify", "history", "demo")
 _SUMMARIES = {
     "run": "one pass (the default command)",
+    "check": "the same pass, posting only the alerts that started or ended",
     "check-config": "validate the config and list the accounts",
-    "test-notify": "send a sample report through the Feishu bot",
+    "test-notify": "send a sample report through every channel (or --channel NAME)",
     "history": "usage per day from the history file",
     "demo": "one real pass against built-in emulated endpoints on 127.0.0.1",
 }
-_TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days"}
+_TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days", "--channel"}
 
 
 class UsageError(Exception):
@@ -85,7 +86,7 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
     common.add_argument("--log-file", metavar="PATH", help="also write info and above to this file")
 
     parser = _Parser(prog="api-balance-monitor",
-                     description="Query LLM API balances once and report them to a Feishu group.")
+                     description="Query LLM API balances once and report them to your group chats.")
     parser.add_argument("--version", action="version", version=f"api-balance-monitor {__version__}")  # as in main
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -93,11 +94,15 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
         for name, text in _SUMMARIES.items():
             sub.add_parser(name, help=text, add_help=False)
         return parser
-    run = sub.add_parser("run", parents=[common], help=_SUMMARIES["run"])
-    run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
-    run.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    for name in ("run", "check"):
+        run = sub.add_parser(name, parents=[common], help=_SUMMARIES[name])
+        run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
+        run.add_argument("--json", action="store_true", help="print the report as one JSON document")
     sub.add_parser("check-config", parents=[common], help=_SUMMARIES["check-config"])
-    sub.add_parser("test-notify", parents=[common], help=_SUMMARIES["test-notify"])
+    notify = sub.add_parser("test-notify", parents=[common], help=_SUMMARIES["test-notify"])
+    notify.add_argument("--channel", metavar="NAME",
+                        help="only this channel: feishu, dingtalk, wecom, slack, telegram, email, webhook "
+                             "(or one of a list, e.g. dingtalk[1])")
     hist = sub.add_parser("history", parents=[common], help=_SUMMARIES["history"])
     hist.add_argument("--account", metavar="NAME", help="one account only")
     hist.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
@@ -250,15 +255,16 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
     if args.command == "test-notify":
         from monitor.commands import test_notify
 
-        return test_notify(config, redactor, stdout)
+        return test_notify(config, redactor, stdout, channel=args.channel)
     if args.command == "history":
         from monitor.commands import history
 
         return history(config, stdout, account=args.account, days=args.days, csv_out=args.csv)
-    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json)
+    command = "check" if args.command == "check" else "report"
+    return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json, command=command)
 
 
-def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool) -> int:
+def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_json: bool, command: str) -> int:
     import json
     import logging
     from datetime import datetime, timezone
@@ -269,7 +275,7 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
     from monitor.run import run_once
 
     try:
-        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run)
+        outcome = run_once(config, redactor, datetime.now(timezone.utc), dry_run=dry_run, command=command)
     except HistoryLocked as exc:
         logging.getLogger("monitor").error("%s; nothing done", exc)
         code = int(Exit.LOCKED)
@@ -282,7 +288,7 @@ def _run(config: Any, redactor: Redactor, stdout: IO[str], dry_run: bool, as_jso
         code = outcome.exit_code
         if as_json:
             stdout.write(json.dumps(outcome.document, ensure_ascii=False, indent=2) + "\n")
-        elif dry_run or config.feishu is None or not outcome.delivery.delivered:
+        elif dry_run or not config.channels or not outcome.delivery.delivered:
             # Undelivered: the balances go to stdout, so the mail cron sends still carries them.
             stdout.write(outcome.text)
     if config.heartbeat_url:

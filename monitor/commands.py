@@ -9,11 +9,22 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING
 
-from monitor.config import Account, Config
+from monitor.config import (
+    Account,
+    ChannelSettings,
+    Config,
+    DingTalkSettings,
+    EmailSettings,
+    FeishuSettings,
+    SlackSettings,
+    TelegramSettings,
+    WeComSettings,
+)
 from monitor.exitcodes import Exit
 from monitor.redact import Redactor, mask, mask_url
 
 if TYPE_CHECKING:
+    from monitor.report import Report
     from monitor.report.daily import Column
     from monitor.usage import Point
 
@@ -22,18 +33,10 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     out = _Redacting(stdout, Redactor(config.secrets()))  # what is masked below on purpose, and a safety net
     out.write(f"config: {config.path} is valid\n")
     out.write(f"history: {config.history.file} (kept {config.history.retention_days} days)\n")
-    if config.feishu:
-        extras = []
-        if config.feishu.secret:
-            extras.append("signed")
-        if config.feishu.keyword:
-            extras.append(f"keyword {config.feishu.keyword!r}")
-        if config.feishu.mention_on_alert:
-            extras.append("mentions " + ", ".join(config.feishu.mention_on_alert))
-        shown = f" ({', '.join(extras)})" if extras else ""
-        out.write(f"feishu: {mask_url(config.feishu.webhook_url)}{shown}\n")
-    else:
-        out.write("feishu: not configured; run prints the report on stdout\n")
+    for entry in config.channels:
+        out.write(f"{entry.label}: {describe(entry.settings)}\n")
+    if not config.channels:
+        out.write("channels: none configured; run prints the report on stdout\n")
     if config.heartbeat_url:
         out.write(f"heartbeat: {mask_url(config.heartbeat_url)}\n")
     if config.metrics:
@@ -72,15 +75,45 @@ class _Redacting:
         return self.stream.write(self.redactor(text))
 
 
-def test_notify(config: Config, redactor: Redactor, out: IO[str]) -> int:
-    """Send a sample report (one ok, one low, one failed account), clearly marked as a test."""
-    if config.feishu is None:
-        out.write("test-notify: no feishu section in the config; nothing to test\n")
-        return Exit.CONFIG
+def describe(settings: ChannelSettings) -> str:
+    """One line saying where a channel posts, every secret masked."""
+    extras = []
+    if isinstance(settings, (FeishuSettings, DingTalkSettings)):
+        if settings.secret:
+            extras.append("signed")
+        if settings.keyword:
+            extras.append(f"keyword {settings.keyword!r}")
+    if isinstance(settings, (FeishuSettings, DingTalkSettings, WeComSettings, SlackSettings)):
+        if settings.mention_on_alert:
+            extras.append("mentions " + ", ".join(_masked_mentions(settings)))
+        where = mask_url(settings.webhook_url)
+    elif isinstance(settings, TelegramSettings):
+        where = f"{settings.api_url}/bot{mask(settings.bot_token)}, chat {settings.chat_id}"
+    elif isinstance(settings, EmailSettings):
+        where = f"{settings.security} to {settings.host}:{settings.port}, from {settings.sender} to " + ", ".join(
+            settings.to)
+        if settings.username:
+            extras.append(f"login {settings.username} with a password")  # not even masked: a password has no hint
+    else:
+        where = mask_url(settings.url)
+        if settings.secret:
+            extras.append("signed with X-Signature-256")
+        if settings.headers:
+            extras.append("headers " + ", ".join(settings.headers))
+    return where + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _masked_mentions(settings: FeishuSettings | DingTalkSettings | WeComSettings | SlackSettings) -> list[str]:
+    # Mobile numbers are personal data: shown as the last four digits only.
+    if isinstance(settings, DingTalkSettings):
+        return [m if m == "all" else f"…{m[-4:]}" for m in settings.mention_on_alert]
+    return list(settings.mention_on_alert)
+
+
+def sample_report(config: Config) -> Report:
+    """The test report: one ok, one low, one failed account, clearly marked as a test."""
     from monitor.collect import AccountResult
-    from monitor.notify import feishu
     from monitor.report import build
-    from monitor.report.card import cards
     from monitor.snapshot import Snapshot
 
     now = datetime.now(timezone.utc)
@@ -96,16 +129,35 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str]) -> int:
         AccountResult(account, now, "00000000", snap, None if snap else "HTTP 401: Invalid Authentication")
         for account, snap in samples
     ]
-    report = dataclasses.replace(
+    return dataclasses.replace(
         build(results, [], now, config.timezone, config.language, config.history.retention_days), test=True
     )
-    parts = cards(report, feishu.fits, mentions=(), keyword=config.feishu.keyword)
-    delivery = feishu.send(config.feishu, parts, redactor)
-    if delivery.delivered:
-        out.write("test-notify: the sample report was delivered; check the group\n")
-        return Exit.OK
-    out.write(f"test-notify: not delivered: {delivery.error}\n")
-    return Exit.NOT_DELIVERED
+
+
+def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str | None = None) -> int:
+    """Send the sample report through every channel, or those ``channel`` names (``dingtalk`` or ``dingtalk[1]``)."""
+    from monitor import notify
+    from monitor.notify.message import from_report
+    from monitor.report.document import document
+
+    entries = [e for e in config.channels if channel is None or channel in (e.label, e.settings.kind)]
+    if not entries:
+        if channel is None:
+            out.write("test-notify: no feishu section (nor dingtalk, wecom, slack, telegram, email or webhook) "
+                      "in the config; nothing to test\n")
+        else:
+            known = ", ".join(e.label for e in config.channels) or "none"
+            out.write(f"test-notify: no channel {channel!r} in the config (configured: {known})\n")
+        return Exit.CONFIG
+    report = sample_report(config)
+    message = from_report(report, document=document(report, 0, None, False, None))
+    results = notify.deliver_all(entries, message, redactor)
+    for r in results:
+        if r.delivered:
+            out.write(f"test-notify: {r.channel}: the sample report was delivered; check the group\n")
+        else:
+            out.write(f"test-notify: {r.channel}: not delivered: {r.error}\n")
+    return Exit.OK if all(r.delivered for r in results) else Exit.NOT_DELIVERED
 
 
 def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool) -> int:

@@ -7,13 +7,14 @@ import difflib
 import io
 import ipaddress
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
@@ -43,6 +44,11 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    repeat_hours: float = 0.0  # `check` posts a still-active alert again after this long (0: only on change)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     timeout_seconds: float = 10.0
     retries: int = 2
@@ -57,6 +63,105 @@ class FeishuSettings:
     secret: str = ""
     keyword: str = ""
     mention_on_alert: tuple[str, ...] = ()
+    kind: ClassVar[str] = "feishu"
+
+    def secrets(self) -> list[str]:
+        from monitor.redact import webhook_parts
+
+        return [*webhook_parts(self.webhook_url), self.secret]
+
+
+@dataclass(frozen=True)
+class DingTalkSettings:
+    webhook_url: str  # https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: str = ""  # 加签 (SEC...)
+    keyword: str = ""
+    mention_on_alert: tuple[str, ...] = ()  # "all" or mobile numbers
+    kind: ClassVar[str] = "dingtalk"
+
+    def secrets(self) -> list[str]:
+        return [*_query_secrets(self.webhook_url), self.secret]
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    webhook_url: str  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    mention_on_alert: tuple[str, ...] = ()  # "all" or user ids
+    kind: ClassVar[str] = "wecom"
+
+    def secrets(self) -> list[str]:
+        return _query_secrets(self.webhook_url)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    webhook_url: str
+    mention_on_alert: tuple[str, ...] = ()  # channel, here, or member ids
+    kind: ClassVar[str] = "slack"
+
+    def secrets(self) -> list[str]:
+        from monitor.redact import webhook_parts
+
+        return webhook_parts(self.webhook_url)
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    bot_token: str
+    chat_id: str
+    api_url: str = "https://api.telegram.org"
+    kind: ClassVar[str] = "telegram"
+
+    def secrets(self) -> list[str]:
+        return [self.bot_token, f"bot{self.bot_token}"]
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int = 465
+    security: str = "tls"  # tls | starttls | none
+    username: str = ""
+    password: str = ""
+    kind: ClassVar[str] = "email"
+
+    def secrets(self) -> list[str]:
+        return [self.password]
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    secret: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    secret_headers: tuple[str, ...] = ()  # header values taken from the environment
+    kind: ClassVar[str] = "webhook"
+
+    def secrets(self) -> list[str]:
+        from monitor.redact import webhook_parts
+
+        return [*webhook_parts(self.url), *_query_secrets(self.url), self.secret, *self.secret_headers]
+
+
+ChannelSettings = (FeishuSettings | DingTalkSettings | WeComSettings | SlackSettings | TelegramSettings
+                   | EmailSettings | WebhookSettings)
+
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """One configured channel: ``label`` is its config path (``dingtalk``, or ``dingtalk[1]`` in a list)."""
+
+    label: str
+    settings: ChannelSettings
+
+
+def _query_secrets(url: str) -> list[str]:
+    """A URL whose token is a query parameter (DingTalk, WeCom): the URL and each parameter's value."""
+    from urllib.parse import parse_qsl
+
+    return [url, *(v for _, v in parse_qsl(urlsplit(url).query))]
 
 
 @dataclass(frozen=True)
@@ -78,6 +183,8 @@ class Account:
     currency: str | None = None
     low_balance: Decimal = Decimal("1")
     low_days: Decimal = Decimal("3")
+    spike_factor: Decimal = Decimal("3")  # a period's spend rate this many times the usual one is a spike
+    spike_min_amount: Decimal = Decimal("1")  # ... when at least this much was spent in it
     headers: Mapping[str, str] = field(default_factory=dict)
     balance: str | None = None  # json provider: dotted paths into the answer
     used: str | None = None
@@ -99,11 +206,13 @@ class Config:
     language: str
     history: HistorySettings
     http: HttpSettings
-    feishu: FeishuSettings | None
+    feishu: FeishuSettings | None  # the first Feishu bot, if any (every channel is in ``channels``)
     heartbeat_url: str | None
     accounts: tuple[Account, ...]
     warnings: tuple[str, ...] = ()
     metrics: MetricsSettings | None = None
+    channels: tuple[ChannelEntry, ...] = ()
+    alerts: AlertSettings = AlertSettings()
     secret_values: tuple[str, ...] = ()  # every secret the loader met (see _Builder.remember)
 
     def secrets(self) -> list[str]:
@@ -112,9 +221,8 @@ class Config:
         from monitor.redact import key_variants, url_secrets
 
         found = [v for a in self.accounts for v in key_variants(a.api_key)]
-        if self.feishu:
-            found += url_secrets(self.feishu.webhook_url)
-            found.append(self.feishu.secret)
+        for entry in self.channels:
+            found += entry.settings.secrets()
         if self.heartbeat_url:
             found += url_secrets(self.heartbeat_url)
         if self.metrics and self.metrics.pushgateway_url:
@@ -268,7 +376,75 @@ def _name(value: Any) -> str:
     return text
 
 
+def _mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> Check:
+    import re
+
+    shape = re.compile(pattern)
+
+    def check(value: Any) -> tuple[str, ...]:
+        found = _string_list(value)
+        for item in found:
+            if item not in words and not shape.fullmatch(item):
+                raise ValueError(f"{item!r} is not {allowed}")
+        return found
+
+    return check
+
+
+def _port(value: Any) -> int:
+    port: int = _number(1, integer=True)(value)
+    if port > 65535:
+        raise ValueError("must be a port number, 1 to 65535")
+    return port
+
+
+def _security(value: Any) -> str:
+    text = _string(value)
+    if text not in ("tls", "starttls", "none"):
+        raise ValueError(f"must be tls, starttls or none, not {text!r}")
+    return text
+
+
+def _address(value: Any) -> str:
+    text = _nonempty(value)
+    if "@" not in text or any(c.isspace() for c in text.strip("<> ").rsplit("<", 1)[-1]):
+        raise ValueError(f"must be an e-mail address such as ops@example.com, not {text!r}")
+    return text
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    found = _string_list(value)
+    if not found:
+        raise ValueError("must list at least one address")
+    for item in found:
+        _address(item)
+    return found
+
+
+def _bot_token(value: Any) -> str:
+    import re
+
+    text = _nonempty(value)
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", text):
+        raise ValueError("must be the token @BotFather gave, shaped 123456789:AA… (digits, a colon, letters)")
+    return text
+
+
+def _chat_id(value: Any) -> str:
+    import re
+
+    text = _nonempty(str(value) if isinstance(value, int) and not isinstance(value, bool) else value)
+    if not re.fullmatch(r"-?\d+|@\w{4,}", text):
+        raise ValueError("must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's @name")
+    return text
+
+
+_MOBILES = _mentions("all or a mobile number", r"\+?[0-9][0-9-]{4,19}")
+_USER_IDS = _mentions("all or a WeCom user id", r"[A-Za-z0-9_.@-]+")
+_SLACK = _mentions("channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone"))
+
 SECTIONS: dict[str, dict[str, Check]] = {
+    "alerts": {"repeat_hours": _number(0)},
     "history": {
         "file": _nonempty,
         "retention_days": _number(1, integer=True),
@@ -293,6 +469,19 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "keyword": _string,
         "mention_on_alert": _string_list,
     },
+    "dingtalk": {"webhook_url": _url, "secret": _string, "keyword": _string, "mention_on_alert": _MOBILES},
+    "wecom": {"webhook_url": _url, "mention_on_alert": _USER_IDS},
+    "slack": {"webhook_url": _url, "mention_on_alert": _SLACK},
+    "telegram": {"bot_token": _bot_token, "chat_id": _chat_id, "api_url": _url},
+    "email": {"host": _nonempty, "port": _port, "security": _security, "username": _string, "password": _string,
+              "from": _address, "to": _addresses},
+    "webhook": {"url": _url, "secret": _string, "headers": _headers},
+}
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)  # header names
+CHANNELS = ("feishu", "dingtalk", "wecom", "slack", "telegram", "email", "webhook")
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "feishu": ("webhook_url",), "dingtalk": ("webhook_url",), "wecom": ("webhook_url",), "slack": ("webhook_url",),
+    "telegram": ("bot_token", "chat_id"), "email": ("host", "from", "to"), "webhook": ("url",),
 }
 
 ACCOUNT_KEYS: dict[str, Check] = {
@@ -304,6 +493,8 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "currency": _currency,
     "low_balance": _money,
     "low_days": _money,
+    "spike_factor": _money,
+    "spike_min_amount": _money,
     "headers": _headers,
     "balance": _nonempty,
     "used": _nonempty,
@@ -317,7 +508,8 @@ ACCOUNT_KEYS: dict[str, Check] = {
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
                            "divisor"})
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
-TOP_LEVEL = ("timezone", "language", "history", "http", "feishu", "heartbeat_url", "metrics", "defaults", "accounts")
+TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
+             "accounts")
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -516,16 +708,9 @@ class _Builder:
         if not history_file.is_absolute():
             history_file = folder / history_file
         http = self.section("http", top.get("http"))
+        alerts = self.section("alerts", top.get("alerts"))
 
-        feishu = None
-        if top.get("feishu") is not None:
-            values = self.section("feishu", top["feishu"])
-            given = top["feishu"] if isinstance(top["feishu"], dict) else {}
-            if "webhook_url" not in values and "webhook_url" not in given:
-                self.problem(("feishu",), "needs webhook_url (or remove the feishu section to print the report)")
-            if "webhook_url" in values:
-                self._check_plain_http(("feishu", "webhook_url"), values["webhook_url"])
-                feishu = FeishuSettings(**values)
+        channels = self.channels(top)
 
         heartbeat = None
         if top.get("heartbeat_url") not in (None, ""):
@@ -549,10 +734,12 @@ class _Builder:
             language=language or "zh",
             history=HistorySettings(file=history_file, **history),
             http=HttpSettings(**http),
-            feishu=feishu,
+            feishu=next((c.settings for c in channels if isinstance(c.settings, FeishuSettings)), None),
             heartbeat_url=heartbeat,
             accounts=tuple(accounts),
             metrics=metrics,
+            channels=tuple(channels),
+            alerts=AlertSettings(**alerts),
         )
 
     def metrics(self, raw: Any, folder: Path) -> MetricsSettings | None:
@@ -580,6 +767,115 @@ class _Builder:
         if not client_installed():
             self.problem(("metrics",), EXTRA_MISSING)
         return MetricsSettings(**values)
+
+    def channels(self, top: Mapping[str, Any]) -> list[ChannelEntry]:
+        """Every channel section, each a mapping or a list of them, in the order of ``CHANNELS``."""
+        found = []
+        for name in CHANNELS:
+            raw = top.get(name)
+            if raw is None:
+                continue
+            if isinstance(raw, list):
+                if not raw:
+                    self.problem((name,), "is an empty list: remove it, or list at least one")
+                items: list[tuple[tuple[str | int, ...], Any]] = [((name, i), item) for i, item in enumerate(raw)]
+            else:
+                items = [((name,), raw)]
+            for path, item in items:
+                settings = self.channel(name, path, item)
+                if settings is not None:
+                    found.append(ChannelEntry(_dotted(path), settings))
+        return found
+
+    def channel(self, name: str, path: tuple[str | int, ...], raw: Any) -> ChannelSettings | None:
+        checks = SECTIONS[name]
+        given = self.mapping(path, raw, checks)
+        if not isinstance(raw, dict):
+            if raw is not None and not isinstance(raw, list):
+                return None
+            if raw is None:
+                self.problem(path, f"is empty: give its {', '.join(REQUIRED[name])}, or remove it")
+            return None
+        values: dict[str, Any] = {}
+        for key, item in given.items():
+            if key == "headers":
+                value = self.header_values((*path, key), item)
+            else:
+                value = self.value((*path, key), item, checks[key])
+            if value is not None:
+                values[key] = value
+        missing = [k for k in REQUIRED[name] if k not in values and k not in given]
+        for key in missing:
+            self.problem(path, f"needs {key} (or remove the {name} section)")
+        if missing or set(given) - set(values):
+            return None
+        for key in ("webhook_url", "url", "api_url"):
+            if key in values:
+                self._check_plain_http((*path, key), values[key])
+        return self._channel_settings(name, path, values)
+
+    def _channel_settings(self, name: str, path: tuple[str | int, ...],
+                          values: dict[str, Any]) -> ChannelSettings | None:
+        if name == "feishu":
+            return FeishuSettings(**values)
+        if name == "dingtalk":
+            if "access_token=" not in urlsplit(values["webhook_url"]).query:
+                self.problem((*path, "webhook_url"), "has no access_token=… in it: copy the robot's whole webhook URL")
+                return None
+            if values.get("secret") and not values["secret"].startswith("SEC"):
+                where = (*path, "secret")
+                self.warnings.append(f"{self.where}:{self.doc.line_of(where)}: {_dotted(where)}: "
+                                     "DingTalk's 加签 secrets start with SEC; is this the right value?")
+            return DingTalkSettings(**values)
+        if name == "wecom":
+            if "key=" not in urlsplit(values["webhook_url"]).query:
+                self.problem((*path, "webhook_url"), "has no key=… in it: copy the robot's whole webhook URL")
+                return None
+            return WeComSettings(**values)
+        if name == "slack":
+            return SlackSettings(**values)
+        if name == "telegram":
+            return TelegramSettings(**values)
+        if name == "email":
+            return self._email(path, values)
+        headers = values.pop("headers", ({}, ()))
+        return WebhookSettings(**values, headers=headers[0], secret_headers=headers[1])
+
+    def _email(self, path: tuple[str | int, ...], values: dict[str, Any]) -> EmailSettings | None:
+        security = values.get("security", "tls")
+        port = values.get("port", {"tls": 465, "starttls": 587, "none": 25}[security])
+        if bool(values.get("username")) != bool(values.get("password")):
+            self.problem(path, "needs both username and password, or neither")
+            return None
+        if security == "none" and values.get("password") and not _is_loopback(values["host"]):
+            self.problem((*path, "security"), f"is none, which would send the password unencrypted to "
+                         f"{values['host']}: use tls (port 465) or starttls (port 587)")
+            return None
+        return EmailSettings(host=values["host"], sender=values["from"], to=values["to"], port=port,
+                             security=security, username=values.get("username", ""),
+                             password=values.get("password", ""))
+
+    def header_values(self, path: tuple[str | int, ...], raw: Any) -> tuple[dict[str, str], tuple[str, ...]] | None:
+        """Extra headers, each value interpolated; values taken from the environment are secrets."""
+        if not isinstance(raw, dict):
+            self.problem(path, "must be a mapping of header names to strings")
+            return None
+        headers: dict[str, str] = {}
+        secret: list[str] = []
+        for key, item in raw.items():
+            if not isinstance(item, (str, int)) or isinstance(item, bool):
+                self.problem((*path, key), "must be a string")
+                continue
+            value = self.value((*path, key), str(item), _string)
+            if value is None:
+                continue
+            if isinstance(item, str) and references(item):
+                # The whole value ("Bearer …") and each variable's own value, which may show up alone.
+                secret += [value, *(self.env.get(name) or "" for name in references(item))]
+            elif _SECRET_HEADER.search(str(key)):
+                secret.append(value)  # written into the file, but an Authorization header is a secret anyway
+            headers[str(key)] = value
+        return (headers, tuple(secret)) if len(headers) == len(raw) else None
 
     def accounts(self, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
         defaults_known = {k: v for k, v in ACCOUNT_KEYS.items() if k != "name"}

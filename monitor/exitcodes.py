@@ -9,7 +9,7 @@ class Exit(IntEnum):
     OK = 0
     LOW = 1  # bit: an account is low, exhausted or expired
     ACCOUNT_FAILED = 2  # bit: an account could not be queried
-    NOT_DELIVERED = 4  # bit: the report did not reach Feishu
+    NOT_DELIVERED = 4  # bit: a message did not reach at least one channel
     HISTORY_NOT_SAVED = 8  # bit: the history file was not written
     USAGE = 64  # EX_USAGE
     NO_INPUT = 66  # EX_NOINPUT: `history` cannot read the history file

@@ -212,6 +212,10 @@ class Loaded:
     _now: datetime | None = None
     _later: set[str] = field(default_factory=set)  # accounts with a report record past the front
 
+    @property
+    def keep(self) -> Keep:
+        return self._keep
+
 
 def _lines_forward(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
     pos = start

@@ -77,7 +77,8 @@ class Family:
 
 def alert_conditions(account: AccountReport) -> dict[str, bool]:
     """The alert conditions of one account, each active or not (the ``condition`` label's values)."""
-    return {"low": account.alert, "failed": not account.ok}
+    active = account.conditions
+    return {condition: condition in active for condition in ("low", "failed", "spike")}
 
 
 def families(report: Report, exit_code: int, ended: float, duration: float,

@@ -268,3 +268,9 @@ def scrub(text: str) -> str:
     """
     text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
     return _TOKEN_IN_TEXT.sub(lambda m: m.group(0) if _ENV_NAME.fullmatch(m.group(0)) else mask(m.group(0)), text)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, the cut marked with ``…``: a secret cut in two by a bare
+    slice would leave its first half unrecognised, while the Redactor masks one that ends in ``…``."""
+    return text if len(text) <= limit else text[: limit - 1] + CUT

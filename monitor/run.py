@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor import exitcodes
+from monitor import alerts, exitcodes
 from monitor.collect import AccountResult, collect
 from monitor.config import Config
 from monitor.history import HistoryFile, Keep, Loaded, LockUnavailable, record_of
 from monitor.http import HttpClient
 from monitor.metrics import MetricsResult, write_metrics
+from monitor.notify.message import Message, from_report
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, document
@@ -36,17 +38,20 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Hooks:
-    """What a caller (the demo, a test) may swap: the HTTP client and Feishu's clock and sleep."""
+    """What a caller (the demo, a test) may swap: the HTTP client and the channels' clock and sleep."""
 
     http_factory: Callable[[float], HttpClient] | None = None
-    feishu_clock: Callable[[], float] | None = None
-    feishu_sleep: Callable[[float], None] | None = None
+    notify_clock: Callable[[], float] | None = None
+    notify_sleep: Callable[[float], None] | None = None
+    command: str = "report"  # or "check" (set by run_once)
 
 
 def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = False,
-             hooks: Hooks = Hooks()) -> Outcome:
-    """Run one pass. Raises ``HistoryLocked`` when another run holds the lock (nothing done then)."""
+             hooks: Hooks = Hooks(), command: str = "report") -> Outcome:
+    """Run one pass: ``report`` (the ``run`` command) posts the report, ``check`` only the alerts that
+    started or ended. Raises ``HistoryLocked`` when another run holds the lock (nothing done then)."""
     started = time.time()
+    hooks = dataclasses.replace(hooks, command=command)
     history = HistoryFile(config.history.file)
     if dry_run:
         return _pass(config, redactor, now, history, started, dry_run=True, hooks=hooks)
@@ -66,13 +71,29 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
     loaded = _load(history, now, config, dry_run or unwritable is not None)
     past = loaded.records
     report = build(results, past, now, config.timezone, config.language,
-                   config.history.retention_days, history_warning=loaded.warning)
+                   config.history.retention_days, history_warning=loaded.warning, run=hooks.command)
     problem: str | None
     if unwritable:
         saved, problem = False, unwritable
     else:
-        saved, problem = _save(history, loaded, results, config, now, dry_run)
-    cards, delivery = _deliver(config, report, redactor, problem, dry_run, hooks)
+        saved, problem = _save(history, loaded, results, config, now, dry_run, hooks.command)
+    # The webhook channel posts the --json document; what is known before delivery goes in it.
+    early = exitcodes.combine(low=report.low, failed=report.failed > 0, undelivered=False,
+                              unsaved=not dry_run and not saved)
+    warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
+    order = [a.name for a in config.accounts]
+    posted = document(report, early, None, saved, warning, order=order)
+    found = alerts.changes(report, loaded.alerts, now, config.alerts.repeat_hours)
+    if hooks.command == "check":
+        message = _alert_message(report, found, config.alerts.repeat_hours)
+        cards, delivery = _deliver(config, message, redactor, dry_run, hooks) if message else ([], Delivery())
+    else:
+        message = from_report(report, problem, posted)
+        cards, delivery = _deliver(config, message, redactor, dry_run, hooks)
+    if saved and message is not None and (delivery.delivered or not config.channels):
+        # What the group has now been told: the next check compares against it. Undelivered: unchanged,
+        # so the next check tries again.
+        _save_state(history, loaded, alerts.next_state(report, loaded.alerts, now, found), now)
     code = exitcodes.combine(
         low=report.low,
         failed=report.failed > 0,
@@ -80,9 +101,12 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
         unsaved=not dry_run and not saved,
     )
     metrics = write_metrics(config, report, code, started, redactor, dry_run=dry_run)
-    warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
-    doc = document(report, code, delivery, saved, warning, order=[a.name for a in config.accounts], metrics=metrics)
-    return Outcome(code, report, render(report, problem), doc, delivery, cards, metrics)
+    doc = document(report, code, delivery, saved, warning, order=order, metrics=metrics)
+    if hooks.command == "check":  # what cron mails when it was not posted: the alert, or nothing
+        text = "" if message is None else "\n".join([message.title, *message.sections[0].lines]) + "\n"
+    else:
+        text = render(report, problem)
+    return Outcome(code, report, text, doc, delivery, cards, metrics)
 
 
 def _load(history: HistoryFile, now: datetime, config: Config, dry_run: bool) -> Loaded:
@@ -96,15 +120,32 @@ def _load(history: HistoryFile, now: datetime, config: Config, dry_run: bool) ->
         return Loaded(warning=warning, refused=True)
 
 
+def _alert_message(report: Report, found: list[alerts.Change], repeat_hours: float) -> Message | None:
+    if not found:
+        return None
+    mention = any(c.started and not c.repeat for c in found)  # a recovery or a reminder wakes nobody
+    return Message.alert(alerts.title(report, found), alerts.state_of(found), alerts.lines(report, found),
+                         mention=mention, language=report.language)
+
+
+def _save_state(history: HistoryFile, loaded: Loaded, state: dict[str, Any], now: datetime) -> None:
+    if state == loaded.alerts:
+        return
+    try:  # under the same lock: the file is the one this run just wrote, read back from its window
+        history.save(history.load(now, loaded.keep, accounts=()), [], now, alerts=state)
+    except OSError as exc:
+        log.error("alert state not saved (the next check may post again): %s", exc.strerror or exc)
+
+
 def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], config: Config, now: datetime,
-          dry_run: bool) -> tuple[bool, str | None]:
+          dry_run: bool, command: str) -> tuple[bool, str | None]:
     if dry_run:
         log.info("history: (dry run; not writing %s)", history.path)
         return False, None
     if loaded.refused:
         return False, loaded.warning
     try:
-        history.save(loaded, [record_of(r) for r in results], now)
+        history.save(loaded, [record_of(r, run=command) for r in results], now)
     except OSError as exc:
         problem = f"cannot write {history.path}: {exc.strerror or exc}"
         log.error("history not saved: %s", problem)
@@ -113,21 +154,27 @@ def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], co
     return True, None
 
 
-def _deliver(config: Config, report: Report, redactor: Redactor, history_problem: str | None, dry_run: bool,
+def _deliver(config: Config, message: Message, redactor: Redactor, dry_run: bool,
              hooks: Hooks) -> tuple[list[dict[str, Any]], Delivery]:
-    if config.feishu is None:
+    """Post the report to every channel. The Feishu cards are returned for the demo to show."""
+    if not config.channels:
         return [], Delivery()
-    from monitor.notify import feishu
-    from monitor.report.card import cards as render_cards
+    from monitor import notify
 
-    cards = render_cards(report, feishu.fits, mentions=config.feishu.mention_on_alert,
-                         keyword=config.feishu.keyword, history_problem=history_problem)
+    channels = [notify.channel(entry, redactor, **_timing(hooks)) for entry in config.channels]
+    rendered = [c.render(message) for c in channels]
+    cards = next((parts for c, parts in zip(channels, rendered) if c.kind == "feishu"), [])
     if dry_run:
-        log.info("feishu: (dry run; not posting %d part(s))", len(cards))
+        for c, parts in zip(channels, rendered):
+            log.info("%s: (dry run; not posting %d part(s))", c.label, len(parts))
         return cards, Delivery()
-    kwargs: dict[str, Any] = {}
-    if hooks.feishu_clock:
-        kwargs["clock"] = hooks.feishu_clock
-    if hooks.feishu_sleep:
-        kwargs["sleep"] = hooks.feishu_sleep
-    return cards, feishu.send(config.feishu, cards, redactor, **kwargs)
+    return cards, Delivery.of(notify.deliver_all(config.channels, message, redactor, **_timing(hooks)))
+
+
+def _timing(hooks: Hooks) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if hooks.notify_clock:
+        found["clock"] = hooks.notify_clock
+    if hooks.notify_sleep:
+        found["sleep"] = hooks.notify_sleep
+    return found

@@ -30,6 +30,7 @@ class Period:
     usage: Decimal | None
     topup: Decimal | None = None
     reason: str | None = None  # why there is no usage: "first", "clock", "too old", "key changed"…
+    approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,84 @@ def period(previous: Point | None, current: Point, retention: timedelta) -> Peri
         reason = "key_changed" if previous.fingerprint and current.fingerprint != previous.fingerprint else "reset"
         return Period("reset", previous.time, seconds, None, reason=reason)
     return Period("first", previous.time, seconds, None, reason="not_comparable")
+
+
+def period_over(points: Sequence[Point], current: Point, retention: timedelta) -> Period:
+    """Usage from the first of ``points`` (a report's previous report, a check's previous snapshot) to
+    ``current``, summed over each consecutive pair of snapshots in between: a top-up or a reset between
+    two checks spoils only its own step, and only a reset (or a currency change) makes it approximate."""
+    chain = sorted(points, key=lambda p: p.time)
+    if len(chain) <= 1 or chain[-1].time >= current.time:
+        return period(chain[-1] if chain else None, current, retention)
+    start = chain[0]
+    if current.time - start.time > retention:
+        return period(start, current, retention)
+    steps = [step(a, b) for a, b in zip([*chain, current], [*chain[1:], current])]
+    usage = sum((s.amount for s in steps if s.kind == "usage" and s.amount is not None), Decimal(0))
+    topups = [s.amount for s in steps if s.kind == "topup" and s.amount is not None]
+    topup = sum(topups, Decimal(0)) if topups else None
+    seconds = int((current.time - start.time).total_seconds())
+    if all(s.kind == "unknown" for s in steps):
+        return Period("first", start.time, seconds, None, reason="not_comparable")
+    if any(s.kind in ("reset", "unknown") for s in steps):
+        changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint
+                      for a, b in zip([*chain, current], [*chain[1:], current]))
+        return Period("reset", start.time, seconds, usage, topup, "key_changed" if changed else "reset", True)
+    return Period("usage", start.time, seconds, usage, topup)
+
+
+@dataclass(frozen=True)
+class Spike:
+    """This period's spend rate against the account's usual one (per day)."""
+
+    usage: Decimal
+    elapsed_seconds: int
+    rate: Decimal
+    usual: Decimal
+
+    @property
+    def factor(self) -> Decimal | None:
+        return None if self.usual <= 0 else self.rate / self.usual
+
+
+SPIKE_MIN_PERIODS = 4
+
+
+def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
+    """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
+    ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
+    ordered = sorted((p for p in points if until - BURN_WINDOW <= p.time <= until), key=lambda p: p.time)
+    rates = []
+    for before, after in zip(ordered, ordered[1:]):
+        change = step(before, after)
+        seconds = Decimal(str((after.time - before.time).total_seconds()))
+        if change.kind == "usage" and change.amount is not None and seconds > 0:
+            rates.append(change.amount / seconds * 86400)
+    if len(rates) < SPIKE_MIN_PERIODS:
+        return None
+    rates.sort()
+    middle = len(rates) // 2
+    return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+
+
+def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: Decimal) -> Spike | None:
+    """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
+    and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
+    before = [p for p in points if p.time < current.time]
+    if not before:
+        return None
+    previous = max(before, key=lambda p: p.time)
+    change = step(previous, current)
+    seconds = int((current.time - previous.time).total_seconds())
+    if change.kind != "usage" or change.amount is None or seconds <= 0 or change.amount < min_amount:
+        return None
+    usual = usual_rate(before, previous.time)
+    if usual is None:
+        return None
+    rate = change.amount / Decimal(seconds) * 86400
+    if usual > 0 and rate < factor * usual:
+        return None
+    return Spike(change.amount, seconds, rate, usual)
 
 
 def burn_rate(points: Sequence[Point], now: datetime) -> Decimal | None:

@@ -121,7 +121,8 @@ def test_json_document_has_the_contracts_fields(
         "low_days": False, "burn_rate_per_day": None, "days_left": None}
     assert main["period"]["kind"] == "first" and main["note"] is None
     assert doc["totals"] == {"USD": "52.3400"}
-    assert doc["delivery"] == {"attempted": True, "delivered": True, "parts": 1, "error": None}
+    assert doc["delivery"] == {"attempted": True, "delivered": True, "parts": 1, "error": None,
+                               "channels": [{"channel": "feishu", "delivered": True, "parts": 1, "error": None}]}
     assert doc["history"] == {"saved": True, "warning": None}
 
 

@@ -196,9 +196,9 @@ def test_failed_unlimited_and_unknown_values_are_absent_never_zero() -> None:
 
 
 def test_alert_conditions_follow_the_report() -> None:
-    assert alert_conditions(line("a")) == {"low": False, "failed": False}
-    assert alert_conditions(line("a", low_days=True)) == {"low": True, "failed": False}
-    assert alert_conditions(line("a", ok=False)) == {"low": False, "failed": True}
+    assert alert_conditions(line("a")) == {"low": False, "failed": False, "spike": False}
+    assert alert_conditions(line("a", low_days=True)) == {"low": True, "failed": False, "spike": False}
+    assert alert_conditions(line("a", ok=False)) == {"low": False, "failed": True, "spike": False}
 
 
 def test_a_damaged_state_file_means_an_unknown_last_success(tmp_path: Path) -> None:

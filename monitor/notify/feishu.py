@@ -15,7 +15,9 @@ from typing import Any
 import requests
 
 from monitor.config import FeishuSettings
-from monitor.redact import Redactor
+from monitor.notify import base
+from monitor.notify.message import Message, Part, split
+from monitor.redact import Redactor, cut
 from monitor.report.document import Delivery
 
 log = logging.getLogger(__name__)
@@ -149,10 +151,10 @@ def interpret(status: int, content: bytes) -> tuple[str | None, bool]:
     code = answer.get("code")
     if code is None and "StatusCode" in answer:
         code = answer.get("StatusCode")  # legacy success bodies carry only StatusCode
-    message = str(answer.get("msg") or answer.get("StatusMessage") or "")[:200]
+    message = cut(str(answer.get("msg") or answer.get("StatusMessage") or ""), 200)
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         # Not Feishu's answer (a proxy's?): false is not 0, and a list is not a code to look up.
-        return f"HTTP {status}: an answer whose code is not a number ({str(code)[:40]})", status >= 500
+        return f"HTTP {status}: an answer whose code is not a number ({cut(str(code), 40)})", status >= 500
     if 200 <= status < 300 and code == 0:
         return None, False
     if code in (None, 0):
@@ -164,3 +166,45 @@ def interpret(status: int, content: bytes) -> tuple[str | None, bool]:
         fix = FIXES[11232]
     text = f"code {code} ({message})" + (f": {fix}" if fix else "")
     return text, retry
+
+
+class Channel(base.Channel[FeishuSettings]):
+    """Feishu behind the common interface: the report's card as before, or a short card for an alert."""
+
+    kind = "feishu"
+
+    def render(self, message: Message) -> list[Any]:
+        from monitor.report.card import cards
+
+        mentions = self.settings.mention_on_alert if message.mention else ()
+        if message.report is not None:
+            return cards(message.report, fits, mentions=mentions, keyword=self.settings.keyword,
+                         history_problem=message.history_problem)
+        return split(message, lambda part: alert_card(part, mentions, self.settings.keyword), fits)
+
+    def attempt(self, part: Any) -> base.Verdict:  # pragma: no cover - send() below does the posting
+        raise NotImplementedError
+
+    def send(self, parts: list[Any]) -> base.Result:
+        delivery = send(self.settings, parts, self.redactor, clock=self.clock, sleep=self.sleep)
+        return base.Result(self.label, delivery.delivered, delivery.parts, delivery.error)
+
+
+def alert_card(part: Part, mentions: Sequence[str], keyword: str) -> dict[str, Any]:
+    from monitor.report.card import COLOURS, _div, _escape, mention_text
+
+    elements: list[dict[str, Any]] = []
+    if part.mention and mentions:
+        elements.append(_div(mention_text(mentions)))
+    for section in part.sections:
+        lines = [f"**{_escape(section.heading)}**"] if section.heading else []
+        elements.append(_div("\n".join([*lines, *(_escape(line) for line in section.lines)])))
+    if part.footer:
+        elements.append(_div("\n".join(_escape(line) for line in part.footer)))
+    if keyword and keyword not in part.title:
+        elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": keyword}]})
+    return {
+        "config": {"wide_screen_mode": True},
+        "header": {"title": {"tag": "plain_text", "content": part.title}, "template": COLOURS[part.message.state]},
+        "elements": elements,
+    }

@@ -10,7 +10,7 @@ from decimal import Decimal
 from monitor import usage
 from monitor.collect import AccountResult
 from monitor.history import Record
-from monitor.usage import Period, Point
+from monitor.usage import Period, Point, Spike
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,17 @@ class AccountReport:
     low_balance: bool
     low_days: bool
     threshold: Decimal | None  # the low_balance amount, for the warning line
+    spike: Spike | None = None  # spending far faster than usual over the last period
 
     @property
     def alert(self) -> bool:
-        return self.low_balance or self.low_days
+        return self.low_balance or self.low_days or self.spike is not None
+
+    @property
+    def conditions(self) -> list[str]:
+        """The active alert conditions, as ``--json``'s ``alerts`` lists them."""
+        return [name for name, on in (("low", self.low_balance or self.low_days), ("failed", not self.ok),
+                                      ("spike", self.spike is not None)) if on]
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,11 @@ class Report:
         return "failed" if self.failed else ("low" if self.low else "ok")
 
 
-def points_of(records: Sequence[Record]) -> dict[str, list[Point]]:
-    """Successful snapshots per account name, from the history."""
+def points_of(records: Sequence[Record], run: str | None = None) -> dict[str, list[Point]]:
+    """Successful snapshots per account name, from the history (only those ``run`` wrote, if given)."""
     found: dict[str, list[Point]] = {}
     for r in records:
-        if r.ok:
+        if r.ok and (run is None or r.run == run):
             found.setdefault(r.account, []).append(Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency))
     return found
 
@@ -78,11 +85,15 @@ def build(
     language: str,
     retention_days: int,
     history_warning: str | None = None,
+    run: str = "report",
 ) -> Report:
-    """The report of one run. ``history`` holds the records from before this run."""
+    """The report of one run. ``history`` holds the records from before this run; ``run`` is the command
+    (a report measures its period since the previous report, a check since the previous snapshot)."""
     past = points_of(history)
+    reports = points_of(history, "report")
     today = now.astimezone(zone).date()
-    lines = [_account(r, past.get(r.account.name, []), now, zone, today, retention_days) for r in results]
+    lines = [_account(r, past.get(r.account.name, []), reports.get(r.account.name, []) if run == "report" else None,
+                      now, zone, today, retention_days) for r in results]
     lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
     for line in lines:
@@ -92,7 +103,8 @@ def build(
 
 
 def _account(
-    result: AccountResult, past: list[Point], now: datetime, zone: tzinfo, today: date, retention_days: int
+    result: AccountResult, past: list[Point], reports: list[Point] | None, now: datetime, zone: tzinfo,
+    today: date, retention_days: int,
 ) -> AccountReport:
     account = result.account
     snap = result.snapshot
@@ -103,8 +115,15 @@ def _account(
             False, False, account.low_balance,
         )
     current = Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency)
-    previous = max(past, key=lambda p: p.time) if past else None
-    period = usage.period(previous, current, timedelta(days=retention_days))
+    retention = timedelta(days=retention_days)
+    if reports is None:  # a check: since the previous snapshot of either kind
+        period = usage.period(max(past, key=lambda p: p.time) if past else None, current, retention)
+    elif any(p.time >= current.time for p in past):  # the clock moved back: say so, as for one step
+        period = usage.period(max(past, key=lambda p: p.time), current, retention)
+    else:  # a report: since the previous report, over every snapshot in between
+        start = max(reports, key=lambda p: p.time) if reports else None
+        chain = [] if start is None else [start, *(p for p in past if start.time < p.time < current.time)]
+        period = usage.period_over(chain, current, retention)
     points = [p for p in past if p.time < current.time] + [current]
     rate = usage.burn_rate(points, now)
     left = None if snap.unlimited else usage.days_left(snap.balance, rate)
@@ -112,9 +131,10 @@ def _account(
         not snap.unlimited and snap.balance is not None and snap.balance < account.low_balance
     )
     low_days = left is not None and left < account.low_days
+    spike = usage.spike(past, current, account.spike_factor, account.spike_min_amount)
     return AccountReport(
         account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
         snap.unlimited, snap.note, period, rate, left,
         tuple(usage.trend(points, zone, today)),
-        low_balance, low_days, account.low_balance,
+        low_balance, low_days, account.low_balance, spike,
     )

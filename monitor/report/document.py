@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.amounts import shown as money
 from monitor.metrics import MetricsResult
 from monitor.report import AccountReport, Report
 
+if TYPE_CHECKING:
+    from monitor.notify.base import Result
+
 
 @dataclass(frozen=True)
 class Delivery:
+    """Every channel's outcome together: delivered only when each channel delivered."""
+
     attempted: bool = False
     delivered: bool = False
     parts: int = 0
     error: str | None = None
+    channels: tuple[Result, ...] = ()
+
+    @classmethod
+    def of(cls, results: Sequence[Result]) -> Delivery:
+        failed = [r for r in results if not r.delivered]
+        error = "; ".join(f"{r.channel}: {r.error}" for r in failed) or None
+        return cls(bool(results), bool(results) and not failed, sum(r.parts for r in results), error,
+                   tuple(results))
 
 
 def _two(value: Decimal | None) -> str | None:
@@ -34,6 +48,7 @@ def account(a: AccountReport, report: Report) -> dict[str, Any]:
             "usage": money(p.usage),
             "topup": money(p.topup),
             "reason": p.reason,
+            "approximate": p.approximate,
         }
     return {
         "name": a.name,
@@ -51,19 +66,24 @@ def account(a: AccountReport, report: Report) -> dict[str, Any]:
         "period": period,
         "burn_rate_per_day": money(a.burn_rate),
         "days_left": _two(a.days_left),
+        "alerts": a.conditions,
+        **({"usual_rate_per_day": money(a.spike.usual)} if a.spike is not None else {}),
     }
 
 
 def document(
     report: Report,
     exit_code: int,
-    delivery: Delivery,
+    delivery: Delivery | None,
     history_saved: bool,
     history_warning: str | None,
     order: list[str] | None = None,
     metrics: MetricsResult | None = None,
 ) -> dict[str, Any]:
-    """``order`` lists account names in config order (the report itself puts alerts first)."""
+    """``order`` lists account names in config order (the report itself puts alerts first).
+
+    ``delivery`` is None in the document the webhook channel posts: delivery is not known yet then.
+    """
     accounts = list(report.accounts)
     if order is not None:
         rank = {name: i for i, name in enumerate(order)}
@@ -73,11 +93,12 @@ def document(
         "exit_code": exit_code,
         "accounts": [account(a, report) for a in accounts],
         "totals": {currency: money(v) for currency, v in sorted(report.totals.items())},
-        "delivery": {
+        "delivery": None if delivery is None else {
             "attempted": delivery.attempted,
             "delivered": delivery.delivered,
             "parts": delivery.parts,
             "error": delivery.error,
+            "channels": [r.as_json() for r in delivery.channels],
         },
         "history": {"saved": history_saved, "warning": history_warning},
         "metrics": (metrics or MetricsResult()).as_json(),

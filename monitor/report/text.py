@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from monitor.amounts import rounded
 from monitor.report import AccountReport, Report
 from monitor.report.words import WORDS, days, elapsed, money, rate
 from monitor.usage import sparkline
@@ -47,7 +50,20 @@ def detail_lines(a: AccountReport, language: str) -> list[str]:
         out.append(w["low_balance"].format(threshold=money(a.threshold, a.currency)))
     if a.low_days and a.days_left is not None:
         out.append(w["low_days"].format(days=days(a.days_left)))
+    if a.spike is not None:
+        out.append(spike_line(a, language))
     return out
+
+
+def spike_line(a: AccountReport, language: str) -> str:
+    w = WORDS[language]
+    s = a.spike
+    assert s is not None
+    factor = s.factor
+    values = {"elapsed": elapsed(s.elapsed_seconds, language), "amount": money(s.usage, a.currency)}
+    if factor is None:
+        return w["spike_idle"].format(**values)
+    return w["spike"].format(**values, factor=f"{rounded(factor, Decimal('0.1')):f}")
 
 
 def period_line(a: AccountReport, language: str) -> str:
@@ -56,7 +72,10 @@ def period_line(a: AccountReport, language: str) -> str:
     assert p is not None
     span = elapsed(p.elapsed_seconds or 0, language)
     if p.kind == "usage" and p.usage is not None:
-        return w["period_usage"].format(elapsed=span, amount=money(p.usage, a.currency))
+        line = w["period_usage"].format(elapsed=span, amount=money(p.usage, a.currency))
+        return line + (w["period_with_topup"].format(amount=money(p.topup, a.currency)) if p.topup else "")
+    if p.kind == "reset" and p.usage is not None:
+        return w["period_approximate"].format(elapsed=span, amount=money(p.usage, a.currency))
     if p.kind == "topup" and p.topup is not None:
         return w["period_topup"].format(elapsed=span, amount=money(p.topup, a.currency))
     if p.kind == "reset":

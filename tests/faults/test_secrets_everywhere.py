@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from monitor.emulators import LoopbackServer, RelayEmulator, Request, Token, json_answer
+from tests.channel_servers import SmtpServer
 from tests.conftest import Setup, cron_run, write_setup
 from tests.helpers_ops import closed_port
 
@@ -59,13 +60,24 @@ CHANNELS = [
             "  mention_on_alert: [all]\n",
             {"FEISHU_WEBHOOK_URL": "{url}/open-apis/bot/v2/hook/" + seed("feishutoken"),
              "FEISHU_SECRET": seed("feishusecret")}),
-    # One line per channel, e.g. (the secrets in every variable, {url} the ChannelServer):
-    # Channel("dingtalk", "dingtalk:\n  webhook_url: ${DINGTALK_WEBHOOK_URL}\n  secret: ${DINGTALK_SECRET}\n",
-    #         {"DINGTALK_WEBHOOK_URL": "{url}/robot/send?access_token=" + seed("dingtalktoken"),
-    #          "DINGTALK_SECRET": "SEC" + seed("dingtalksecret")}),
-    # Channel("telegram", "telegram:\n  bot_token: ${TELEGRAM_BOT_TOKEN}\n  chat_id: '-100123'\n  api_url: {url}\n",
-    #         {"TELEGRAM_BOT_TOKEN": "123456:" + seed("telegramtoken")}),
-    # A channel that does not speak HTTP (email) needs its own loopback server in World.
+    Channel("dingtalk", "dingtalk:\n  webhook_url: ${DINGTALK_WEBHOOK_URL}\n  secret: ${DINGTALK_SECRET}\n",
+            {"DINGTALK_WEBHOOK_URL": "{url}/robot/send?access_token=" + seed("dingtalktoken"),
+             "DINGTALK_SECRET": "SEC" + seed("dingtalksecret")}),
+    Channel("wecom", "wecom:\n  webhook_url: ${WECOM_WEBHOOK_URL}\n",
+            {"WECOM_WEBHOOK_URL": "{url}/cgi-bin/webhook/send?key=" + seed("wecomkey")}),
+    Channel("slack", "slack:\n  webhook_url: ${SLACK_WEBHOOK_URL}\n",
+            {"SLACK_WEBHOOK_URL": "{url}/services/" + seed("slackteam") + "/" + seed("slackhook")}),
+    Channel("telegram", "telegram:\n  bot_token: ${TELEGRAM_BOT_TOKEN}\n  chat_id: '-100123'\n  api_url: {url}\n",
+            {"TELEGRAM_BOT_TOKEN": "123456:" + seed("telegramtoken")}),
+    Channel("webhook", "webhook:\n  url: ${REPORT_WEBHOOK_URL}\n  secret: ${REPORT_WEBHOOK_SECRET}\n"
+            "  headers:\n    X-Api-Token: ${REPORT_TOKEN}\n    X-Trace: trace-${REPORT_TRACE}\n",
+            {"REPORT_WEBHOOK_URL": "{url}/hooks/" + seed("webhookpath") + "?sig=" + seed("webhookquery"),
+             "REPORT_WEBHOOK_SECRET": seed("webhooksecret"), "REPORT_TOKEN": seed("webhookheader"),
+             "REPORT_TRACE": seed("webhooktrace")}),
+    # Not HTTP: the SMTP server is World's; {smtp} is its port.
+    Channel("email", "email:\n  host: 127.0.0.1\n  port: {smtp}\n  security: none\n  username: ${SMTP_USER}\n"
+            "  password: ${SMTP_PASSWORD}\n  from: monitor@example.com\n  to: [ops@example.com]\n",
+            {"SMTP_USER": "monitor", "SMTP_PASSWORD": seed("smtppassword")}),
 ]
 
 ACCOUNTS = """\
@@ -148,6 +160,7 @@ class World:
     channels: ChannelServer
     balance: JsonBalanceServer
     heartbeat: HeartbeatServer
+    smtp: SmtpServer
 
     def env(self) -> dict[str, str]:
         env = {
@@ -161,12 +174,15 @@ class World:
             "HEARTBEAT_URL": f"{self.heartbeat.url}/ping/{HEARTBEAT_UUID}/{{code}}?key={HEARTBEAT_KEY}",
         }
         for channel in CHANNELS:
-            env.update({name: value.replace("{url}", self.channels.url) for name, value in channel.env.items()})
+            env.update({name: self.fill(value) for name, value in channel.env.items()})
         return env
 
+    def fill(self, text: str) -> str:
+        return text.replace("{url}", self.channels.url).replace("{smtp}", str(self.smtp.port))
 
-def config_text(channel_url: str, top: str = "") -> str:
-    channels = "".join(c.yaml.replace("{url}", channel_url) for c in CHANNELS)
+
+def config_text(world: World, top: str = "") -> str:
+    channels = "".join(world.fill(c.yaml) for c in CHANNELS)
     return ("timezone: Asia/Shanghai\nhistory:\n  file: api_usage_history.json\n  lock_wait_seconds: 1\n"
             "http:\n  timeout_seconds: 2\n  retries: 0\n  run_timeout_seconds: 20\n"
             f"heartbeat_url: ${{HEARTBEAT_URL}}\n{top}{channels}{ACCOUNTS}")
@@ -216,15 +232,19 @@ class Runner:
         posted = [r.body.decode("utf-8", "replace") for r in channels.requests]
         return [*self.outputs, *files, *posted]
 
+    def mails(self, smtp: SmtpServer) -> list[str]:
+        return [m.data.decode("utf-8", "replace") for m in smtp.received]
+
 
 def test_no_piece_of_any_secret_anywhere_whatever_fails(tmp_path: Path) -> None:
     tokens = {MAIN_KEY[3:]: Token(total=Decimal("20.123456789"), used=Decimal("7.660001"), name="main"),
               KEYED_KEY[3:]: Token(total=Decimal("50"), used=Decimal("10"), name="keyed")}
     with RelayEmulator(tokens=tokens, faults={"/": echo_url}) as relay, ChannelServer() as channels, \
-            JsonBalanceServer() as balance, HeartbeatServer() as heartbeat:
-        world = World(relay, channels, balance, heartbeat)
+            JsonBalanceServer() as balance, HeartbeatServer() as heartbeat, \
+            SmtpServer("none", username="monitor", password=SEEDS["smtppassword"]) as smtp:
+        world = World(relay, channels, balance, heartbeat, smtp)
         env = world.env()
-        setup = write_setup(tmp_path / "etc", config_text(channels.url), env)
+        setup = write_setup(tmp_path / "etc", config_text(world), env)
         command = Runner(tmp_path)
 
         # Everything answers: the secrets travel only where they belong.
@@ -240,10 +260,13 @@ def test_no_piece_of_any_secret_anywhere_whatever_fails(tmp_path: Path) -> None:
         assert command(setup, "test-notify").returncode == 0
         command(setup, "history")
         command(setup, "history", "--csv")
-        assert len(channels.requests) == 3 * len(CHANNELS) and len(heartbeat.requests) == 2
+        http_channels = len([c for c in CHANNELS if c.section != "email"])
+        assert len(channels.requests) == 3 * http_channels and len(smtp.received) == 3
+        assert len(heartbeat.requests) == 2
 
         # Everyone refuses, and repeats back what it was sent.
         channels.refuse = balance.echo = heartbeat.echo = True
+        smtp.refuse = ("ops@example.com",)
         relay.faults["/v1/dashboard/billing/subscription"] = echo_key
         assert command(setup, "run").returncode == 2 | 4
         command(setup, "run", "--json")
@@ -258,13 +281,13 @@ def test_no_piece_of_any_secret_anywhere_whatever_fails(tmp_path: Path) -> None:
         assert command(setup, "run").returncode == 2 | 4
 
         # The secrets written into the config itself: a working config, then broken ones.
-        literal = write_setup(tmp_path / "literal", written(config_text(channels.url), env))
+        literal = write_setup(tmp_path / "literal", written(config_text(world), env))
         os.chmod(literal.config, 0o644)
         checked = command(literal, "check-config")
         assert f"chmod 600 {literal.config}" in checked.stderr
         assert command(literal, "run").returncode == 2 | 4
-        channels.refuse = False
-        broken = written(config_text(channels.url, top=f"bad_key_{SESSION}: 1\n"), env)
+        channels.refuse, smtp.refuse = False, ()
+        broken = written(config_text(world, top=f"bad_key_{SESSION}: 1\n"), env)
         broken = broken.replace("timezone: Asia/Shanghai", f"timezone: {MAIN_KEY}")
         broken = broken.replace(f"webhook_url: {env['FEISHU_WEBHOOK_URL']}",
                                 f"webhook_url: {env['FEISHU_WEBHOOK_URL'].replace('http://', '')}")
@@ -286,11 +309,11 @@ def test_no_piece_of_any_secret_anywhere_whatever_fails(tmp_path: Path) -> None:
                           "accounts[2].provider", "accounts[2].url", "feishu.secret", "NOT_SET_ANYWHERE",
                           "unknown key"):
                 assert where in failed.stderr, (where, failed.stderr)
-        unclosed = written(config_text(channels.url), env).replace(f"api_key: {MAIN_KEY}", f'api_key: "{MAIN_KEY}')
+        unclosed = written(config_text(world), env).replace(f"api_key: {MAIN_KEY}", f'api_key: "{MAIN_KEY}')
         bad.config.write_text(unclosed)
         assert command(bad, "run").returncode == 78  # a YAML syntax error on the key's own line
 
-        texts = command.everything(setup, channels) + command.everything(literal, channels)
+        texts = command.everything(setup, channels) + command.everything(literal, channels) + command.mails(smtp)
 
     assert leaks(texts) == []
     assert len(SEEDS) >= 8 + len(CHANNELS)

@@ -1,0 +1,113 @@
+"""DingTalk custom robot (自定义机器人): signed markdown, the keyword, mentions, ``errcode`` 0, 20 a minute."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import quote_plus
+
+from monitor.config import DingTalkSettings
+from monitor.notify import base
+from monitor.notify.message import Message, Part, split
+from monitor.redact import cut
+from monitor.report.words import WORDS
+
+BODY_LIMIT = 20_000  # bytes of the encoded body: DingTalk documents no markdown limit; this is a safe bound
+
+FIXES: dict[int, str] = {
+    300001: "the access_token is invalid: the robot was removed or its webhook regenerated; "
+    "copy the current webhook URL into DINGTALK_WEBHOOK_URL",
+    130101: "the robot sends more than 20 messages a minute and is blocked for 10 minutes; "
+    "make sure nothing else posts through the same robot at the same time",
+    40035: "DingTalk found a parameter missing (is the whole webhook URL, with access_token=, configured?)",
+}
+
+
+def sign(timestamp_ms: int | str, secret: str) -> str:
+    """DingTalk's 加签: base64 of HMAC-SHA256 keyed by the secret over ``"{timestamp}\\n{secret}"``.
+
+    Unlike Feishu the key is the secret and the string is the message; the result still needs
+    URL-encoding before it goes into the query.
+    """
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def signed_url(url: str, secret: str, now: float) -> str:
+    if not secret:
+        return url
+    timestamp = str(int(now * 1000))  # milliseconds, unlike Feishu's seconds
+    return f"{url}&timestamp={timestamp}&sign={quote_plus(sign(timestamp, secret))}"
+
+
+def fits(payload: dict[str, Any]) -> bool:
+    return len(base.encode(payload)) <= BODY_LIMIT
+
+
+def markdown(part: Part, mobiles: list[str], keyword: str) -> dict[str, Any]:
+    paragraphs = [f"### {part.title}"]
+    if mobiles:
+        paragraphs.append(" ".join(f"@{m}" for m in mobiles))  # DingTalk wants them in the text too
+    for section in part.sections:
+        head = [f"**{section.heading}**"] if section.heading else []
+        paragraphs.append("\n\n".join([*head, *section.lines]))
+    if part.footer:
+        paragraphs.append("\n\n".join(part.footer))
+    text = "\n\n".join(paragraphs)
+    if keyword and keyword not in text:
+        text += "\n\n" + WORDS[part.message.language]["keyword"].format(keyword=keyword)  # else 310000
+    return {"msgtype": "markdown", "markdown": {"title": part.title, "text": text}}
+
+
+class Channel(base.Channel[DingTalkSettings]):
+    kind = "dingtalk"
+    per_minute = 20  # per robot; over it the robot is blocked for 10 minutes
+
+    def render(self, message: Message) -> list[Any]:
+        return split(message, self._payload, fits)
+
+    def _payload(self, part: Part) -> dict[str, Any]:
+        wanted = self.settings.mention_on_alert if part.mention else ()
+        mobiles = [m for m in wanted if m != "all"]
+        payload = markdown(part, mobiles, self.settings.keyword)
+        if wanted:
+            payload["at"] = {"atMobiles": mobiles, "isAtAll": "all" in wanted}
+        return payload
+
+    def attempt(self, part: Any) -> base.Verdict:
+        # A fresh timestamp and signature every attempt: DingTalk refuses one older than an hour.
+        answer = self.post(signed_url(self.settings.webhook_url, self.settings.secret, self.clock()),
+                           base.encode(part))
+        if isinstance(answer, str):
+            return base.Verdict(answer, retry=True)
+        return interpret(answer)
+
+
+def interpret(answer: base.Answer) -> base.Verdict:
+    body = answer.json()
+    if not 200 <= answer.status < 300 or not isinstance(body, dict):
+        retry = answer.status >= 500 or answer.status == 429
+        return base.Verdict(f"HTTP {answer.status}: {answer.text(120) or 'no answer'}", retry=retry)
+    code = body.get("errcode")
+    if code == 0 and not isinstance(code, bool):
+        return base.DELIVERED
+    message = cut(str(body.get("errmsg") or ""), 200)
+    fix = FIXES.get(code, "") if isinstance(code, int) else ""
+    if code == 310000:
+        fix = _security_fix(message)
+    return base.Verdict(f"errcode {code} ({message})" + (f": {fix}" if fix else ""))
+
+
+def _security_fix(message: str) -> str:
+    """310000 covers all three security settings; the ``errmsg`` says which one refused."""
+    lower = message.lower()
+    if "sign" in lower or "timestamp" in lower:
+        return ("the signature was refused: set dingtalk.secret (DINGTALK_SECRET) to the robot's 加签 secret "
+                "(it starts with SEC), and check this machine's clock (DingTalk allows 1 hour of difference)")
+    if "keyword" in lower:
+        return "the message lacks the robot's keyword: set dingtalk.keyword to one of the robot's 自定义关键词"
+    if "ip" in lower:
+        return "this machine's IP address is not in the robot's IP 地址（段）list: add it, or use 加签 instead"
+    return "the robot's security settings (加签, keyword or IP list) refused the message"

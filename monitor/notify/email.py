@@ -1,0 +1,119 @@
+"""E-mail over SMTP: plain text with an HTML alternative, TLS or STARTTLS, every recipient checked."""
+
+from __future__ import annotations
+
+import html
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from monitor import __version__
+from monitor.config import EmailSettings
+from monitor.notify import base
+from monitor.notify.message import Message
+from monitor.redact import cut
+
+TIMEOUT = 30.0
+COLOURS = {"ok": "#2e7d32", "low": "#ef6c00", "failed": "#c62828"}
+
+
+def plain(message: Message) -> str:
+    out = [message.title, ""]
+    for section in message.sections:
+        if section.heading:
+            out.append(section.heading)
+        out += [f"  {line}" if section.heading else line for line in section.lines]
+        out.append("")
+    out += list(message.footer)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def html_of(message: Message) -> str:
+    e = html.escape
+    out = [f'<h2 style="color:{COLOURS.get(message.state, "#000")}">{e(message.title)}</h2>']
+    for section in message.sections:
+        if section.heading:
+            out.append(f"<h3>{e(section.heading)}</h3>")
+        if section.lines:
+            out.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in section.lines) + "</ul>")
+    if message.footer:
+        out.append('<p style="color:#666">' + "<br>".join(e(line) for line in message.footer) + "</p>")
+    return "<!DOCTYPE html>\n<html><body>\n" + "\n".join(out) + "\n</body></html>\n"
+
+
+def mail(message: Message, settings: EmailSettings) -> EmailMessage:
+    m = EmailMessage()
+    m["Subject"] = message.title
+    m["From"] = settings.sender
+    m["To"] = ", ".join(settings.to)
+    m["Date"] = formatdate(localtime=True)
+    m["Message-ID"] = make_msgid(domain=settings.sender.rsplit("@", 1)[-1].strip("> "))
+    m["X-Mailer"] = f"api-balance-monitor/{__version__}"
+    m.set_content(plain(message))
+    m.add_alternative(html_of(message), subtype="html")
+    return m
+
+
+class Channel(base.Channel[EmailSettings]):
+    kind = "email"
+
+    def render(self, message: Message) -> list[Any]:
+        return [mail(message, self.settings)]  # a mail has no size limit worth splitting for
+
+    def attempt(self, part: Any) -> base.Verdict:
+        s = self.settings
+        try:
+            with self._connect() as smtp:
+                if s.username:
+                    smtp.login(s.username, s.password)
+                refused = smtp.send_message(part, from_addr=s.sender, to_addrs=list(s.to))
+        except smtplib.SMTPRecipientsRefused as exc:
+            return base.Verdict(f"the mail server refused every recipient: {_refusals(exc.recipients)}")
+        except smtplib.SMTPAuthenticationError as exc:
+            return base.Verdict(f"the mail server refused the login ({_reply(exc.smtp_code, exc.smtp_error)}): "
+                                "check email.username and email.password (SMTP_USER, SMTP_PASSWORD)")
+        except smtplib.SMTPNotSupportedError as exc:
+            return base.Verdict(f"the mail server does not support this: {exc}; check email.security")
+        except smtplib.SMTPSenderRefused as exc:
+            return base.Verdict(f"the mail server refused the sender {exc.sender} "
+                                f"({_reply(exc.smtp_code, exc.smtp_error)}): check email.from",
+                                retry=400 <= exc.smtp_code < 500)
+        except smtplib.SMTPResponseException as exc:
+            return base.Verdict(f"the mail server answered {_reply(exc.smtp_code, exc.smtp_error)}",
+                                retry=400 <= exc.smtp_code < 500)
+        except ssl.SSLError as exc:
+            return base.Verdict(f"TLS with {s.host}:{s.port} failed ({exc.reason or exc}): check email.port and "
+                                "email.security (465 = tls, 587 = starttls)")
+        except (smtplib.SMTPException, OSError) as exc:
+            reason = "timed out" if isinstance(exc, (TimeoutError, socket.timeout)) else str(exc) or type(exc).__name__
+            return base.Verdict(f"cannot reach the mail server {s.host}:{s.port}: {reason}", retry=True)
+        if refused:
+            # Some recipients got it and some did not: not retried, or the others would get it twice.
+            return base.Verdict(f"the mail server refused some recipients: {_refusals(refused)}")
+        return base.DELIVERED
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context()
+        if s.security == "tls":
+            return smtplib.SMTP_SSL(s.host, s.port, timeout=TIMEOUT, context=context)
+        smtp = smtplib.SMTP(s.host, s.port, timeout=TIMEOUT)
+        try:
+            if s.security == "starttls":
+                smtp.starttls(context=context)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {cut(shown.strip(), 150)}"
+
+
+def _refusals(recipients: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(f"{address} ({_reply(code, text)})" for address, (code, text) in recipients.items())

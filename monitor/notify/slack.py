@@ -1,0 +1,93 @@
+"""Slack incoming webhook: Block Kit with a ``text`` fallback, within 50 blocks and 3000 characters a section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.config import SlackSettings
+from monitor.notify import base
+from monitor.notify.message import Message, Part, split
+
+MAX_BLOCKS = 50
+SECTION_LIMIT = 3000  # characters of a section's text
+HEADER_LIMIT = 150  # characters of a header block's plain text
+LINE_LIMIT = 2000
+
+FIXES: dict[str, str] = {
+    "invalid_payload": "Slack could not read the message (please report this as a bug)",
+    "no_text": "Slack found no text in the message (please report this as a bug)",
+    "action_prohibited": "a Slack admin restricts posting to this channel; ask them, or pick another channel",
+    "channel_not_found": "the webhook's channel is gone; create a new webhook and put it in SLACK_WEBHOOK_URL",
+    "no_service": "the webhook was removed or revoked; create a new one and put it in SLACK_WEBHOOK_URL",
+    "no_team": "the workspace of the webhook is gone; create a new webhook",
+    "channel_is_archived": "the channel is archived: unarchive it, or create a webhook for another channel",
+    "rollup_error": "Slack had an internal error",
+}
+
+
+def escape(text: str) -> str:
+    """mrkdwn's three control characters; anything else is shown as written."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention_text(mentions: tuple[str, ...]) -> str:
+    return " ".join(f"<!{m}>" if m in ("channel", "here", "everyone") else f"<@{m}>" for m in mentions)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _short(text: str, limit: int = LINE_LIMIT) -> str:
+    # Only a freak line is this long; split() cuts between lines, so one line must fit a section.
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def blocks(part: Part, mentions: tuple[str, ...]) -> dict[str, Any]:
+    title = _short(part.title, HEADER_LIMIT)
+    found: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}]
+    shout = mention_text(mentions) if part.mention and mentions else ""
+    if shout:
+        found.append(_section(shout))
+    for section in part.sections:
+        head = [f"*{escape(_short(section.heading, 200))}*"] if section.heading else []
+        found.append(_section("\n".join([*head, *(escape(_short(line)) for line in section.lines)])))
+    if part.footer:
+        found.append({"type": "divider"})
+        found.append(_section("\n".join(escape(_short(line)) for line in part.footer)))
+    # The fallback is what notifications and old clients show; mentions there wake people too.
+    return {"text": f"{shout} {escape(part.title)}".strip(), "blocks": found}
+
+
+def fits(payload: dict[str, Any]) -> bool:
+    return len(payload["blocks"]) <= MAX_BLOCKS and all(
+        len(b["text"]["text"]) <= SECTION_LIMIT for b in payload["blocks"] if b["type"] == "section")
+
+
+class Channel(base.Channel[SlackSettings]):
+    kind = "slack"
+    gap = 1.0  # about one message a second per webhook
+
+    def render(self, message: Message) -> list[Any]:
+        return split(message, lambda part: blocks(part, self.settings.mention_on_alert), fits)
+
+    def attempt(self, part: Any) -> base.Verdict:
+        answer = self.post(self.settings.webhook_url, base.encode(part))
+        if isinstance(answer, str):
+            return base.Verdict(answer, retry=True)
+        return interpret(answer)
+
+
+def interpret(answer: base.Answer) -> base.Verdict:
+    if answer.status == 200:
+        return base.DELIVERED
+    reason = answer.text(100)
+    fix = FIXES.get(reason, "")
+    if answer.status == 429:
+        fix = "Slack is rate limiting this webhook (about 1 message a second)"
+        return base.Verdict(f"HTTP 429 ({reason}): {fix}", retry=True, wait=base.retry_after(answer.headers))
+    if not fix:
+        fix = {403: "Slack forbids this post", 404: "the webhook URL is unknown to Slack: check SLACK_WEBHOOK_URL",
+               410: "the webhook's channel is gone or archived"}.get(answer.status, "")
+    return base.Verdict(f"HTTP {answer.status} ({reason or 'no reason given'})" + (f": {fix}" if fix else ""),
+                        retry=answer.status >= 500)

@@ -1,0 +1,82 @@
+"""WeCom group robot (企业微信群机器人): markdown within 4096 bytes, mentions, ``errcode`` 0, 45009 retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.config import WeComSettings
+from monitor.notify import base
+from monitor.notify.message import Message, Part, split
+from monitor.redact import cut
+
+CONTENT_LIMIT = 4096  # bytes of UTF-8 in markdown.content
+RATE_PAUSE = 20.0  # seconds before retrying 45009: the robot's budget is 20 messages a minute
+
+FIXES: dict[int, str] = {
+    93000: "the webhook key is invalid: the robot was removed or its key regenerated; "
+    "check the key and copy the current webhook URL into WECOM_WEBHOOK_URL",
+    45009: "the robot is over WeCom's 20 messages a minute; make sure nothing else posts through it at the same time",
+    40008: "WeCom refused the message type (please report this as a bug)",
+    44004: "WeCom found the message empty (please report this as a bug)",
+}
+
+
+def content_fits(payload: dict[str, Any]) -> bool:
+    if payload["msgtype"] != "markdown":
+        return True
+    return len(payload["markdown"]["content"].encode("utf-8")) <= CONTENT_LIMIT
+
+
+def _line(text: str) -> str:
+    # A warning stands out in WeCom's own colour ("warning" is orange-red).
+    return f'<font color="warning">{text}</font>' if text.startswith(("⚠️", "❌")) else text
+
+
+def markdown(part: Part, users: list[str]) -> dict[str, Any]:
+    blocks = [f"**{part.title}**"]
+    if users:
+        blocks.append(" ".join(f"<@{u}>" for u in users))
+    for section in part.sections:
+        head = [f"**{_line(section.heading)}**"] if section.heading else []
+        blocks.append("\n".join([*head, *(_line(line) for line in section.lines)]))
+    if part.footer:
+        blocks.append("\n".join(f'<font color="comment">{line}</font>' for line in part.footer))
+    return {"msgtype": "markdown", "markdown": {"content": "\n\n".join(blocks)}}
+
+
+class Channel(base.Channel[WeComSettings]):
+    kind = "wecom"
+    per_minute = 20
+
+    def render(self, message: Message) -> list[Any]:
+        parts = split(message, self._payload, content_fits)
+        if message.mention and "all" in self.settings.mention_on_alert:
+            # markdown cannot @all; a short text message after the report can.
+            parts.append({"msgtype": "text", "text": {"content": message.title, "mentioned_list": ["@all"]}})
+        return parts
+
+    def _payload(self, part: Part) -> dict[str, Any]:
+        users = [u for u in self.settings.mention_on_alert if u != "all"] if part.mention else []
+        return markdown(part, users)
+
+    def attempt(self, part: Any) -> base.Verdict:
+        answer = self.post(self.settings.webhook_url, base.encode(part))
+        if isinstance(answer, str):
+            return base.Verdict(answer, retry=True)
+        return interpret(answer)
+
+
+def interpret(answer: base.Answer) -> base.Verdict:
+    body = answer.json()
+    if not 200 <= answer.status < 300 or not isinstance(body, dict):
+        retry = answer.status >= 500 or answer.status == 429
+        return base.Verdict(f"HTTP {answer.status}: {answer.text(120) or 'no answer'}", retry=retry)
+    code = body.get("errcode")
+    if code == 0 and not isinstance(code, bool):
+        return base.DELIVERED
+    message = cut(str(body.get("errmsg") or ""), 200)
+    fix = FIXES.get(code, "") if isinstance(code, int) else ""
+    error = f"errcode {code} ({message})" + (f": {fix}" if fix else "")
+    if code == 45009:
+        return base.Verdict(error, retry=True, wait=RATE_PAUSE)
+    return base.Verdict(error)
