@@ -61,7 +61,7 @@ def mask_url(url: str) -> str:
 
 def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
     """The parts of a secret URL to scrub wherever they turn up: the URL itself, each path segment
-    that may be a token, the query and each of its values, and a password in it.
+    that may be a token, each value of its query, and a password in it.
 
     ``path_is_secret=False`` for a relay's ``base_url``, whose path is an ordinary ``/v1`` but whose
     query may carry the key (``?key=…``).
@@ -80,9 +80,8 @@ def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
                 segment = segment.replace(placeholder, "")
             if segment and not _PLAIN_WORD.fullmatch(segment):
                 found.append(segment)
-    values = [value for _, value in parse_qsl(split.query, keep_blank_values=True) if value]
-    if values:  # "?key=" with its value still to come from ${VAR} holds nothing yet
-        found += [split.query, *values]
+    # The values, not "key=value": "access_token=" is no secret, and a message may say it (…=… in it).
+    found += [value for _, value in parse_qsl(split.query, keep_blank_values=True) if value]
     if split.fragment and path_is_secret:
         found.append(split.fragment)
     return [s for s in found if len(s) >= _MIN_SECRET]
@@ -145,8 +144,9 @@ def secret_parts(kind: str | None, text: str) -> list[str]:
     if kind == "secret":
         return [text] if text.strip() else []
     if kind == "header":
-        # "Bearer sk-…" and "session=…; csrf=…": the tokens alone too, as a server may echo them.
-        return [text, *text.split()[1:], *re.findall(r"=([^;,\s]+)", text)] if text.strip() else []
+        # "Bearer sk-…" and "session=…; csrf=…": the tokens (a server may echo them alone), not "Bearer".
+        words = text.split()
+        return [*(words[1:] if len(words) > 1 else words), *re.findall(r"=([^;,\s]+)", text)]
     return []
 
 

@@ -163,6 +163,8 @@ def test_a_secret_cut_short_by_a_shortened_message_is_masked_too() -> None:
     hide = Redactor([key])
     assert hide(f"response is not JSON (text/html, '{key[:30]}…')") == "response is not JSON (text/html, 'sk-Cu…')"
     assert hide("cut here: sk-Cu…") == "cut here: sk-Cu…"  # no more than the mask shows anyway
+    ding = Redactor(url_secrets("https://oapi.dingtalk.com/robot/send?access_token=7d0c3e1a9b2f4e6d"))
+    assert ding("has no access_token=… in it") == "has no access_token=… in it"  # a key's name is no secret
 
 
 def test_scrub_masks_what_looks_like_a_secret_and_keeps_variable_names() -> None:
