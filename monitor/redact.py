@@ -256,7 +256,8 @@ class RedactingFilter(logging.Filter):
 _URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>`]+", re.I)
 # A word that reads like a key or token: an ``sk-`` key, or 16+ letters and digits mixed.
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")  # ACCOUNT1_API_KEY: a variable's name, not a value
-_TOKEN_IN_TEXT = re.compile(r"(?<![\w-])(?:sk-[\w-]{8,}|(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{16,})(?![\w-])")
+# A word inside a file's path (/tmp/pytest-of-root/test_x0/.env) is part of the path, not a value.
+_TOKEN_IN_TEXT = re.compile(r"(?<![\w/.-])(?:sk-[\w-]{8,}|(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{16,})(?![\w/-])")
 
 
 def scrub(text: str) -> str:
