@@ -121,7 +121,9 @@ def _account(
     elif any(p.time >= current.time for p in past):  # the clock moved back: say so, as for one step
         period = usage.period(max(past, key=lambda p: p.time), current, retention)
     else:  # a report: since the previous report, over every snapshot in between
-        start = max(reports, key=lambda p: p.time) if reports else None
+        # No report yet but checks already ran (check was scheduled first): since the first of them, rather
+        # than "first record" over hours of snapshots.
+        start = max(reports, key=lambda p: p.time) if reports else min(past, key=lambda p: p.time, default=None)
         chain = [] if start is None else [start, *(p for p in past if start.time < p.time < current.time)]
         period = usage.period_over(chain, current, retention)
     points = [p for p in past if p.time < current.time] + [current]
