@@ -218,7 +218,8 @@ def test_a_key_spending_ten_times_its_usual_rate_is_a_spike_in_the_check_and_the
     spend(relay, MAIN_KEY, f"{MEDIAN * 10:f}")  # a leaked key: ten half hours' worth in one
 
     report = cron_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home")
-    assert report.returncode == 1 and "⚠️ 用量异常：过去 0 小时 30 分钟用量 $1.2086，约为近 7 天常态速率的" in report.stdout
+    assert report.returncode == 1
+    assert "⚠️ 用量异常：过去 0 小时 30 分钟用量 $1.2086，约为近 7 天常态速率的" in report.stdout
 
     result = check(setup, "--json")
     assert result.returncode == 1, result.stderr
