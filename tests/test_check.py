@@ -447,3 +447,20 @@ def test_a_report_over_checks_with_a_reset_inside_says_it_is_approximate(
     period = main["period"]
     assert (period["kind"], period["approximate"], period["reason"]) == ("reset", True, "reset")
     assert period["usage"] == "6.0000"  # 24 of the 25 steps, $0.25 each; the reset step is not counted
+
+
+# --- the demo -----------------------------------------------------------------------------------------------
+
+
+def test_the_demo_tells_the_whole_story_quickly(tmp_path: Path) -> None:
+    result = cron_run(["demo"], tmp_path / "home", timeout=30)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    passes = out.split("\n== ")
+    assert "💵API 余额监控时报" in passes[1] and "exit code 1" in passes[1]  # the report: spare is low
+    assert "(nothing changed: nothing posted)" in passes[2]
+    assert re.search(r"🔥 主账户：用量异常：过去 0 小时 30 分钟用量 \$6\.2252，约为近 7 天常态速率的 [\d.]+ 倍",
+                     passes[3])
+    assert "✅ 备用账户 已恢复：充值 $20.0000" in passes[4] and "exit code 0" in passes[4]
+    assert "3 messages" in passes[5] and "Demo succeeded" in out
+    assert "sk-demo" not in out and "demo-signing-secret" not in out
