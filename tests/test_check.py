@@ -102,8 +102,9 @@ def relay() -> Iterator[RelayEmulator]:
 
 
 def setup_for(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator | None, top: str = "",
-              accounts: str = ACCOUNTS) -> Setup:
-    setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 0}, accounts=accounts, top=top)
+              accounts: str = ACCOUNTS, history: dict[str, Any] | None = None) -> Setup:
+    setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 0}, accounts=accounts, top=top,
+                 history=history)
     with (setup.folder / ".env").open("a", encoding="utf-8") as env:
         env.write(f"UNLIMITED_API_KEY={UNLIMITED_KEY}\n")
     return setup
@@ -324,7 +325,7 @@ def test_a_check_and_the_report_at_once_keep_both_records_and_one_alert_state(
         tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     relay.tokens[MAIN_KEY[3:]].used = Decimal("97.123457")
     relay.delay = 0.2  # both queries in flight together: the lock, not luck, keeps them apart
-    setup = setup_for(tmp_path, relay, bot)
+    setup = setup_for(tmp_path, relay, bot, history={"lock_wait_seconds": 30})  # the second waits, never 75
     history = week(relay)
     write(setup, history.records)
     home = setup.folder.parent / "home"
@@ -379,13 +380,13 @@ def periods_setup(tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer
     return setup
 
 
-def day_of_checks(now: datetime, deepseek: Callable[[int], Decimal], main: Callable[[int], Decimal]
-                  ) -> list[dict[str, Any]]:
-    """The report 12 h 30 min ago, then 24 checks every half hour up to half an hour ago."""
+def day_of_checks(now: datetime, deepseek: Callable[[int], Decimal], main: Callable[[int], Decimal],
+                  first: str = "report") -> list[dict[str, Any]]:
+    """The report (or ``first``) 12 h 30 min ago, then 24 checks every half hour up to half an hour ago."""
     records = []
     for k in range(25, 0, -1):
         moment = (now - HALF * k - timedelta(seconds=1, microseconds=414214)).astimezone(timezone(timedelta(hours=8)))
-        run = "report" if k == 25 else "check"
+        run = first if k == 25 else "check"
         records.append({"time": moment.isoformat(), "account": "DeepSeek", "key_fingerprint": fingerprint(KEY),
                         "provider": "deepseek", "ok": True, "currency": "CNY", "balance": f"{deepseek(k):f}",
                         "used": None, "total": None, "unlimited": False, "error": None, "run": run})
@@ -447,6 +448,41 @@ def test_a_report_over_checks_with_a_reset_inside_says_it_is_approximate(
     period = main["period"]
     assert (period["kind"], period["approximate"], period["reason"]) == ("reset", True, "reset")
     assert period["usage"] == "6.0000"  # 24 of the 25 steps, $0.25 each; the reset step is not counted
+
+
+def test_the_first_report_after_checks_measures_since_the_first_check(
+        tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
+    # check was scheduled before the first report ran: the report does not say "first record".
+    setup = periods_setup(tmp_path, relay, deepseek)
+    write(setup, day_of_checks(datetime.now(timezone.utc), lambda k: Decimal("88.888888") + Decimal("0.5") * k,
+                               lambda k: Decimal("60.123457") - Decimal("0.25") * k, first="check"))
+    deepseek.answer(deepseek_balance(Decimal("88.888888")))
+
+    result = cron_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
+    doc = {a["name"]: a for a in json.loads(result.stdout)["accounts"]}
+    assert (doc["main"]["period"]["kind"], doc["main"]["period"]["usage"]) == ("usage", "6.2500")
+    assert (doc["DeepSeek"]["period"]["kind"], doc["DeepSeek"]["period"]["usage"]) == ("usage", "12.5000")
+    assert doc["main"]["period"]["elapsed_seconds"] > 12 * 3600
+
+
+def test_check_records_are_pruned_after_check_retention_days_and_reports_kept(
+        tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
+    setup = setup_for(tmp_path, relay, bot, history={"check_retention_days": 8})
+    history = week(relay)
+    # A day of older records, reports and checks, from 9 to 8 days ago.
+    aged = [dict(r, time=(datetime.fromisoformat(r["time"]) - timedelta(days=2, hours=1)).isoformat())
+            for r in history.records if datetime.fromisoformat(r["time"]) < history.now - timedelta(days=6)]
+    assert {r["run"] for r in aged} == {"report", "check"}
+    assert all(datetime.fromisoformat(r["time"]) < history.now - timedelta(days=8) for r in aged)
+    write(setup, aged + history.records)
+
+    assert check(setup).returncode == 0
+    kept = setup.records()
+    edge = history.now - timedelta(days=8)
+    assert not [r for r in kept if r["run"] == "check" and datetime.fromisoformat(r["time"]) < edge]
+    assert [r for r in kept if r["run"] == "report" and datetime.fromisoformat(r["time"]) < edge] == [
+        r for r in aged if r["run"] == "report"]
+    assert bot.requests == []
 
 
 # --- the demo -----------------------------------------------------------------------------------------------
