@@ -22,15 +22,39 @@ if TYPE_CHECKING:
 
     from monitor.redact import Redactor
 
-COMMANDS = ("run", "check", "check-config", "test-notify", "history", "demo")
-_SUMMARIES = {
-    "run": "one pass (the default command)",
-    "check": "the same pass, posting only the alerts that started or ended",
-    "check-config": "validate the config and list the accounts",
-    "test-notify": "send a sample report through every channel (or --channel NAME)",
-    "history": "usage per day from the history file",
-    "demo": "one real pass against built-in emulated endpoints on 127.0.0.1",
+
+def _pass_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
+    command.add_argument("--json", action="store_true", help="print the report as one JSON document")
+
+
+def _history_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--account", metavar="NAME", help="one account only")
+    command.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
+    command.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
+
+
+def _notify_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--channel", metavar="NAME",
+                         help="only this channel: feishu, dingtalk, wecom, slack, telegram, email, webhook "
+                              "(or one of a list, e.g. dingtalk[1])")
+
+
+def _no_options(command: argparse.ArgumentParser) -> None:
+    pass
+
+
+# The subcommands: summary, own options, and whether -c/-v/-q/--log-file apply. ``run`` is the default.
+_COMMANDS = {
+    "run": ("one pass (the default command)", _pass_options, True),
+    "check": ("the same pass, posting only the alerts that started or ended", _pass_options, True),
+    "check-config": ("validate the config and list the accounts", _no_options, True),
+    "test-notify": ("send a sample report through every channel (or --channel NAME)", _notify_options, True),
+    "history": ("usage per day from the history file", _history_options, True),
+    "demo": ("one real pass against built-in emulated endpoints on 127.0.0.1", _no_options, False),
 }
+COMMANDS = tuple(_COMMANDS)
+# Options followed by a value: that value is never a subcommand (``-c check-config`` names a file).
 _TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days", "--channel"}
 
 
@@ -90,47 +114,78 @@ def _parser(full: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"api-balance-monitor {__version__}")  # as in main
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    if not full:
-        for name, text in _SUMMARIES.items():
-            sub.add_parser(name, help=text, add_help=False)
-        return parser
-    for name in ("run", "check"):
-        run = sub.add_parser(name, parents=[common], help=_SUMMARIES[name])
-        run.add_argument("--dry-run", action="store_true", help="query and print the report; post and write nothing")
-        run.add_argument("--json", action="store_true", help="print the report as one JSON document")
-    sub.add_parser("check-config", parents=[common], help=_SUMMARIES["check-config"])
-    notify = sub.add_parser("test-notify", parents=[common], help=_SUMMARIES["test-notify"])
-    notify.add_argument("--channel", metavar="NAME",
-                        help="only this channel: feishu, dingtalk, wecom, slack, telegram, email, webhook "
-                             "(or one of a list, e.g. dingtalk[1])")
-    hist = sub.add_parser("history", parents=[common], help=_SUMMARIES["history"])
-    hist.add_argument("--account", metavar="NAME", help="one account only")
-    hist.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
-    hist.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
-    sub.add_parser("demo", help=_SUMMARIES["demo"])
+    for name, (summary, options, takes_common) in _COMMANDS.items():
+        if not full:
+            sub.add_parser(name, help=summary, add_help=False)
+            continue
+        options(sub.add_parser(name, parents=[common] if takes_common else [], help=summary))
     return parser
 
 
-def _with_default_command(argv: list[str]) -> list[str]:
-    """No subcommand means ``run``: insert it before the first argument unless one is given."""
+MAX_DAYS = 3660  # ten years: far beyond any retention, and far short of the calendar's end
+
+
+def _days(text: str) -> int:
+    """``--days``: a whole number from 1 to ``MAX_DAYS`` (argparse turns the ValueError into exit 64)."""
+    days = int(text)
+    if not 1 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_DAYS}, not {text}")
+    return days
+
+
+def _command_first(argv: list[str]) -> list[str]:
+    """The subcommand moved to the front, since options may stand before or after it; ``run`` when none is
+    given. argparse wants a subcommand's options after its name."""
     skip = False
-    for arg in argv:
+    for index, arg in enumerate(argv):
         if skip:
             skip = False
-            continue
-        if arg in _TAKES_VALUE:
+        elif arg in _TAKES_VALUE:
             skip = True
-        elif arg in COMMANDS or arg in ("-h", "--help", "--version"):
-            return argv
-        elif not arg.startswith("-"):
-            return argv  # an unknown word: let argparse say so
+        elif arg in COMMANDS:
+            return [arg, *argv[:index], *argv[index + 1:]]
+        elif arg in ("-h", "--help", "--version") or not arg.startswith("-"):
+            return argv  # the top level's own, or an unknown word: let argparse say so
     return ["run", *argv]
 
 
+class _Output:
+    """stdout that a reader who stops early (``| head -1``) cannot break: what it no longer wants is
+    dropped, so the run still saves, pings the heartbeat and exits with its own code."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._lost()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._lost()
+
+    def _lost(self) -> None:
+        self.gone = True
+        try:
+            # The interpreter flushes stdout once more at exit; /dev/null takes what is left in its buffer.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO)
+            pass
+
+
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
-    stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    words = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    words = _command_first(list(sys.argv[1:] if argv is None else argv))
     if words == ["--version"]:
         # What argparse's version action does, without building the parser (cron wrappers call this).
         sys.stdout.write(f"api-balance-monitor {__version__}\n")
@@ -153,17 +208,18 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
 
     redactor = Redactor()
     _install_signals()
+    out = _Output(stdout or sys.stdout)
     try:
         _setup_logging(args, redactor, stderr)
-        return _dispatch(args, redactor, stdout)
+        code = _dispatch(args, redactor, out)  # type: ignore[arg-type]  # write and flush: all the commands use
+        out.flush()
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=stderr)
         return Exit.SIGINT
     except Terminated:
         print("terminated", file=stderr)
         return Exit.SIGTERM
-    except BrokenPipeError:
-        return Exit.OK
     except Exception:
         print("internal error (a bug; please report it with this traceback):", file=stderr)
         print(redactor(traceback.format_exc()), file=stderr, end="")
@@ -216,8 +272,10 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
             file_handler = WatchedFileHandler(path, encoding="utf-8")  # logrotate may move the file meanwhile
         except OSError as exc:
             # The report matters more than the log: say so on stderr (cron mails it) and go on.
-            logging.getLogger("monitor").warning(
-                "cannot write the log file %s: %s; logging to stderr only", path, exc.strerror or exc)
+            # Said even under -q (then as an error): otherwise nothing at all would be written anywhere.
+            logging.getLogger("monitor").log(
+                max(logging.WARNING, level), "cannot write the log file %s: %s; logging to stderr only",
+                path, exc.strerror or exc)
             return
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(formatter)

@@ -100,10 +100,11 @@ class _Jobs:
     """The accounts still to query, never more than ``per_host`` at once to one host, the host with the
     most accounts waiting first (config order among equals).
 
-    An account queries its host one request after another, so this matches the HTTP client's per-host
-    limit; without it, accounts listed host by host (as configs list them) would leave the workers
-    waiting on one busy relay while the other relays' accounts queue behind them. Longest queue first
-    drains the hosts together, so the run does not end on one host's accounts, ``per_host`` at a time.
+    An account's requests (one to three, mostly in flight together) all go to its host, so ``per_host``
+    accounts keep the HTTP client's per-host limit busy; more would leave the workers waiting on one busy
+    relay while the other relays' accounts queue behind them, as accounts listed host by host (as configs
+    list them) otherwise would. Longest queue first drains the hosts together, so the run does not end
+    on one host's accounts, ``per_host`` at a time.
     """
 
     def __init__(self, jobs: list[tuple[Account, Future[Snapshot]]], per_host: int, deadline: float) -> None:

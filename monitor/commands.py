@@ -147,21 +147,26 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
     return Exit.OK if all(r.delivered for r in results) else Exit.NOT_DELIVERED
 
 
-def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool) -> int:
-    """Usage per account per local day, newest first, for the last ``days`` days."""
+def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool,
+            err: IO[str] | None = None) -> int:
+    """Usage per account per local day, newest first, for the last ``days`` days.
+
+    Usage errors go to ``err`` (stderr): ``--csv > file`` must never write an error into the CSV.
+    """
+    err = err or sys.stderr
     from monitor.history import HistoryFile, Keep
     from monitor.report import points_of
     from monitor.report.daily import csv_rows, table
 
     if days < 1:
-        out.write("history: --days must be at least 1\n")
+        err.write("history: --days must be at least 1\n")
         return Exit.USAGE
     # A warning (an unreadable or newer file) is logged on stderr: stdout stays a clean table or CSV.
     keep = Keep(config.history.retention_days, config.history.check_retention_days)
     try:
         loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), keep, window=None, dry_run=True)
     except OSError as exc:
-        sys.stderr.write(f"history: cannot read {config.history.file}: {exc.strerror or exc}\n")
+        err.write(f"history: cannot read {config.history.file}: {exc.strerror or exc}\n")
         return Exit.NO_INPUT
     records = loaded.records
     points = points_of(records)
@@ -169,7 +174,7 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     names = [a.name for a in config.accounts] + sorted(set(points) - {a.name for a in config.accounts})
     if account is not None:
         if account not in names:
-            out.write(f"history: no account named {account!r} (known: {', '.join(names)})\n")
+            err.write(f"history: no account named {account!r} (known: {', '.join(names)})\n")
             return Exit.USAGE
         names = [account]
     today = datetime.now(config.timezone).date()

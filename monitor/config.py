@@ -537,12 +537,15 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     except yamlload.YamlSyntaxError as exc:
         raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {exc.message}"]) from None
 
-    folder = path.resolve().parent
+    # The folder as the path names it: a config reached through a symbolic link finds the .env and the
+    # history beside the link (where the operator put them), not beside the link's target.
+    folder = path.absolute().parent
     env_file = folder / ".env"
     dotenv = {k: v for k, v in dotenv_values(stream=io.StringIO(_dotenv_text(env_file))).items() if v is not None}
     env = {**dotenv, **environ}  # the real environment wins over .env
 
     builder = _Builder(where, doc, env)
+    builder.env_file = env_file
     config = builder.build(folder)
     warnings = list(builder.warnings)
     warnings += _permission_warnings(path, env_file, builder.literal_keys)
@@ -588,6 +591,7 @@ class _Builder:
         self.env = env
         self.problems: list[str] = [f"{where}:{line}: {_dotted(p)}: {msg}" for line, p, msg in doc.errors]
         self.warnings: list[str] = []
+        self.env_file: Path | None = None  # named in "is not set": the very file the variable belongs in
         self.literal_keys = False
 
     def problem(self, path: tuple[str | int, ...], message: str) -> None:
@@ -602,7 +606,8 @@ class _Builder:
             except MissingVariable as exc:
                 self.problem(
                     path,
-                    f"environment variable {exc.name} is not set (put it in the .env beside the config, "
+                    f"environment variable {exc.name} is not set "
+                    f"(put it in {self.env_file or 'the .env beside the config'}, "
                     f"or give a default: ${{{exc.name}:-…}})",
                 )
                 return None

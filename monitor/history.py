@@ -61,7 +61,7 @@ class LockUnavailable(Exception):
     """The lock file cannot be opened or created (a missing or read-only folder): nothing can be saved."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a run builds tens of thousands, and frozen init costs twice as much
 class Record:
     """One parsed record (what the maths reads; the file keeps the line as it was)."""
 
@@ -95,8 +95,10 @@ def utc_text(moment: datetime) -> str:
 
 
 def record_of(result: AccountResult, run: str = "report") -> dict[str, Any]:
-    """The history record of one query (the SPEC's fields, plus ``note``): amounts exactly as sent."""
+    """The history record of one query (the SPEC's fields, plus ``note`` when there is one): amounts
+    exactly as sent. ``run`` is ``report`` or ``check``."""
     snap = result.snapshot
+    note = {"note": snap.note} if snap and snap.note else {}  # a null note on every check line: 2 MB a week
     return {
         "time": utc_text(result.time),
         "account": result.account.name,
@@ -109,60 +111,55 @@ def record_of(result: AccountResult, run: str = "report") -> dict[str, Any]:
         "total": exact(snap.total) if snap else None,
         "unlimited": bool(snap and snap.unlimited),
         "error": result.error,
-        "note": snap.note if snap else None,
+        **note,
         "run": run,
     }
 
 
 def parse_time(text: Any) -> datetime | None:
     """Any ISO 8601 time with an offset (``Z``, ``+08:00``, fractional seconds); None without one."""
-    if not isinstance(text, str):
+    if type(text) is not str:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text if text[-1:] != "Z" else text[:-1] + "+00:00")
     except ValueError:
         return None
     return moment if moment.tzinfo else None  # a time without an offset is ambiguous: not used
 
 
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    if value is None or type(value) not in (str, int, float):
         return None
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(value if type(value) is str else str(value))
     except InvalidOperation:
         return None
     # A hand-edited 1e30 would make every later sum overflow the report's arithmetic: not a usable amount.
-    return number if number.is_finite() and number.copy_abs() < MAX_AMOUNT else None
+    return number if number.is_finite() and -MAX_AMOUNT < number < MAX_AMOUNT else None
+
+
+_SHARED: dict[str, str] = {}  # one copy of each account name, provider and currency among many records
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return _SHARED.setdefault(value, value) if type(value) is str and len(value) < 100 else (
+        value if type(value) is str else None)
 
 
 def parse(raw: Any) -> Record | None:
     """A record from its dict, or None when it is too damaged to use (it is still kept in the file)."""
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         return None
     moment = parse_time(raw.get("time"))
-    name = raw.get("account")
-    if moment is None or not isinstance(name, str):
+    name = _text(raw.get("account"))
+    if moment is None or name is None:
         return None
     fp = raw.get("key_fingerprint")
-    return Record(
-        time=moment,
-        account=name,
-        key_fingerprint=fp if isinstance(fp, str) and fp else None,
-        provider=_text(raw.get("provider")),
-        ok=raw.get("ok") is True,
-        currency=_text(raw.get("currency")) or None,
-        balance=_decimal(raw.get("balance")),
-        used=_decimal(raw.get("used")),
-        total=_decimal(raw.get("total")),
-        unlimited=raw.get("unlimited") is True,
-        error=_text(raw.get("error")),
-        run="check" if raw.get("run") == "check" else "report",
-    )
+    get = raw.get
+    return Record(moment, name, _text(fp) if fp else None, _text(get("provider")), get("ok") is True,
+                  _text(get("currency")) or None, _decimal(get("balance")), _decimal(get("used")),
+                  _decimal(get("total")), get("unlimited") is True, _text(get("error")),
+                  "check" if get("run") == "check" else "report")
 
 
 def parse_all(raw_records: Iterable[Any]) -> list[Record]:
@@ -180,16 +177,20 @@ def _parse_line(text: bytes) -> Record | None:
         return None
 
 
-def _needle(name: str) -> bytes:
-    return b'"account": ' + _line(name)
+def _needles(name: str) -> tuple[bytes, ...]:
+    """How a line may name the account: as this module writes it, or as another tool did (escaped, tight)."""
+    names = {json.dumps(name, ensure_ascii=False).encode(), json.dumps(name).encode()}
+    return tuple(key + text for key in (b'"account": ', b'"account":') for text in names)
 
 
 # --- the file as read ---------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
-    text: bytes
+    """A line of the file read: where it is in the bytes read (not a copy), and its record, if usable."""
+
+    span: tuple[int, int]
     record: Record | None
 
 
@@ -253,7 +254,7 @@ def _layout(data: bytes) -> tuple[dict[str, Any], int, int] | None:
             return None
         end -= 1
     del head["records"]
-    return head, eol + 1, max(end, eol + 1)
+    return {"version": head.pop("version", VERSION), **head}, eol + 1, max(end, eol + 1)
 
 
 def _head_bytes(head: dict[str, Any]) -> bytes:
@@ -267,53 +268,54 @@ class _Unreadable(Exception):
 
 def _checked(data: bytes) -> tuple[dict[str, Any], bytes, int, int]:
     """A file not known to be ours, checked in full: its head and the byte range of its records, in this
-    module's layout and in time order. A file already so (another copy of ours, times in any format) is
-    used as it is; any other is rebuilt: records re-written one a line, then put in time order."""
+    module's layout and in time order. A file already so (a copy of ours, times in any format) is used as
+    it is; any other is rebuilt: one record a line, in time order."""
+    try:
+        # Checked at C speed, without keeping a dict per record (a year of them would take 200 MB):
+        # every object but the document becomes its "time".
+        document = json.loads(data, object_hook=lambda d: d if "records" in d else _Stamp(d.get("time")))
+    except (ValueError, RecursionError) as exc:
+        raise _Unreadable(str(exc).splitlines()[0][:120]) from None
+    if isinstance(document, _Stamp):  # a document without records: read plainly, to say what it is
+        document = json.loads(data)
+    if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
+        return document, data, 0, 0  # before the shape check: a newer version may change the shape
+    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
+        raise _Unreadable('not a {"version": 1, "records": [...]} document')
+    stamps = document["records"]
+    times = [parse_time(s.time) if isinstance(s, _Stamp) else None for s in stamps]
     layout = _layout(data)
-    if layout is not None:
-        head, start, end = layout
-        if head.get("version", VERSION) != VERSION:
-            return head, data, start, end
-        try:
-            if _as_written(data, start, end):
-                return head, data, start, end
-            values = [json.loads(data[a:b]) for a, b in _lines_forward(data, start, end)]
-        except ValueError:
-            layout = None  # a record over several lines, say: read it as plain JSON below
-    if layout is None:
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise _Unreadable(str(exc).splitlines()[0][:120]) from None
-        if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
-            return document, data, 0, 0  # before the shape check: a newer version may change the shape
-        if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-            raise _Unreadable('not a {"version": 1, "records": [...]} document')
-        head = {k: v for k, v in document.items() if k != "records"}
-        values = document["records"]
-    head = {"version": head.pop("version", VERSION), **head}
+    if layout is not None and _one_a_line(data, layout[1], layout[2], len(stamps)) and _in_order(times):
+        return layout[0], data, layout[1], layout[2]
+    document = json.loads(data)  # reformatted by hand, or out of order: rebuilt (rare)
+    values = document.pop("records")
+    head = {"version": document.pop("version", VERSION), **document}
     # A line whose time cannot be read goes first: it is kept for a person to fix, never pruned.
     floor = datetime.min.replace(tzinfo=timezone.utc)
-    lines = sorted((((r.time if (r := parse(v)) else floor), _line(v)) for v in values), key=lambda item: item[0])
+    lines = sorted(zip(times, map(_line, values)), key=lambda item: item[0] or floor)
     text = _head_bytes(head)
-    body = _CUT.join(t for _, t in lines)
+    body = _CUT.join(line for _, line in lines)
     return head, text + body + (b"\n" if lines else b"") + b"]}\n", len(text), len(text) + len(body)
 
 
-def _as_written(data: bytes, start: int, end: int) -> bool:
-    """Whether every line is one record as this module writes it, in time order (``ValueError`` when a
-    line is not JSON). One record at a time: a year of records as dicts would take 200 MB."""
-    last: datetime | None = None
-    for a, b in _lines_forward(data, start, end):
-        value = json.loads(data[a:b])
-        if _line(value) != data[a:b]:
-            return False  # another tool's spacing or escaping
-        record = parse(value)
-        if record is not None:
-            if last is not None and record.time < last:
-                return False
-            last = record.time
-    return True
+@dataclass(slots=True)
+class _Stamp:
+    time: Any
+
+
+def _one_a_line(data: bytes, start: int, end: int, count: int) -> bool:
+    """Whether the records between ``start`` and ``end`` are one a line: every cut between two lines
+    falls between two objects, and there are as many lines as records."""
+    if count == 0:
+        return start == end
+    cuts = data.count(_CUT, start, end)
+    return (cuts == count - 1 and data.count(b"},\n{", start, end) == cuts
+            and data[start:start + 1] == b"{" and data[end - 1:end] == b"}")
+
+
+def _in_order(times: list[datetime | None]) -> bool:
+    known = [t for t in times if t is not None]
+    return all(a <= b for a, b in zip(known, known[1:]))
 
 
 def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
@@ -326,7 +328,7 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
     retention_edge = now - timedelta(days=keep.days)
     middle_start = start
     for a, b in _lines_forward(data, start, end):
-        line = _Line(data[a:b], _parse_line(data[a:b]))
+        line = _Line((a, b), _parse_line(data[a:b]))
         if line.record is not None and line.record.time >= retention_edge:
             break
         loaded._front.append(line)
@@ -336,7 +338,7 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
     window_edge = None if window is None else now - window
     middle_end = end
     for a, b in _lines_backward(data, middle_start, end):
-        line = _Line(data[a:b], _parse_line(data[a:b]))
+        line = _Line((a, b), _parse_line(data[a:b]))
         if window_edge is not None and line.record is not None and line.record.time < window_edge:
             break
         loaded._back.append(line)
@@ -372,7 +374,7 @@ def _middle(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int
         if record is not None and record.time >= edge:
             rest = a
             break
-        parts.append(_Line(data[a:b], record))  # a save drops the checks; the report may still read them
+        parts.append(_Line((a, b), record))  # a save drops the checks; the report may still read them
     if rest < end:
         parts.append((rest, end))
     return parts
@@ -401,7 +403,7 @@ def _latest_before(loaded: Loaded, accounts: Sequence[str], found: list[Record])
             del needs[record.account]
 
     data = loaded._data
-    needles = {name: _needle(name) for name in needs}
+    needles = {name: _needles(name) for name in needs}
     for part in reversed(loaded._middle):
         if isinstance(part, _Line):
             take(part.record, "middle")
@@ -410,7 +412,7 @@ def _latest_before(loaded: Loaded, accounts: Sequence[str], found: list[Record])
             if not needs:
                 break
             text = data[a:b]
-            if any(needles[name] in text for name in needs):
+            if any(needle in text for name in needs for needle in needles[name]):
                 take(_parse_line(text), "middle")
     for line in reversed(loaded._front):
         if not needs:
@@ -527,7 +529,7 @@ class HistoryFile:
                 os.fchmod(handle.fileno(), 0o600)
                 handle.write(_head_bytes(head))
                 view = memoryview(loaded._data)
-                for n, piece in enumerate(pieces):
+                for n, piece in enumerate(_coalesced(pieces)):
                     if n:
                         handle.write(_CUT)
                     handle.write(view[piece[0]:piece[1]] if isinstance(piece, tuple) else piece)
@@ -582,7 +584,26 @@ def _signature(stat: os.stat_result) -> str:
     return f"written v{VERSION} {stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {stat.st_dev}"
 
 
-def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tuple[list[Any], bool]:
+Piece = tuple[int, int] | bytes  # a range of the bytes read, or a new line
+
+
+def _coalesced(pieces: list[Piece]) -> Iterator[Piece]:
+    """Neighbouring ranges of the file read as one: a year of lines is written in a few calls."""
+    run: tuple[int, int] | None = None
+    for piece in pieces:
+        if isinstance(piece, tuple) and run is not None and piece[0] == run[1] + len(_CUT):
+            run = (run[0], piece[1])
+            continue
+        if run is not None:
+            yield run
+        run = piece if isinstance(piece, tuple) else None
+        if run is None:
+            yield piece
+    if run is not None:
+        yield run
+
+
+def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tuple[list[Piece], bool]:
     """What a save writes, as byte ranges of the file read and lines; and whether it is in time order."""
     keep = loaded._keep
     report_edge = now - timedelta(days=keep.days)
@@ -601,12 +622,13 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
         if r is not None and r.run == "report" and r.account not in later:
             newest[r.account] = line
     protected = {id(line) for line in newest.values()}
-    front = [line.text for line in loaded._front if line.record is None or id(line) in protected]
-    middle = [part if isinstance(part, tuple) else part.text for part in loaded._middle
+    front = [line.span for line in loaded._front if line.record is None or id(line) in protected]
+    middle = [part if isinstance(part, tuple) else part.span for part in loaded._middle
               if isinstance(part, tuple) or kept(part)]
-    back = [(line.record.time if line.record else None, line.text) for line in loaded._back if kept(line)]
+    back: list[tuple[datetime | None, Piece]] = [(line.record.time if line.record else None, line.span)
+                                                 for line in loaded._back if kept(line)]
     floor = datetime.min.replace(tzinfo=timezone.utc)
-    added: list[tuple[datetime | None, bytes]] = sorted(
+    added: list[tuple[datetime | None, Piece]] = sorted(
         ((parse_time(record.get("time")) or floor, _line(record)) for record in new), key=lambda item: item[0] or floor)
     last = max((t for t, _ in back if t is not None), default=None)
     if not added or last is None or (added[0][0] or floor) >= last:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -24,8 +27,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"Mozilla/5.0 (compatible; api-balance-monitor/{__version__})"
 MAX_BODY = 2 * 1024 * 1024  # a balance answer is a few hundred bytes; more is a wrong URL
-MAX_RETRY_AFTER = 60.0  # seconds: a relay asking for longer than this is down for this run
-MAX_429_WAITS = 20  # polite waits on Retry-After before giving up (bounded by the deadline too)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Response:
 
 
 class HttpClient:
-    """One shared session; at most ``per_host`` requests in flight to any host."""
+    """One shared session; at most ``max_workers`` requests in flight, and ``per_host`` to any host."""
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class HttpClient:
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._in_flight = threading.BoundedSemaphore(max(settings.max_workers, 1))
         self._not_before: dict[str, float] = {}  # a host that asked us to wait (Retry-After)
         self._cache: dict[str, object] = {}
 
@@ -99,45 +101,61 @@ class HttpClient:
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - self.clock()
 
+    def together(self, first: Callable[[], Any], *others: Callable[[], Any]) -> list[Any]:
+        """Run an account's independent requests at once (each call makes one or more); their results in
+        order. Fails as they would one after another: with the exception of the first call that failed.
+
+        The first call runs in this thread, each other one in a thread of its own; the limits on requests
+        in flight (``max_workers``, ``per_host``) hold for them all.
+        """
+        futures: list[Future[Any]] = [Future() for _ in (first, *others)]
+        for call, future in zip(others, futures[1:]):
+            threading.Thread(target=_settle, args=(future, call), daemon=True, name="balance-query+").start()
+        _settle(futures[0], first)
+        wait(futures)  # all of them, even after a failure: an account's requests end with the account
+        return [future.result() for future in futures]
+
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
-        """GET with retries on connection errors, 5xx and 429; raise ``ProviderError`` when it cannot answer."""
+        """GET with retries on connection errors, 5xx and 429; raise ``ProviderError`` when it cannot answer.
+
+        A ``Retry-After`` is waited for as asked, never less than the backoff, and counts as a retry; when
+        it asks for longer than the run has left, the account fails at once with that reason, and the
+        host's other accounts do not ask it again in this run.
+        """
         host = urlsplit(url).netloc
-        failures = 0
-        waits_429 = 0
+        attempt = 0
         while True:
             self._wait_for_host(host)
             try:
                 response = self._once(url, host, headers or {})
             except ProviderError as exc:
-                failures += 1
-                if failures > self.settings.retries or not self._backoff(failures, None):
+                attempt += 1
+                if attempt > self.settings.retries or not self._pause(_backoff(attempt)):
                     raise
                 log.info("%s: %s; retrying", host, exc)
                 continue
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            if response.status == 429 and retry_after is not None and waits_429 < MAX_429_WAITS:
-                waits_429 += 1
-                with self._lock:
-                    self._not_before[host] = max(self._not_before.get(host, 0.0), self.clock() + retry_after)
-                if self._fits(retry_after):
-                    log.info("%s: HTTP 429, waiting %.1f s as it asks", host, retry_after)
-                    continue
+            if response.status != 429 and response.status < 500:
                 return response
-            if response.status == 429 or response.status >= 500:
-                failures += 1
-                if failures <= self.settings.retries and self._backoff(failures, retry_after):
-                    log.info("%s: HTTP %d; retrying", host, response.status)
-                    continue
-            return response
+            asked = _retry_after(response.headers.get("Retry-After"))
+            if asked is not None:
+                with self._lock:  # every account of this host waits, not only this one
+                    self._not_before[host] = max(self._not_before.get(host, 0.0), self.clock() + asked)
+                if not self._fits(asked):
+                    raise ProviderError(f"HTTP {response.status}: the server asks to wait {_seconds(asked)}, "
+                                        "longer than the run has left")
+            attempt += 1
+            if attempt > self.settings.retries or not self._pause(max(asked or 0.0, _backoff(attempt))):
+                return response
+            log.info("%s: HTTP %d; retrying", host, response.status)
 
     def _fits(self, seconds: float) -> bool:
         left = self.remaining()
-        return left is None or seconds < left - 0.5
+        return math.isfinite(seconds) and (left is None or seconds < left - 0.5)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> bool:
+    def _pause(self, delay: float) -> bool:
         """Sleep before the next attempt; False when the run's deadline leaves no room for it."""
-        delay = retry_after if retry_after is not None else min(0.5 * 2 ** (attempt - 1), 8.0)
-        delay += random.uniform(0, delay / 4)  # jitter: accounts on one relay do not retry in step
+        jittered = delay + random.uniform(0, delay / 4)  # accounts on one relay do not retry in step
+        delay = jittered if self._fits(jittered) else delay  # a wait that fits is not lost to the jitter
         if not self._fits(delay):
             return False
         self.sleep(delay)
@@ -149,7 +167,7 @@ class HttpClient:
         delay = until - self.clock()
         if delay > 0:
             if not self._fits(delay):
-                raise ProviderError(f"{host} asked us to wait {delay:.0f} s, past the run's time limit")
+                raise ProviderError(f"{host} asks to wait {_seconds(delay)} more, longer than the run has left")
             self.sleep(delay)
 
     def _once(self, url: str, host: str, headers: Mapping[str, str]) -> Response:
@@ -160,7 +178,7 @@ class HttpClient:
                 raise ProviderError("timed out: the run's time limit was reached")
             timeout = min(timeout, left)
         started = self.clock()
-        with self._slot(host):
+        with self._slot(host), self._in_flight:  # the host's slot first: a slot of all is never held idle
             try:
                 with self.session.get(url, headers=dict(headers), timeout=(timeout, timeout), stream=True) as r:
                     body = _read_capped(r)
@@ -177,6 +195,21 @@ class HttpClient:
                 raise ProviderError(f"cannot reach {host}: {connection_reason(self.redactor(str(exc)))}") from None
         log.debug("GET %s%s -> HTTP %d in %.0f ms", host, _path(url), response.status, (self.clock() - started) * 1000)
         return response
+
+
+def _settle(future: Future[Any], call: Callable[[], Any]) -> None:
+    try:
+        future.set_result(call())
+    except BaseException as exc:  # handed to the caller, who raises it
+        future.set_exception(exc)
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 1e9 else "indefinitely"
 
 
 def _read_capped(r: requests.Response) -> bytes:
@@ -209,7 +242,7 @@ def _retry_after(value: str | None) -> float | None:
         seconds = when.timestamp() - time.time()
     if seconds != seconds:  # NaN
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return max(seconds, 0.0)
 
 
 _REASONS = [

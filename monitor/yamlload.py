@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 MAX_VALUES = 100_000  # a config of a thousand accounts has some ten thousand
 
 
@@ -95,13 +96,16 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, doc: YamlDocum
         raise YamlSyntaxError(node.start_mark.line + 1,
                               f"the document expands to more than {MAX_VALUES} values (aliases, '*name'?)")
     doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in PLAIN_TAGS:
+        # Building the collection by hand skips the constructor that refuses unknown tags on scalars:
+        # refuse them here alike (``- !!python/object:os.system`` over a mapping, ``!!set``, ``!foo``).
+        raise yaml.constructor.ConstructorError(
+            None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the usual way
+        own, merged = _pairs(node, path, doc)
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(loader, key_node)
-            if not isinstance(key, str):
-                key = str(key)
+        for key_node, value_node in own:
+            key = _key(loader, key_node)
             child = (*path, key)
             if key in result:
                 doc.errors.append(
@@ -111,10 +115,59 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, doc: YamlDocum
                 continue
             doc.lines[child] = key_node.start_mark.line + 1
             result[key] = _build(loader, value_node, child, doc)
+        for key_node, value_node in merged:
+            key = _key(loader, key_node)
+            if key not in result:  # the keys written beside a merge (and earlier merges) win over it
+                child = (*path, key)
+                doc.lines[child] = key_node.start_mark.line + 1
+                result[key] = _build(loader, value_node, child, doc)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*path, i), doc) for i, item in enumerate(node.value)]
     return _scalar(loader, node)
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _pairs(node: yaml.MappingNode, path: Path_, doc: YamlDocument) -> tuple[list[Any], list[Any]]:
+    """A mapping's own key/value nodes, and those its merge key (``<<: *a`` or ``<<: [*a, *b]``) brings in,
+    in YAML's order of precedence: the first of a key wins, so a key written beside the merge overrides
+    the merged one, and an earlier mapping of the list a later one.
+
+    PyYAML's ``flatten_mapping`` puts the merged keys before the node's own, so an override would look
+    like a duplicate key here; it also rewrites the node in place, which an alias reaches again.
+    """
+    own = [(k, v) for k, v in node.value if k.tag != MERGE_TAG]
+    merged: list[Any] = []
+    first: int | None = None
+    for key_node, value_node in node.value:
+        if key_node.tag != MERGE_TAG:
+            continue
+        if first is not None:
+            doc.errors.append((key_node.start_mark.line + 1, (*path, "<<"), f"duplicate merge key '<<' (first on line "
+                               f"{first}); list the mappings in one: <<: [*a, *b]"))
+            continue
+        first = key_node.start_mark.line + 1
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise YamlSyntaxError(source.start_mark.line + 1,
+                                      "a merge key (<<) takes a mapping or a list of mappings")
+            inner_own, inner_merged = _pairs(source, path, doc)
+            merged += inner_own + inner_merged
+            doc.built += len(inner_own)  # merges of merges multiply like aliases do
+            if doc.built > MAX_VALUES:
+                raise YamlSyntaxError(key_node.start_mark.line + 1,
+                                      f"the document expands to more than {MAX_VALUES} values (merge keys?)")
+    return own, merged
+
+
+def _key(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    if node.tag == "tag:yaml.org,2002:value":  # a plain "=" key, as PyYAML's flatten_mapping reads it
+        node.tag = "tag:yaml.org,2002:str"
+    key = _scalar(loader, node)
+    return key if isinstance(key, str) else str(key)
 
 
 def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:

@@ -34,8 +34,9 @@ BASE = "defaults:\n  base_url: https://relay.example.com\n"
 def test_the_shipped_example_config_loads(tmp_path: Path) -> None:
     config = load(ROOT / "config.yaml", environ={
         "FEISHU_WEBHOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123",
-        "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two"})
-    assert [a.name for a in config.accounts] == ["账户名称1", "账户名称2"]
+        "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two", "RELAY2_API_KEY": "sk-three",
+        "DEEPSEEK_API_KEY": "sk-four", "NOVITA_API_KEY": "sk_five"})
+    assert [a.name for a in config.accounts] == ["账户名称1", "账户名称2", "另一个中转站", "DeepSeek", "Novita"]
     assert config.accounts[1].low_balance == 10 and config.accounts[0].low_balance == 5
     assert config.feishu is not None and config.feishu.secret == ""
     assert config.heartbeat_url is None
@@ -124,3 +125,24 @@ def test_a_readable_env_file_is_warned_about(tmp_path: Path) -> None:
     os.chmod(tmp_path / ".env", 0o644)
     config = load(path, environ={})
     assert any("chmod 600" in w for w in config.warnings)
+
+
+def test_keys_beside_a_merge_key_override_the_merged_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "accounts:\n"
+                 "  - &relay\n    name: a\n    api_key: k1\n    low_balance: 3\n"
+                 "  - <<: *relay\n    name: b\n    api_key: k2\n")
+    config = load(path, environ={})
+    assert [(a.name, a.api_key, a.low_balance) for a in config.accounts] == [("a", "k1", 3), ("b", "k2", 3)]
+
+
+def test_in_a_list_of_merges_the_earlier_mapping_wins_and_a_real_duplicate_is_still_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "accounts:\n"
+                 "  - &one {name: a, api_key: k1, low_balance: 3}\n"
+                 "  - &two {name: b, api_key: k2, low_balance: 7}\n"
+                 "  - <<: [*two, *one]\n    name: c\n"
+                 "  - <<: *one\n    name: d\n    name: e\n")
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:10: accounts[3].name: duplicate key 'name' (first on line 9)")
+    path.write_text(path.read_text().replace("    name: e\n", ""))
+    config = load(path, environ={})
+    assert [(a.name, a.api_key, a.low_balance) for a in config.accounts][2:] == [("c", "k2", 7), ("d", "k1", 3)]

@@ -166,7 +166,8 @@ def test_the_example_configs_channel_sections_load_when_uncommented(tmp_path: Pa
     env = {name: value for name, value in (line[2:].split("=", 1) for line in
            (root / ".env.example").read_text(encoding="utf-8").splitlines() if line.startswith("# ") and "=" in line)}
     env |= {"FEISHU_WEBHOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abc-123",
-            "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two"}
+            "ACCOUNT1_API_KEY": "sk-one", "ACCOUNT2_API_KEY": "sk-two", "RELAY2_API_KEY": "sk-three",
+            "DEEPSEEK_API_KEY": "sk-four", "NOVITA_API_KEY": "sk_five"}
     config = load(write(tmp_path, text), environ=env)
     assert [c.label for c in config.channels] == ["feishu", "dingtalk", "wecom", "slack", "telegram", "email",
                                                   "webhook"]

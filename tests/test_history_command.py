@@ -130,7 +130,7 @@ def test_history_account_option_shows_one_account(history_setup: tuple[Setup, Sy
 
     unknown = cron_run(["history", "-c", str(setup.config), "--account", "mian"], tmp_path / "home")
     assert unknown.returncode == 64
-    assert "no account named 'mian'" in unknown.stdout
+    assert "no account named 'mian'" in unknown.stderr and unknown.stdout == ""
 
 
 def test_history_csv_has_one_row_per_account_per_day_with_events(history_setup: tuple[Setup, Synthetic],

@@ -32,7 +32,7 @@ def test_total_used_and_remaining_from_hard_limit_and_cents() -> None:
         Decimal("20"), Decimal("7.66"), Decimal("12.34"))
     assert result.snapshot.currency == "USD"
     paths = [r.path for r in relay.requests]
-    assert paths == ["/v1/dashboard/billing/subscription", "/v1/dashboard/billing/usage"]
+    assert sorted(paths) == ["/v1/dashboard/billing/subscription", "/v1/dashboard/billing/usage"]  # together
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in relay.requests)
 
 

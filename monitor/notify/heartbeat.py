@@ -12,11 +12,18 @@ TIMEOUT = 10.0
 
 
 def url_for(template: str, code: int) -> str:
-    """``{code}`` and ``{status}`` are filled in; a URL with neither gets ``/<code>`` (Healthchecks.io)."""
+    """``{code}`` and ``{status}`` are filled in; a URL with neither gets ``/<code>`` (Healthchecks.io).
+
+    The code goes on the end of the path, before any query or fragment: appended to
+    ``…/ping/<uuid>?rid=abc`` it would change a query value, and the service would count every run a success.
+    """
     status = "up" if code == 0 else "down"
     if "{code}" in template or "{status}" in template:
         return template.replace("{code}", str(code)).replace("{status}", status)
-    return f"{template.rstrip('/')}/{code}"
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(template)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{code}"))
 
 
 def ping(template: str, code: int, redactor: Redactor, dry_run: bool = False) -> bool:

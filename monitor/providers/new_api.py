@@ -48,7 +48,9 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
     base = base_url(account)
     headers = common.bearer(account.api_key)
     limited = _rate_limited_hosts(http)
-    response = None if base in limited else http.get(f"{base}/api/usage/token", headers)
+    # Every way on needs the site's units (cached per host): asked for beside the key's own request.
+    response, _ = http.together(lambda: None if base in limited else http.get(f"{base}/api/usage/token", headers),
+                                lambda: _site_or_none(http, base))
     if response is None or not _has_token_usage(response):
         if response is not None and response.status == 429:
             limited.add(base)  # the limit lasts minutes: the other keys on this relay go straight to billing

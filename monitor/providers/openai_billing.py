@@ -19,8 +19,9 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
     base = account.base_url
     headers = common.bearer(account.api_key)
     try:
-        subscription = common.get_json(http, f"{base}/v1/dashboard/billing/subscription", headers)
-        usage = common.get_json(http, f"{base}/v1/dashboard/billing/usage", headers)
+        subscription, usage = http.together(  # independent: both in flight at once
+            lambda: common.get_json(http, f"{base}/v1/dashboard/billing/subscription", headers),
+            lambda: common.get_json(http, f"{base}/v1/dashboard/billing/usage", headers))
     except common.QuotaExhausted as exc:
         return common.exhausted(exc, currency)
     return from_answers(subscription, usage, currency, account.hard_limit)

@@ -16,6 +16,7 @@ from monitor.report.words import money
 from monitor.usage import sparkline
 
 MARKS = {"reset": "R", "topup": "T"}
+TREND_DAYS = 60
 LEGEND = "R = usage was reset that day, T = topped up that day (neither counted as usage); - = no data"
 
 
@@ -107,9 +108,11 @@ def table(days: Sequence[date], columns: Sequence[Column]) -> str:
     out.append("")
     out.append(LEGEND)
     out.append("")
-    out.append("trend (oldest left):")
+    # A sparkline longer than a terminal is a wall of blocks: it covers the latest TREND_DAYS at most.
+    shown = list(days)[:TREND_DAYS]
+    out.append("trend (oldest left):" if len(shown) == len(days) else f"trend, last {TREND_DAYS} days (oldest left):")
     name_width = max((width(c.name) for c in columns), default=0)
-    oldest_first = list(reversed(days))
+    oldest_first = list(reversed(shown))
     for c in columns:
         spark = sparkline([c.per_day[d][0] if d in c.per_day else None for d in oldest_first])
         out.append(f"  {ljust(c.name, name_width)}  {spark}")  # spaces inside are days without data

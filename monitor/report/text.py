@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from monitor.amounts import rounded
 from monitor.report import AccountReport, Report
-from monitor.report.words import WORDS, days, elapsed, money, rate
+from monitor.report.words import WORDS, days, elapsed, localised, money, rate
 from monitor.usage import sparkline
 
 
@@ -26,7 +26,7 @@ def detail_lines(a: AccountReport, language: str) -> list[str]:
     w = WORDS[language]
     sep = w["sep"]
     if not a.ok:
-        return [f"{w['failed']}{sep}{a.error}"]
+        return [f"{w['failed']}{sep}{localised(a.error or '', language)}"]
     out = []
     if a.unlimited:
         out.append(f"{w['remaining']}{sep}{w['unlimited']}")
@@ -45,7 +45,8 @@ def detail_lines(a: AccountReport, language: str) -> list[str]:
     if sum(v is not None for v in a.trend) >= 2:  # one day is no trend
         out.append(f"{w['trend']}{sep}{sparkline(a.trend)}")
     if a.note:
-        out.append(w["exhausted"].format(note=a.note) if a.low_balance else f"{w['note']}{sep}{a.note}")
+        note = localised(a.note, language)
+        out.append(w["exhausted"].format(note=note) if a.low_balance else f"{w['note']}{sep}{note}")
     if a.low_balance and not a.note and a.threshold is not None:
         out.append(w["low_balance"].format(threshold=money(a.threshold, a.currency)))
     if a.low_days and a.days_left is not None:

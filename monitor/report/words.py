@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from monitor.amounts import rounded
@@ -131,3 +132,54 @@ def days(amount: Decimal) -> str:
 def elapsed(seconds: int, language: str) -> str:
     minutes_total = int(round(seconds / 60))
     return WORDS[language]["elapsed"].format(hours=minutes_total // 60, minutes=minutes_total % 60)
+
+
+# --- our own notes and error texts, as a Chinese report shows them --------------------------------
+# The providers and the HTTP layer write them in English (and --json keeps them so: scripts match on
+# them); only what a person reads in a zh report is translated here. A provider's own message
+# ("HTTP 401: 无效的令牌") is shown as the provider sent it.
+
+NOTES_ZH = {
+    "quota exhausted": "额度已用尽",
+    "key expired": "密钥已过期",
+    "key limit reached": "已达到密钥的额度上限",
+    "no balance listed": "答复中没有列出余额",
+}
+
+REASONS_ZH = {
+    "connection refused": "连接被拒绝",
+    "host name not found": "找不到主机名",
+    "connection reset": "连接被重置",
+    "connection closed without an answer": "连接被关闭，没有应答",
+    "TLS certificate problem": "TLS 证书有问题",
+    "network unreachable": "网络不可达",
+    "answer cut off": "应答被截断",
+    "connection failed": "连接失败",
+}
+
+_ERRORS_ZH = [
+    (re.compile(r"timed out after (\S+) s connecting \((.+)\)"), "超时：{0} 秒内未能连上 {1}"),
+    (re.compile(r"timed out after (\S+) s waiting for an answer \((.+)\)"), "超时：{1} 在 {0} 秒内没有应答"),
+    (re.compile(r"timed out: no answer within the run's limit of (\S+) s"), "超时：在本次运行的 {0} 秒时限内没有应答"),
+    (re.compile(r"timed out: the run's time limit was reached"), "超时：已到本次运行的时限"),
+    (re.compile(r"(\S+) asked us to wait (\S+) s, past the run's time limit"),
+     "{0} 要求等待 {1} 秒，超出本次运行的时限"),
+    (re.compile(r"response is not JSON \((.*)\)"), "答复不是 JSON（{0}）"),
+]
+_CANNOT_REACH = re.compile(r"cannot reach (\S+): (.+)")
+
+
+def localised(text: str, language: str) -> str:
+    """A note or error of ours in the report's language; anything else unchanged."""
+    if language != "zh":
+        return text
+    if text in NOTES_ZH:
+        return NOTES_ZH[text]
+    reach = _CANNOT_REACH.fullmatch(text)
+    if reach:
+        return f"无法连接 {reach.group(1)}：{REASONS_ZH.get(reach.group(2), reach.group(2))}"
+    for pattern, words in _ERRORS_ZH:
+        match = pattern.fullmatch(text)
+        if match:
+            return words.format(*match.groups())
+    return text

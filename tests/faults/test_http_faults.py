@@ -92,7 +92,7 @@ def test_a_connection_reset_is_retried_then_reported(tmp_path: Path, relay: Rela
     assert result.returncode == 2, result.stderr
     error = by_name(result.stdout)["spare"]["error"]
     assert error.startswith("cannot reach 127.0.0.1:") and ("reset" in error or "without an answer" in error)
-    assert connections == 2  # one retry, as configured
+    assert connections == 4  # its two requests (together), each retried once as configured
     assert "Traceback" not in result.stderr
 
 
@@ -118,8 +118,8 @@ def test_an_empty_429_is_retried_then_reported(tmp_path: Path, relay: RelayEmula
 
 def test_a_429_with_retry_after_is_waited_for_then_succeeds(tmp_path: Path, relay: RelayEmulator,
                                                             bot: FeishuBotEmulator) -> None:
-    with faulty_relay(rate_limit=(1, 1.0), retry_after=1) as limited:
-        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 0}, accounts=spare_at(limited.url))
+    with faulty_relay(rate_limit=(1, 1.0), retry_after=1) as limited:  # each wait counts as a retry
+        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 2}, accounts=spare_at(limited.url))
         result = run(setup, "--json")
         times = [r.time for r in limited.requests]
     assert result.returncode == 0, result.stderr
@@ -178,5 +178,20 @@ def test_the_run_timeout_bounds_the_query_phase(tmp_path: Path, relay: RelayEmul
     assert "timed out" in accounts["spare"]["error"]
     assert len(bot.received) == 1
     delivered = json.dumps(bot.received[0], ensure_ascii=False)
-    assert "main" in delivered and "timed out" in delivered
+    assert "main" in delivered and "超时" in delivered  # the zh card says "timed out" in Chinese
     assert {r["account"]: r["ok"] for r in setup.records()} == {"main": True, "spare": False}
+
+
+def test_a_retry_after_longer_than_the_run_fails_that_account_at_once(tmp_path: Path, relay: RelayEmulator,
+                                                                      bot: FeishuBotEmulator) -> None:
+    with faulty_relay(faults={SUBSCRIPTION: lambda r: (429, {"Retry-After": "600"}, b"")}) as limited:
+        setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 2, "run_timeout_seconds": 30},
+                     accounts=spare_at(limited.url))
+        started = time.monotonic()
+        result = run(setup, "--json", timeout=60)
+        took = time.monotonic() - started
+    assert took < 10, took  # not held for a clamped minute, then failed anyway
+    assert result.returncode == 2, result.stderr
+    assert by_name(result.stdout)["spare"]["error"] == (
+        "HTTP 429: the server asks to wait 600 s, longer than the run has left")
+    assert by_name(result.stdout)["main"]["ok"]

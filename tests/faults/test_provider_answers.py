@@ -135,6 +135,9 @@ class FakeHttp:
     def cached(self, key: str, compute: Callable[[], object]) -> object:
         return compute()
 
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        return [call() for call in calls]  # one after another: the answers keep their order
+
 
 def account_for(provider: str) -> Account:
     return Account("acct", provider, "sk-test", base_url="https://relay.example.com",

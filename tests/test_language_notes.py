@@ -1,0 +1,49 @@
+"""A zh report says its notes and our own errors in Chinese; --json keeps the SPEC's English values."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from monitor.emulators import RelayEmulator, Token
+from monitor.report.words import localised
+from tests.conftest import MAIN_KEY, SPARE_KEY, config_text, cron_run, write_setup
+
+ACCOUNTS = """\
+accounts:
+  - name: main
+    api_key: ${MAIN_API_KEY}
+  - name: slow
+    base_url: ${SLOW_URL}
+    api_key: ${SPARE_API_KEY}
+"""
+
+
+def test_zh_report_translates_notes_and_errors_but_json_keeps_them(tmp_path: Path) -> None:
+    exhausted = {MAIN_KEY[3:]: Token(total=Decimal("20"), used=Decimal("20.000001"), name="main")}
+    with RelayEmulator(tokens=exhausted) as relay, \
+            RelayEmulator(tokens={SPARE_KEY[3:]: Token()}, delay=1.5) as slow:
+        text = config_text(relay.url, extra="http:\n  timeout_seconds: 0.4\n  retries: 0\n", accounts=ACCOUNTS)
+        setup = write_setup(tmp_path / "etc", "language: zh\n" + text,
+                            {"MAIN_API_KEY": MAIN_KEY, "SPARE_API_KEY": SPARE_KEY, "SLOW_URL": slow.url})
+        report = cron_run(["--dry-run", "-c", str(setup.config)], tmp_path / "home")
+        document = cron_run(["--dry-run", "--json", "-c", str(setup.config)], tmp_path / "home")
+    assert report.returncode == 3, report.stderr
+    assert "⚠️ 额度已用尽" in report.stdout
+    assert "超时：127.0.0.1:" in report.stdout and "在 0.4 秒内没有应答" in report.stdout
+    assert "quota exhausted" not in report.stdout and "timed out" not in report.stdout
+    accounts = {a["name"]: a for a in json.loads(document.stdout)["accounts"]}
+    assert accounts["main"]["note"] == "quota exhausted"
+    assert accounts["slow"]["error"].startswith("timed out after 0.4 s")
+
+
+def test_english_and_unknown_texts_are_left_as_they_are() -> None:
+    assert localised("quota exhausted", "en") == "quota exhausted"
+    assert localised("HTTP 401: 无效的令牌", "zh") == "HTTP 401: 无效的令牌"
+    assert localised("cannot reach relay.example.com: connection refused", "zh") == \
+        "无法连接 relay.example.com：连接被拒绝"
+    assert localised("timed out: no answer within the run's limit of 120 s", "zh") == \
+        "超时：在本次运行的 120 秒时限内没有应答"
+    assert localised("response is not JSON (text/html, 'Just a moment...')", "zh") == \
+        "答复不是 JSON（text/html, 'Just a moment...'）"
