@@ -34,6 +34,12 @@ class Period:
     approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
 
 
+def latest(points: Sequence[Point]) -> Point | None:
+    """The newest snapshot. Times are saved to the second, so two runs in one second (a check and the
+    report both started at boot by their timers) tie: the one written last, later in the file, is newer."""
+    return max(reversed(points), key=lambda p: p.time, default=None)
+
+
 @dataclass(frozen=True)
 class Step:
     """What happened between two consecutive points."""
@@ -165,9 +171,9 @@ def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: 
     """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
     and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
     before = [p for p in points if p.time < current.time]
-    if not before:
+    previous = latest(before)
+    if previous is None:
         return None
-    previous = max(before, key=lambda p: p.time)
     change = step(previous, current)
     seconds = int((current.time - previous.time).total_seconds())
     if change.kind != "usage" or change.amount is None or change.amount < min_amount:

@@ -9,7 +9,7 @@ from typing import Any
 
 from monitor import alerts
 from monitor.report import AccountReport, Report
-from monitor.usage import Period, Point, Spike, period_over, spike, usual_rate
+from monitor.usage import Period, Point, Spike, latest, period_over, spike, usual_rate
 
 T0 = datetime(2026, 11, 21, 1, 17, 3, 412345, tzinfo=timezone.utc)
 HALF = timedelta(minutes=30, seconds=1, microseconds=250000)  # a cron check is never exactly on time
@@ -270,3 +270,18 @@ def test_changes_come_alerts_first_then_recoveries() -> None:
     found = alerts.changes(r, state, NOW, 0)
     assert alerts.lines(r, found) == ["⚠️ main：余额不足，剩余 $1.2346（阈值 $5.0000）", "✅ spare 已恢复：查询恢复正常"]
     assert alerts.title(r, found).startswith("🚨") and alerts.state_of(found) == "low"
+
+
+def test_two_snapshots_in_one_second_the_one_written_last_is_the_previous_one() -> None:
+    # Times are saved to the second: a check and the report started together at boot by their timers
+    # leave two records with one time. The second one written is the newer: comparing with the first
+    # would count its spend again, as a spike that never ends.
+    points = used_series(["0.100000"] * 8)
+    first = after(points, "2.500000")
+    assert first.used is not None and first.balance is not None
+    second = Point(first.time, first.fingerprint, first.balance - Decimal("1.5"), first.used + Decimal("1.5"), "USD")
+    assert latest([*points, first, second]) is second
+    later = Point(first.time + timedelta(seconds=1, microseconds=1), first.fingerprint, second.balance,
+                  second.used, "USD")
+    assert spike([*points, first, second], later, FACTOR, MIN) is None
+    assert spike([*points, first], later, FACTOR, MIN) is not None  # what the first one would have said
