@@ -30,7 +30,8 @@ def _pass_options(command: argparse.ArgumentParser) -> None:
 
 def _history_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--account", metavar="NAME", help="one account only")
-    command.add_argument("--days", type=int, default=14, metavar="N", help="how many days back (default 14)")
+    command.add_argument("--days", type=_days, default=14, metavar="N",
+                         help=f"how many days back (default 14, at most {MAX_DAYS})")
     command.add_argument("--csv", action="store_true", help="CSV for spreadsheets")
 
 

@@ -128,10 +128,13 @@ def parse_time(text: Any) -> datetime | None:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or type(value) not in (str, int, float):
-        return None
     try:
-        number = Decimal(value if type(value) is str else str(value))
+        if type(value) is str:
+            number = Decimal(value)
+        elif type(value) is int or type(value) is float:
+            number = Decimal(str(value))
+        else:
+            return None
     except InvalidOperation:
         return None
     # A hand-edited 1e30 would make every later sum overflow the report's arithmetic: not a usable amount.
@@ -141,23 +144,26 @@ def _decimal(value: Any) -> Decimal | None:
 _SHARED: dict[str, str] = {}  # one copy of each account name, provider and currency among many records
 
 
+def _word(value: Any) -> str | None:
+    return _SHARED.setdefault(value, value) if type(value) is str else None
+
+
 def _text(value: Any) -> str | None:
-    return _SHARED.setdefault(value, value) if type(value) is str and len(value) < 100 else (
-        value if type(value) is str else None)
+    return value if type(value) is str else None
 
 
 def parse(raw: Any) -> Record | None:
     """A record from its dict, or None when it is too damaged to use (it is still kept in the file)."""
     if type(raw) is not dict:
         return None
-    moment = parse_time(raw.get("time"))
-    name = _text(raw.get("account"))
+    get = raw.get
+    moment = parse_time(get("time"))
+    name = _word(get("account"))
     if moment is None or name is None:
         return None
-    fp = raw.get("key_fingerprint")
-    get = raw.get
-    return Record(moment, name, _text(fp) if fp else None, _text(get("provider")), get("ok") is True,
-                  _text(get("currency")) or None, _decimal(get("balance")), _decimal(get("used")),
+    fp = get("key_fingerprint")
+    return Record(moment, name, fp if type(fp) is str and fp else None, _word(get("provider")), get("ok") is True,
+                  _word(get("currency")) or None, _decimal(get("balance")), _decimal(get("used")),
                   _decimal(get("total")), get("unlimited") is True, _text(get("error")),
                   "check" if get("run") == "check" else "report")
 
@@ -334,16 +340,10 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
         loaded._front.append(line)
         middle_start = b + len(_CUT)
     middle_start = min(middle_start, end)
-    # From the end: the window, every line parsed.
-    window_edge = None if window is None else now - window
-    middle_end = end
-    for a, b in _lines_backward(data, middle_start, end):
-        line = _Line((a, b), _parse_line(data[a:b]))
-        if window_edge is not None and line.record is not None and line.record.time < window_edge:
-            break
-        loaded._back.append(line)
-        middle_end = max(a - len(_CUT), middle_start)
-    loaded._back.reverse()
+    # The window: its edge found by bisection (the lines are in time order), then read in one go.
+    window_start = middle_start if window is None else _first_since(data, middle_start, end, now - window)
+    loaded._back = _parsed(data, window_start, end)
+    middle_end = max(window_start - len(_CUT), middle_start)
     loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
     found = [line.record for line in loaded._back if line.record is not None]
     before = _latest_before(loaded, accounts, found)
@@ -351,6 +351,37 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
     loaded.records = sorted(found + [r for r, _ in before], key=lambda r: r.time)
     return loaded
+
+
+def _first_since(data: bytes, start: int, end: int, edge: datetime) -> int:
+    """Where the first line at or after ``edge`` starts (``end`` if none), in lines in time order.
+
+    A bisection over the bytes: a few dozen lines parsed, whatever the file's size and time format."""
+    low, high = start, end
+    while low < high:
+        cut = data.rfind(_CUT, low, (low + high) // 2)
+        a = low if cut < 0 else cut + len(_CUT)
+        b = data.find(_CUT, a, end)
+        b = end if b < 0 else b
+        record = _parse_line(data[a:b])
+        if record is not None and record.time >= edge:
+            high = a
+        else:
+            low = min(b + len(_CUT), end)
+    return low
+
+
+def _parsed(data: bytes, start: int, end: int) -> list[_Line]:
+    """The lines from ``start`` to ``end``, each with its record: one ``json.loads`` of them all (a line
+    each only if that fails, in a file edited behind the last save's back)."""
+    spans = list(_lines_forward(data, start, end))
+    try:
+        values = json.loads(b"[" + data[start:end] + b"]") if spans else []
+    except ValueError:
+        values = []
+    if len(values) != len(spans):
+        return [_Line((a, b), _parse_line(data[a:b])) for a, b in spans]
+    return [_Line(span, parse(value)) for span, value in zip(spans, values)]
 
 
 def _middle(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:

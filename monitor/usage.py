@@ -12,7 +12,7 @@ BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Point:
     """A successful snapshot of one account at one time (from the history or from this run)."""
 
@@ -21,6 +21,7 @@ class Point:
     balance: Decimal | None
     used: Decimal | None
     currency: str | None = None  # None: unknown (an old or hand-edited record), comparable with any
+    run: str = "report"  # the command that wrote it: "report" or "check"
 
 
 @dataclass(frozen=True)

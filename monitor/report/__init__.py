@@ -73,7 +73,8 @@ def points_of(records: Sequence[Record], run: str | None = None) -> dict[str, li
     found: dict[str, list[Point]] = {}
     for r in records:
         if r.ok and (run is None or r.run == run):
-            found.setdefault(r.account, []).append(Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency))
+            found.setdefault(r.account, []).append(
+                Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency, r.run))
     return found
 
 
@@ -90,10 +91,9 @@ def build(
     """The report of one run. ``history`` holds the records from before this run; ``run`` is the command
     (a report measures its period since the previous report, a check since the previous snapshot)."""
     past = points_of(history)
-    reports = points_of(history, "report")
     today = now.astimezone(zone).date()
-    lines = [_account(r, past.get(r.account.name, []), reports.get(r.account.name, []) if run == "report" else None,
-                      now, zone, today, retention_days) for r in results]
+    lines = [_account(r, past.get(r.account.name, []), run == "report", now, zone, today, retention_days)
+             for r in results]
     lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
     for line in lines:
@@ -103,7 +103,7 @@ def build(
 
 
 def _account(
-    result: AccountResult, past: list[Point], reports: list[Point] | None, now: datetime, zone: tzinfo,
+    result: AccountResult, past: list[Point], report: bool, now: datetime, zone: tzinfo,
     today: date, retention_days: int,
 ) -> AccountReport:
     account = result.account
@@ -117,9 +117,10 @@ def _account(
     current = Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency)
     retention = timedelta(days=retention_days)
     # A check: since the previous snapshot of either kind. The clock moved back: say so, as for one step.
-    if reports is None or any(p.time >= current.time for p in past):
+    if not report or any(p.time >= current.time for p in past):
         period = usage.period(usage.latest(past), current, retention)
     else:  # a report: since the previous report, over every snapshot in between
+        reports = [p for p in past if p.run == "report"]
         # No report yet but checks already ran (check was scheduled first): since the first of them, rather
         # than "first record" over hours of snapshots.
         start = usage.latest(reports) if reports else min(past, key=lambda p: p.time, default=None)
