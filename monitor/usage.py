@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from fractions import Fraction
 
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
@@ -34,12 +35,19 @@ class Period:
     approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
 
 
+def latest(points: Sequence[Point]) -> Point | None:
+    """The newest snapshot. Times are saved to the second, so two runs in one second (a check and the
+    report both started at boot by their timers) tie: the one written last, later in the file, is newer."""
+    return max(reversed(points), key=lambda p: p.time, default=None)
+
+
 @dataclass(frozen=True)
 class Step:
     """What happened between two consecutive points."""
 
     kind: str  # usage | reset | topup | unknown
     amount: Decimal | None  # usage for kind usage, the top-up for topup
+    topup: Decimal | None = None  # kind usage: the grant was raised by this much (balance rose beyond the usage)
 
 
 def step(before: Point, after: Point) -> Step:
@@ -51,7 +59,13 @@ def step(before: Point, after: Point) -> Step:
         return Step("unknown", None)
     if before.used is not None and after.used is not None:
         delta = after.used - before.used
-        return Step("reset", None) if delta < 0 else Step("usage", delta)
+        if delta < 0:
+            return Step("reset", None)
+        # A relay key whose quota was raised: balance = total − used, so the top-up is the rise of the
+        # balance plus what was spent meanwhile, exactly (the recovery message says how much).
+        raised = after.balance - before.balance + delta if after.balance is not None and before.balance is not None \
+            else None
+        return Step("usage", delta, raised if raised is not None and raised > 0 else None)
     if before.balance is not None and after.balance is not None:
         delta = before.balance - after.balance
         return Step("topup", -delta) if delta < 0 else Step("usage", delta)
@@ -70,7 +84,7 @@ def period(previous: Point | None, current: Point, retention: timedelta) -> Peri
         return Period("first", previous.time, seconds, None, reason="too_old")
     change = step(previous, current)
     if change.kind == "usage":
-        return Period("usage", previous.time, seconds, change.amount)
+        return Period("usage", previous.time, seconds, change.amount, topup=change.topup)
     if change.kind == "topup":
         return Period("topup", previous.time, seconds, None, topup=change.amount)
     if change.kind == "reset":
@@ -90,8 +104,10 @@ def period_over(points: Sequence[Point], current: Point, retention: timedelta) -
     if current.time - start.time > retention:
         return period(start, current, retention)
     steps = [step(a, b) for a, b in zip([*chain, current], [*chain[1:], current])]
-    usage = sum((s.amount for s in steps if s.kind == "usage" and s.amount is not None), Decimal(0))
-    topups = [s.amount for s in steps if s.kind == "topup" and s.amount is not None]
+    spent = [s.amount for s in steps if s.kind == "usage" and s.amount is not None]
+    # No step measured any usage: say so (as for one step) rather than show a made-up $0.
+    usage = sum(spent, Decimal(0)) if spent else None
+    topups = [t for s in steps for t in (s.amount if s.kind == "topup" else s.topup,) if t is not None]
     topup = sum(topups, Decimal(0)) if topups else None
     seconds = int((current.time - start.time).total_seconds())
     if all(s.kind == "unknown" for s in steps):
@@ -100,6 +116,8 @@ def period_over(points: Sequence[Point], current: Point, retention: timedelta) -
         changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint
                       for a, b in zip([*chain, current], [*chain[1:], current]))
         return Period("reset", start.time, seconds, usage, topup, "key_changed" if changed else "reset", True)
+    if usage is None:  # only top-ups
+        return Period("topup", start.time, seconds, None, topup)
     return Period("usage", start.time, seconds, usage, topup)
 
 
@@ -120,16 +138,22 @@ class Spike:
 SPIKE_MIN_PERIODS = 4
 
 
-def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
-    """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
-    ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
+def _per_day(amount: Decimal, elapsed: timedelta) -> Fraction:
+    # Exact: a spend of exactly 3× the usual rate is a spike at spike_factor 3, never lost to rounding.
+    return Fraction(amount) * 86400 / Fraction(elapsed / timedelta(microseconds=1)) * 1_000_000
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _usual(points: Sequence[Point], until: datetime) -> Fraction | None:
     ordered = sorted((p for p in points if until - BURN_WINDOW <= p.time <= until), key=lambda p: p.time)
     rates = []
     for before, after in zip(ordered, ordered[1:]):
         change = step(before, after)
-        seconds = Decimal(str((after.time - before.time).total_seconds()))
-        if change.kind == "usage" and change.amount is not None and seconds > 0:
-            rates.append(change.amount / seconds * 86400)
+        if change.kind == "usage" and change.amount is not None and after.time > before.time:
+            rates.append(_per_day(change.amount, after.time - before.time))
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
     rates.sort()
@@ -137,24 +161,31 @@ def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
     return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
 
 
+def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
+    """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
+    ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
+    usual = _usual(points, until)
+    return None if usual is None else _decimal(usual)
+
+
 def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: Decimal) -> Spike | None:
     """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
     and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
     before = [p for p in points if p.time < current.time]
-    if not before:
+    previous = latest(before)
+    if previous is None:
         return None
-    previous = max(before, key=lambda p: p.time)
     change = step(previous, current)
     seconds = int((current.time - previous.time).total_seconds())
-    if change.kind != "usage" or change.amount is None or seconds <= 0 or change.amount < min_amount:
+    if change.kind != "usage" or change.amount is None or change.amount < min_amount:
         return None
-    usual = usual_rate(before, previous.time)
+    usual = _usual(before, previous.time)
     if usual is None:
         return None
-    rate = change.amount / Decimal(seconds) * 86400
-    if usual > 0 and rate < factor * usual:
+    rate = _per_day(change.amount, current.time - previous.time)
+    if usual > 0 and rate < Fraction(factor) * usual:
         return None
-    return Spike(change.amount, seconds, rate, usual)
+    return Spike(change.amount, seconds, _decimal(rate), _decimal(usual))
 
 
 def burn_rate(points: Sequence[Point], now: datetime) -> Decimal | None:
