@@ -26,6 +26,7 @@ import glob
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,7 +51,7 @@ REPORT_WINDOW = timedelta(days=8)
 
 _BOM = b"\xef\xbb\xbf"
 _CUT = b",\n"  # between two records: JSON text has no raw newline inside a value
-_CHECK = b'"run": "check"'  # as json.dumps writes it; a match is confirmed by parsing its line
+_CHECK = re.compile(rb'"run": ?"check"')  # a match is confirmed by parsing its line
 
 
 class HistoryLocked(Exception):
@@ -173,7 +174,9 @@ def parse_all(raw_records: Iterable[Any]) -> list[Record]:
 
 
 def _line(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+    # Without spaces: 200 accounts checked every half hour write 77,000 lines a week, and 24 bytes a line
+    # is what keeps that file under 30 MB. One record a line keeps it easy to read.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _parse_line(text: bytes) -> Record | None:
@@ -264,8 +267,8 @@ def _layout(data: bytes) -> tuple[dict[str, Any], int, int] | None:
 
 
 def _head_bytes(head: dict[str, Any]) -> bytes:
-    text = _line(head)
-    return (text[:-1] + (b", " if head else b"") + b'"records": [\n')
+    text = json.dumps(head, ensure_ascii=False).encode("utf-8")
+    return text[:-1] + (b", " if head else b"") + b'"records": [\n'
 
 
 class _Unreadable(Exception):
@@ -401,10 +404,10 @@ def _middle(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int
     """
     if start >= end:
         return []
-    first = data.find(_CHECK, start, end)
-    if first < 0:
+    found = _CHECK.search(data, start, end)
+    if found is None:
         return [(start, end)]
-    cut = data.rfind(_CUT, start, first)
+    cut = data.rfind(_CUT, start, found.start())
     begin = start if cut < 0 else cut + len(_CUT)
     parts: list[tuple[int, int] | _Line] = [(start, cut)] if cut >= 0 else []
     rest = end

@@ -256,7 +256,7 @@ def test_a_damaged_line_written_behind_the_programs_back_is_found_when_the_file_
     history = HistoryFile(path)
     history.save(history.load(NOW), [record_of(r) for r in results()], NOW)
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('"ok": true', '"ok": tru', 1), encoding="utf-8")
+    path.write_text(text.replace('"ok":true', '"ok":tru', 1), encoding="utf-8")
     loaded = history.load(NOW)
     assert loaded.records == [] and "moved aside" in (loaded.warning or "")
     assert list(tmp_path.glob("api_usage_history.json.corrupt-*"))
