@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from monitor.usage import Point
 
 
-def check_config(config: Config, out: IO[str]) -> int:
+def check_config(config: Config, stdout: IO[str]) -> int:
+    out = _Redacting(stdout, Redactor(config.secrets()))  # what is masked below on purpose, and a safety net
     out.write(f"config: {config.path} is valid\n")
     out.write(f"history: {config.history.file} (kept {config.history.retention_days} days)\n")
     for entry in config.channels:
@@ -48,7 +49,8 @@ def check_config(config: Config, out: IO[str]) -> int:
     out.write(f"accounts ({len(config.accounts)}):\n")
     from monitor.report.daily import ljust, width
 
-    rows = [(a.name, a.provider, a.host, mask(a.api_key)) for a in config.accounts]
+    # The host only: a URL's user part (https://user:password@host) is a secret too.
+    rows = [(a.name, a.provider, a.host.rpartition("@")[2], mask(a.api_key)) for a in config.accounts]
     widths = [max(width(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]
@@ -60,6 +62,17 @@ def check_config(config: Config, out: IO[str]) -> int:
         out.write(f"openai-billing ({', '.join(billing)}): compare the balance once with the relay's 钱包/wallet page; "
                   "if the page's balance is the report's total, set hard_limit: remaining\n")
     return Exit.OK  # the config's warnings were already logged on stderr
+
+
+class _Redacting:
+    """A text stream that masks every registered secret in what is written to it."""
+
+    def __init__(self, stream: IO[str], redactor: Redactor) -> None:
+        self.stream = stream
+        self.redactor = redactor
+
+    def write(self, text: str) -> int:
+        return self.stream.write(self.redactor(text))
 
 
 def describe(settings: ChannelSettings) -> str:

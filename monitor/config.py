@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from monitor.interpolate import MissingVariable, interpolate, is_reference, references
+from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
 from monitor.providers import PROVIDERS
+from monitor.redact import PLAIN_KEYS, describe_bad_url, is_written_secret, secret_kind, secret_parts
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
@@ -212,18 +213,21 @@ class Config:
     metrics: MetricsSettings | None = None
     channels: tuple[ChannelEntry, ...] = ()
     alerts: AlertSettings = AlertSettings()
+    secret_values: tuple[str, ...] = ()  # every secret the loader met (see _Builder.remember)
 
     def secrets(self) -> list[str]:
-        """Every value that must never be shown: keys, webhook URL and token, signing secret."""
-        from monitor.redact import webhook_parts
+        """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
+        and each value taken from the environment."""
+        from monitor.redact import key_variants, url_secrets
 
-        found = [a.api_key for a in self.accounts]
+        found = [v for a in self.accounts for v in key_variants(a.api_key)]
         for entry in self.channels:
             found += entry.settings.secrets()
         if self.heartbeat_url:
-            found += webhook_parts(self.heartbeat_url)
+            found += url_secrets(self.heartbeat_url)
         if self.metrics and self.metrics.pushgateway_url:
             found += _url_password(self.metrics.pushgateway_url)
+        found += self.secret_values
         return [s for s in found if s]
 
 
@@ -294,8 +298,14 @@ def _url(value: Any) -> str:
     text = _nonempty(value)
     split = urlsplit(text)
     if split.scheme not in ("http", "https") or not split.netloc:
-        raise ValueError(f"must start with http:// or https:// and name a host, not {text!r}")
+        # Never the value itself: a webhook URL is a secret, typo or not.
+        raise ValueError(f"must start with http:// or https:// and name a host, not {describe_bad_url(text)}")
     return text.rstrip("/")
+
+
+def _optional_url(value: Any) -> str:
+    """A URL, or "" for none (``${HEARTBEAT_URL:-}`` left empty)."""
+    return _url(value) if _string(value).strip() else ""
 
 
 def _prom_file(value: Any) -> str:
@@ -450,7 +460,7 @@ SECTIONS: dict[str, dict[str, Check]] = {
     },
     "metrics": {
         "textfile": _prom_file,
-        "pushgateway_url": _string,  # may be ${VAR:-}, empty for "no push"; checked as a URL when set
+        "pushgateway_url": _optional_url,  # may be ${VAR:-}, empty for "no push"
         "job": _job,
     },
     "feishu": {
@@ -473,8 +483,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "feishu": ("webhook_url",), "dingtalk": ("webhook_url",), "wecom": ("webhook_url",), "slack": ("webhook_url",),
     "telegram": ("bot_token", "chat_id"), "email": ("host", "from", "to"), "webhook": ("url",),
 }
-# Keys whose literal value in the file is a secret (the permission warning names the file then).
-SECRET_KEYS = {"webhook_url", "secret", "bot_token", "password", "url"}
 
 ACCOUNT_KEYS: dict[str, Check] = {
     "name": _name,
@@ -502,7 +510,6 @@ PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
 TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
-
 
 # --- loading --------------------------------------------------------------------------------------
 
@@ -535,7 +542,9 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         doc = yamlload.load(text)
     except yamlload.YamlSyntaxError as exc:
-        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {exc.message}"]) from None
+        from monitor.redact import scrub
+
+        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
 
     # The folder as the path names it: a config reached through a symbolic link finds the .env and the
     # history beside the link (where the operator put them), not beside the link's target.
@@ -548,8 +557,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     builder.env_file = env_file
     config = builder.build(folder)
     warnings = list(builder.warnings)
-    warnings += _permission_warnings(path, env_file, builder.literal_keys)
-    return dataclasses.replace(config, warnings=tuple(warnings))
+    warnings += _permission_warnings(path, env_file, builder.written_secrets)
+    return dataclasses.replace(config, warnings=tuple(warnings), secret_values=tuple(builder.secrets))
 
 
 def _dotenv_text(env_file: Path) -> str:
@@ -567,10 +576,10 @@ def _dotenv_text(env_file: Path) -> str:
         raise ConfigError([f"{env_file}:{line}: the file is not UTF-8 text; save it as UTF-8"]) from None
 
 
-def _permission_warnings(path: Path, env_file: Path, literal_keys: bool) -> list[str]:
+def _permission_warnings(path: Path, env_file: Path, written_secrets: bool) -> list[str]:
     found = []
     targets = [env_file] if env_file.is_file() else []
-    if literal_keys:
+    if written_secrets:
         targets.append(path)
     for target in targets:
         mode = target.stat().st_mode
@@ -589,39 +598,81 @@ class _Builder:
         self.where = where
         self.doc = doc
         self.env = env
-        self.problems: list[str] = [f"{where}:{line}: {_dotted(p)}: {msg}" for line, p, msg in doc.errors]
+        from monitor.redact import scrub
+
+        self.problems: list[str] = [f"{where}:{line}: {scrub(f'{_dotted(p)}: {msg}')}" for line, p, msg in doc.errors]
         self.warnings: list[str] = []
         self.env_file: Path | None = None  # named in "is not set": the very file the variable belongs in
-        self.literal_keys = False
+        self.written_secrets = False  # a secret written in the config itself: the file must be private
+        self.secrets: list[str] = []  # every secret met, for the Redactor (and this loader's own messages)
 
     def problem(self, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: {message}")
+        from monitor.redact import scrub
+
+        # A message about a value never shows a secret, even one written where no secret belongs.
+        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {scrub(f'{_dotted(path)}: {message}')}")
 
     def value(self, path: tuple[str | int, ...], raw: Any, check: Check) -> Any:
         """Interpolate then check one value; record a problem and return None when it fails."""
         written = raw
-        if isinstance(raw, str):
-            try:
-                raw = interpolate(raw, self.env)
-            except MissingVariable as exc:
-                self.problem(
-                    path,
-                    f"environment variable {exc.name} is not set "
-                    f"(put it in {self.env_file or 'the .env beside the config'}, "
-                    f"or give a default: ${{{exc.name}:-…}})",
-                )
-                return None
+        raw = self.expand(path, raw)
+        if raw is _MISSING:
+            return None
         try:
             return check(raw)
         except ValueError as exc:
-            self.problem(path, self._hide_environment(str(exc), written))
+            message = self._hide_environment(str(exc), written)
+            names = sorted({f"${{{n}}}" for text in _strings(written) for n in references(text)})
+            if names and not any(n in message for n in names):
+                message += f" (from {', '.join(names)})"  # which variable to fix, since its value is not shown
+            self.problem(path, message)
             return None
+
+    def expand(self, path: tuple[str | int, ...], raw: Any) -> Any:
+        """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
+        ``_MISSING`` (the problem recorded) when a variable is not set."""
+        if isinstance(raw, dict):
+            expanded = {key: self.expand((*path, key), item) for key, item in raw.items()}
+            return _MISSING if _MISSING in expanded.values() else expanded
+        if isinstance(raw, list):
+            items = [self.expand((*path, index), item) for index, item in enumerate(raw)]
+            return _MISSING if _MISSING in items else items
+        if not isinstance(raw, str):
+            return raw
+        try:
+            value = interpolate(raw, self.env)
+        except MissingVariable as exc:
+            self.problem(
+                path,
+                f"environment variable {exc.name} is not set "
+                f"(put it in {self.env_file or 'the .env beside the config'}, "
+                f"or give a default: ${{{exc.name}:-…}})",
+            )
+            return _MISSING
+        self.remember(path, raw, value)
+        return value
+
+    def remember(self, path: tuple[str | int, ...], written: str, value: str) -> None:
+        """Note the secrets of one string value: what its key says is secret, and whatever came from the
+        environment (unless the key is a plain one, such as the history file's path)."""
+        from monitor.redact import is_url, key_variants, url_secrets
+
+        kind = secret_kind(path)
+        if is_written_secret(kind, written_part(written)):
+            self.written_secrets = True
+        found = secret_parts(kind, value)
+        if kind == "secret" and path[-1] == "api_key":
+            found += key_variants(value)
+        key = next((p for p in reversed(path) if isinstance(p, str)), "")
+        if is_reference(written) and key not in PLAIN_KEYS:
+            found += [value, *(self.env.get(name) or "" for name in references(written))]
+            if is_url(value):
+                found += url_secrets(value)
+        self.secrets += [s for s in found if s and s not in self.secrets]
 
     def _hide_environment(self, message: str, written: Any) -> str:
         """A message that names ``${VAR}`` where it would show a value from the environment (maybe a secret)."""
-        if not isinstance(written, str):
-            return message
-        for name in references(written):
+        for name in sorted({n for text in _strings(written) for n in references(text)}):
             value = self.env.get(name) or ""
             for shown in sorted({value, value.strip()}, key=len, reverse=True):
                 if len(shown) >= 4:
@@ -668,13 +719,18 @@ class _Builder:
 
         heartbeat = None
         if top.get("heartbeat_url") not in (None, ""):
-            text = self.value(("heartbeat_url",), top["heartbeat_url"], _string)
-            if text:  # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat
-                heartbeat = self.value(("heartbeat_url",), text, _url)
+            # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat.
+            heartbeat = self.value(("heartbeat_url",), top["heartbeat_url"], _optional_url) or None
 
         metrics = self.metrics(top["metrics"], folder) if top.get("metrics") is not None else None
 
         accounts = self.accounts(top.get("defaults"), top.get("accounts"))
+        if self.secrets:  # the last line of defence: a secret named in a problem or a warning
+            from monitor.redact import Redactor
+
+            hide = Redactor(self.secrets)
+            self.problems = [hide(p) for p in self.problems]
+            self.warnings = [hide(w) for w in self.warnings]
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -698,11 +754,9 @@ class _Builder:
             self.problem(("metrics",), "needs textfile or pushgateway_url (or remove the metrics section)")
         url = values.pop("pushgateway_url", "")
         if url:  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
-            url = self.value(("metrics", "pushgateway_url"), url, _url)
-            if url:
-                values["pushgateway_url"] = url
-                if urlsplit(url).password:  # balances are no secret, a password is
-                    self._check_plain_http(("metrics", "pushgateway_url"), url, what="the password")
+            values["pushgateway_url"] = url
+            if urlsplit(url).password:  # balances are no secret, a password is
+                self._check_plain_http(("metrics", "pushgateway_url"), url, what="the password")
         if "textfile" in values:
             textfile = Path(values["textfile"])
             values["textfile"] = textfile if textfile.is_absolute() else folder / textfile
@@ -749,8 +803,6 @@ class _Builder:
             return None
         values: dict[str, Any] = {}
         for key, item in given.items():
-            if key in SECRET_KEYS and isinstance(item, str) and item and not is_reference(item):
-                self.literal_keys = True
             if key == "headers":
                 value = self.header_values((*path, key), item)
             else:
@@ -861,8 +913,6 @@ class _Builder:
                 continue
             values: dict[str, Any] = {}
             for key, item in given.items():
-                if key == "api_key" and isinstance(item, str) and not is_reference(item):
-                    self.literal_keys = True
                 value = self.value((*path, key), item, ACCOUNT_KEYS[key])
                 if value is not None:
                     values[key] = value
@@ -956,6 +1006,20 @@ def _system_timezone() -> tzinfo:
     from datetime import datetime
 
     return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+_MISSING = object()  # a value whose ${VAR} is not set (the problem is already recorded)
+
+
+def _strings(raw: Any) -> list[str]:
+    """Every string inside ``raw`` (a value, a mapping of header values, a list)."""
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, dict):
+        return [s for item in raw.values() for s in _strings(item)]
+    if isinstance(raw, list):
+        return [s for item in raw for s in _strings(item)]
+    return []
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

@@ -12,7 +12,8 @@ from typing import IO
 
 from monitor.config import load
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from monitor.redact import Redactor
+from monitor.history import utc_text
+from monitor.redact import Redactor, fingerprint
 from monitor.run import run_once
 
 DEMO_SECRET = "demo-signing-secret"
@@ -42,16 +43,49 @@ accounts:
 """
 
 
+MAIN, SPARE, UNLIMITED = (
+    "demo0main0key0000000000000000000000000000000001",
+    "demo0spare0key000000000000000000000000000000002",
+    "demo0unlimited00000000000000000000000000000003",
+)
+HALF = timedelta(minutes=30)
+SEED = 24  # half hours of earlier checks: enough periods for a usual rate (a spike needs 4)
+STEPS = {MAIN: Decimal("0.052341"), SPARE: Decimal("0.041234"), UNLIMITED: Decimal("0.020518")}
+
+
+def seed(path: Path, tokens: dict[str, Token], names: dict[str, str], start: datetime) -> None:
+    """Twelve hours of half-hourly history, as cron's report and checks would have left it: the first
+    record a report, the rest checks, each key spending a little every half hour up to where the relay is."""
+    records = []
+    for k in range(SEED, -1, -1):
+        moment = start - HALF * k
+        for key, token in tokens.items():
+            used = token.used - STEPS[key] * k
+            records.append({
+                "time": utc_text(moment), "account": names[key], "key_fingerprint": fingerprint(f"sk-{key}"),
+                "provider": "openai-billing", "ok": True, "currency": "USD",
+                "balance": None if token.unlimited else f"{token.total - used:f}", "used": f"{used:f}",
+                "total": None if token.unlimited else f"{token.total:f}", "unlimited": token.unlimited,
+                "error": None, "run": "report" if k == SEED else "check"})
+    path.write_text(json.dumps({"version": 1, "records": records}, ensure_ascii=False), encoding="utf-8")
+    os.chmod(path, 0o600)
+
+
+def spend(tokens: dict[str, Token]) -> None:
+    """An ordinary half hour on the relay."""
+    for key, amount in STEPS.items():
+        tokens[key].used += amount
+
+
 def demo(out: IO[str]) -> int:
-    """Two passes twelve simulated hours apart; prints both reports and what the bot received."""
+    """The whole story, in simulated half hours after twelve hours of history: the report, a quiet check,
+    a leak that the next check flags, a top-up that the next check announces. Prints what the bot got."""
     tokens = {
-        "demo0main0key0000000000000000000000000000000001": Token(total=Decimal("20"), used=Decimal("7.66"),
-                                                                 name="main"),
-        "demo0spare0key000000000000000000000000000000002": Token(total=Decimal("10"), used=Decimal("3.10"),
-                                                                 name="spare"),
-        "demo0unlimited00000000000000000000000000000003": Token(unlimited=True, used=Decimal("1.50"),
-                                                               name="unlimited"),
+        MAIN: Token(total=Decimal("20"), used=Decimal("7.66"), name="main"),
+        SPARE: Token(total=Decimal("10"), used=Decimal("5.60"), name="spare"),
+        UNLIMITED: Token(unlimited=True, used=Decimal("1.50"), name="unlimited"),
     }
+    names = {MAIN: "主账户", SPARE: "备用账户", UNLIMITED: "不限额度"}
     with RelayEmulator(tokens=tokens) as relay, FeishuBotEmulator(secret=DEMO_SECRET,
                                                                   keywords=(DEMO_KEYWORD,)) as bot, \
             tempfile.TemporaryDirectory(prefix="abm-demo-") as folder:
@@ -62,27 +96,31 @@ def demo(out: IO[str]) -> int:
         config = load(path, environ={})
         redactor = Redactor(config.secrets())
         now = datetime.now(timezone.utc).replace(microsecond=0)
+        seed(Path(folder) / "api_usage_history.json", tokens, names, now - 4 * HALF)
         out.write(f"Emulated relay at {relay.url}, emulated Feishu bot at {bot.url} (signed, keyword "
-                  f"{DEMO_KEYWORD!r}); history in a temporary folder.\n\n")
+                  f"{DEMO_KEYWORD!r}); a temporary history with 12 hours of half-hourly checks.\n")
 
-        first = run_once(config, redactor, now - timedelta(hours=12))
-        out.write(f"== Pass 1 (simulated time {(now - timedelta(hours=12)).astimezone(config.timezone):%H:%M}), "
-                  f"exit code {first.exit_code} ==\n{first.text}\n")
+        def step(title: str, when: datetime, command: str) -> int:
+            spend(tokens)
+            before = len(bot.received)
+            outcome = run_once(config, redactor, when, command=command)
+            local = when.astimezone(config.timezone)
+            out.write(f"\n== {local:%H:%M} {title}: `{'run' if command == 'report' else 'check'}`, "
+                      f"exit code {outcome.exit_code} ==\n")
+            out.write(outcome.text if len(bot.received) > before else "(nothing changed: nothing posted)\n")
+            return len(bot.received) - before
 
-        # Twelve hours of spending on the relay, then the second cron run.
-        tokens["demo0main0key0000000000000000000000000000000001"].used += Decimal("1.2345")
-        tokens["demo0spare0key000000000000000000000000000000002"].used += Decimal("2.5")
-        tokens["demo0unlimited00000000000000000000000000000003"].used += Decimal("0.75")
-        second = run_once(config, redactor, now)
-        out.write(f"== Pass 2 (simulated time {now.astimezone(config.timezone):%H:%M}), "
-                  f"exit code {second.exit_code} ==\n{second.text}\n")
+        posted = [step("the report", now - 3 * HALF, "report"),
+                  step("a check half an hour later", now - 2 * HALF, "check")]
+        tokens[MAIN].used += Decimal("6.172839")  # the main key leaks: a week's spending in half an hour
+        posted.append(step("the main key leaked", now - HALF, "check"))
+        tokens[SPARE].total += Decimal("20")  # someone tops up the spare key
+        posted.append(step("the spare key was topped up", now, "check"))
 
-        out.write(f"== What the bot received ({len(bot.received)} messages; the last one) ==\n")
+        out.write(f"\n== What the bot received ({len(bot.received)} messages; the last one) ==\n")
         if bot.received:
-            out.write(json.dumps(bot.received[-1], ensure_ascii=False, indent=2) + "\n")
-        records = json.loads((Path(folder) / "api_usage_history.json").read_text(encoding="utf-8"))["records"]
-        out.write(f"\nHistory file: {len(records)} records (one per account per run); the last one:\n"
-                  f"{json.dumps(records[-1], ensure_ascii=False)}\n")
-        delivered = first.delivery.delivered and second.delivery.delivered and len(bot.received) == 2
-        out.write("\nDemo " + ("succeeded: both reports were delivered.\n" if delivered else "FAILED.\n"))
-        return 0 if delivered else 1
+            out.write(json.dumps(bot.received[-1]["card"], ensure_ascii=False, indent=1) + "\n")
+        told = posted == [1, 0, 1, 1]
+        out.write("\nDemo " + ("succeeded: the report, a quiet check, the spike, the recovery.\n" if told
+                                else "FAILED.\n"))
+        return 0 if told else 1

@@ -42,3 +42,17 @@ def is_reference(text: str) -> bool:
 def references(text: str) -> list[str]:
     """The names of the variables ``text`` takes its value from."""
     return [m.group(2) for m in _PATTERN.finditer(text) if not m.group(1)]
+
+
+def written_part(text: str) -> str:
+    """What ``text`` holds without the environment: each reference replaced by its default (or nothing).
+
+    A secret written here (``api_key: sk-…`` or ``${KEY:-sk-…}``) lives in the config file itself,
+    which must then be kept private.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, _, default = match.groups()
+        return match.group(0)[1:] if escaped else default or ""
+
+    return _PATTERN.sub(replace, text)

@@ -35,12 +35,19 @@ class Period:
     approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
 
 
+def latest(points: Sequence[Point]) -> Point | None:
+    """The newest snapshot. Times are saved to the second, so two runs in one second (a check and the
+    report both started at boot by their timers) tie: the one written last, later in the file, is newer."""
+    return max(reversed(points), key=lambda p: p.time, default=None)
+
+
 @dataclass(frozen=True)
 class Step:
     """What happened between two consecutive points."""
 
     kind: str  # usage | reset | topup | unknown
     amount: Decimal | None  # usage for kind usage, the top-up for topup
+    topup: Decimal | None = None  # kind usage: the grant was raised by this much (balance rose beyond the usage)
 
 
 def step(before: Point, after: Point) -> Step:
@@ -52,7 +59,13 @@ def step(before: Point, after: Point) -> Step:
         return Step("unknown", None)
     if before.used is not None and after.used is not None:
         delta = after.used - before.used
-        return Step("reset", None) if delta < 0 else Step("usage", delta)
+        if delta < 0:
+            return Step("reset", None)
+        # A relay key whose quota was raised: balance = total − used, so the top-up is the rise of the
+        # balance plus what was spent meanwhile, exactly (the recovery message says how much).
+        raised = after.balance - before.balance + delta if after.balance is not None and before.balance is not None \
+            else None
+        return Step("usage", delta, raised if raised is not None and raised > 0 else None)
     if before.balance is not None and after.balance is not None:
         delta = before.balance - after.balance
         return Step("topup", -delta) if delta < 0 else Step("usage", delta)
@@ -71,7 +84,7 @@ def period(previous: Point | None, current: Point, retention: timedelta) -> Peri
         return Period("first", previous.time, seconds, None, reason="too_old")
     change = step(previous, current)
     if change.kind == "usage":
-        return Period("usage", previous.time, seconds, change.amount)
+        return Period("usage", previous.time, seconds, change.amount, topup=change.topup)
     if change.kind == "topup":
         return Period("topup", previous.time, seconds, None, topup=change.amount)
     if change.kind == "reset":
@@ -93,8 +106,10 @@ def period_over(points: Sequence[Point], current: Point, retention: timedelta) -
     # A step in another currency than this run's (before a relay switched to CNY) cannot be added to it.
     steps = [step(a, b) if same_money(a, current) and same_money(b, current) else Step("unknown", None)
              for a, b in zip([*chain, current], [*chain[1:], current])]
-    usage = sum((s.amount for s in steps if s.kind == "usage" and s.amount is not None), Decimal(0))
-    topups = [s.amount for s in steps if s.kind == "topup" and s.amount is not None]
+    spent = [s.amount for s in steps if s.kind == "usage" and s.amount is not None]
+    # No step measured any usage: say so (as for one step) rather than show a made-up $0.
+    usage = sum(spent, Decimal(0)) if spent else None
+    topups = [t for s in steps for t in (s.amount if s.kind == "topup" else s.topup,) if t is not None]
     topup = sum(topups, Decimal(0)) if topups else None
     seconds = int((current.time - start.time).total_seconds())
     if all(s.kind == "unknown" for s in steps):
@@ -103,6 +118,8 @@ def period_over(points: Sequence[Point], current: Point, retention: timedelta) -
         changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint
                       for a, b in zip([*chain, current], [*chain[1:], current]))
         return Period("reset", start.time, seconds, usage, topup, "key_changed" if changed else "reset", True)
+    if usage is None:  # only top-ups
+        return Period("topup", start.time, seconds, None, topup)
     return Period("usage", start.time, seconds, usage, topup)
 
 
@@ -159,9 +176,9 @@ def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: 
     if any(p.time >= current.time for p in points):  # the clock moved back: check measures no period
         return None
     before = [p for p in points if p.time < current.time]
-    if not before:
+    previous = latest(before)
+    if previous is None:
         return None
-    previous = max(before, key=lambda p: p.time)
     change = step(previous, current)
     seconds = int((current.time - previous.time).total_seconds())
     if change.kind != "usage" or change.amount is None or change.amount < min_amount:

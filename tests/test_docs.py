@@ -109,8 +109,9 @@ def test_what_the_docs_quote_matches_the_files() -> None:
     crontab_jobs = [line for line in (ROOT / "crontab.example").read_text(encoding="utf-8").splitlines()
                     if re.match(r"^[\d*]", line)]
     assert len(crontab_jobs) == 2
+    alerts_doc = (ROOT / "docs" / "alerts.md").read_text(encoding="utf-8")
     for job in crontab_jobs:
-        assert job in cron_doc
+        assert job in cron_doc and job in alerts_doc
     snippet = (ROOT / "deploy" / "logrotate" / "api-balance-monitor").read_text(encoding="utf-8")
     body = snippet[snippet.index("/var/log"):]
     assert body in cron_doc

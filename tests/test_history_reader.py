@@ -256,7 +256,34 @@ def test_a_damaged_line_written_behind_the_programs_back_is_found_when_the_file_
     history = HistoryFile(path)
     history.save(history.load(NOW), [record_of(r) for r in results()], NOW)
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('"ok": true', '"ok": tru', 1), encoding="utf-8")
+    path.write_text(text.replace('"ok":true', '"ok":tru', 1), encoding="utf-8")
     loaded = history.load(NOW)
     assert loaded.records == [] and "moved aside" in (loaded.warning or "")
     assert list(tmp_path.glob("api_usage_history.json.corrupt-*"))
+
+
+def test_a_foreign_file_is_checked_in_pieces_the_same_way(tmp_path: Path, monkeypatch: Any) -> None:
+    """A file this program did not write is checked a piece at a time: a piece boundary never changes
+    the verdict (in order, out of order, or a record over two lines)."""
+    import monitor.history
+
+    monkeypatch.setattr(monitor.history, "_CHUNK", 700)  # a few records a piece
+    lines = [{"time": (NOW - timedelta(hours=h)).astimezone(SHANGHAI).isoformat(), "account": NAMES[h % 3],
+              "ok": True, "used": f"{Decimal(1000 - h) / 7:.6f}", "run": "check" if h % 2 else "report"}
+             for h in range(180, 0, -1)]  # within the 8 days checks are kept
+    wanted = NAMES[:3]
+    for variant in ("in order", "swapped", "split"):
+        body = [json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) for r in lines]
+        if variant == "swapped":
+            body[50], body[150] = body[150], body[50]
+        if variant == "split":
+            body[120] = body[120].replace(', "ok"', ',\n"ok"')
+        path = tmp_path / f"{variant}.json"
+        path.write_text('{"version": 1, "records": [\n' + ",\n".join(body) + "\n]}\n", encoding="utf-8")
+        loaded = HistoryFile(path).load(NOW, KEEP, accounts=wanted)
+        assert loaded.warning is None
+        expected = parse_all(json.loads(path.read_text(encoding="utf-8"))["records"])
+        assert report_from(loaded.records) == report_from(expected), variant
+        HistoryFile(path).save(loaded, [], NOW)
+        kept = json.loads(path.read_text(encoding="utf-8"))["records"]
+        assert len(kept) == len(lines) and kept == sorted(kept, key=lambda r: parse_time(r["time"]))

@@ -62,6 +62,7 @@ class Snap:
 class Pair:
     kind: str  # usage | reset | topup | incomparable
     amount: Fraction | None = None  # the usage, or the top-up
+    raised: Fraction | None = None  # usage: the quota was raised by this much too
 
 
 def judge(a: Snap, b: Snap) -> Pair:
@@ -72,7 +73,12 @@ def judge(a: Snap, b: Snap) -> Pair:
         return Pair("incomparable")  # two numbers in two currencies
     if a.used is not None and b.used is not None:
         spent = Fraction(b.used) - Fraction(a.used)
-        return Pair("reset") if spent < 0 else Pair("usage", spent)
+        if spent < 0:
+            return Pair("reset")
+        # SPEC silent: a relay key's balance (total − used) that rose beyond the spending had its quota
+        # raised by the difference, a top-up to say in the report, never usage.
+        raised = None if a.balance is None or b.balance is None else Fraction(b.balance) - Fraction(a.balance) + spent
+        return Pair("usage", spent, raised if raised is not None and raised > 0 else None)
     if a.balance is not None and b.balance is not None:
         spent = Fraction(a.balance) - Fraction(b.balance)
         return Pair("topup", -spent) if spent < 0 else Pair("usage", spent)
@@ -110,10 +116,11 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
     if ok and ok[-1].time >= current.time:
         return Expected("first", "clock", ok[-1].time, None, None, None, False)
     # A report: since the previous report record; a check: since the previous record of either kind.
-    starts = ok if run == "check" else [s for s in ok if s.run == "report"]
-    if not starts:  # SPEC silent: a report after checks only (no report record yet) is a first one
+    # SPEC silent: a report after checks only (no report record yet) measures since the first of them.
+    reports = [s for s in ok if s.run == "report"]
+    start = ok[-1] if run == "check" and ok else reports[-1] if reports else ok[0] if ok else None
+    if start is None:
         return Expected("first", "first", None, None, None, None, False)
-    start = starts[-1]
     elapsed = int(seconds(current.time - start.time))
     if current.time - start.time > retention:
         return Expected("first", "too_old", start.time, elapsed, None, None, False)
@@ -121,29 +128,22 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
     # A reset says why: the key was changed somewhere in the period, or a counter went down.
     changed = any(a.fp is not None and b.fp is not None and a.fp != b.fp for a, b in zip(chain, chain[1:]))
     why = "key_changed" if changed else "reset"
-    # A pair in another currency than this run's (before a relay switched to CNY) cannot be added to it.
-    pairs = [judge(a, b) if same_money(a, current) and same_money(b, current) else Pair("incomparable")
-             for a, b in zip(chain, chain[1:])]
-    if len(pairs) == 1:  # the pair's own rule
-        pair = judge(start, current)
-        if pair.kind == "usage":
-            return Expected("usage", None, start.time, elapsed, dec(pair.amount or Fraction(0)), None, False)
-        if pair.kind == "topup":
-            return Expected("topup", None, start.time, elapsed, None, dec(pair.amount or Fraction(0)), False)
-        if pair.kind == "reset":
-            return Expected("reset", why, start.time, elapsed, None, None, False)
-        return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
-    # Several pairs: the sum of what each measured, in this run's currency. SPEC silent: a reset pair
-    # adds 0 (only one pair alone shows no number), a pair that cannot be compared makes the sum
-    # approximate as a reset does, and top-ups alone are a usage of 0 with the top-up.
+    # Several pairs: the sum of what each measured, where a pair in another currency than this run's
+    # (before a relay switched to CNY) cannot be added to it, and makes the sum approximate as a reset
+    # does (SPEC silent).
+    pairs = [judge(a, b) if len(chain) == 2 or same_money(a, current) and same_money(b, current)
+             else Pair("incomparable") for a, b in zip(chain, chain[1:])]
     if all(p.kind == "incomparable" for p in pairs):
         return Expected("first", "not_comparable", start.time, elapsed, None, None, False)
-    counted = [p.amount for p in pairs if p.kind == "usage" and p.amount is not None]
-    topups = [p.amount for p in pairs if p.kind == "topup" and p.amount is not None]
-    usage = dec(sum(counted, Fraction(0)))
+    spent = [p.amount for p in pairs if p.kind == "usage" and p.amount is not None]
+    topups = [t for p in pairs for t in (p.amount if p.kind == "topup" else p.raised,) if t is not None]
+    usage = dec(sum(spent, Fraction(0))) if spent else None  # nothing measured: no number, not 0
     topup = dec(sum(topups, Fraction(0))) if topups else None
     if any(p.kind in ("reset", "incomparable") for p in pairs):
-        return Expected("reset", why, start.time, elapsed, usage, topup, True)
+        # SPEC silent: one pair that is a reset shows the reset, with no number to call approximate.
+        return Expected("reset", why, start.time, elapsed, usage, topup, len(pairs) > 1)
+    if usage is None:
+        return Expected("topup", None, start.time, elapsed, None, topup, False)
     return Expected("usage", None, start.time, elapsed, usage, topup, False)
 
 

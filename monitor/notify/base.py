@@ -21,7 +21,7 @@ import requests
 
 from monitor import __version__
 from monitor.notify.message import Message
-from monitor.redact import Redactor
+from monitor.redact import Redactor, cut
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Answer:
             return None
 
     def text(self, limit: int = 200) -> str:
-        return self.body.decode("utf-8", "replace").strip()[:limit]
+        return cut(self.body.decode("utf-8", "replace").strip(), limit)
 
 
 class Throttle:

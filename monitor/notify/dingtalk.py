@@ -11,6 +11,7 @@ from urllib.parse import quote_plus
 from monitor.config import DingTalkSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
+from monitor.redact import cut
 from monitor.report.words import WORDS
 
 BODY_LIMIT = 20_000  # bytes of the encoded body: DingTalk documents no markdown limit; this is a safe bound
@@ -92,7 +93,7 @@ def interpret(answer: base.Answer) -> base.Verdict:
     code = body.get("errcode")
     if code == 0 and not isinstance(code, bool):
         return base.DELIVERED
-    message = str(body.get("errmsg") or "")[:200]
+    message = cut(str(body.get("errmsg") or ""), 200)
     fix = FIXES.get(code, "") if isinstance(code, int) else ""
     if code == 310000:
         fix = _security_fix(message)

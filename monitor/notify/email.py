@@ -14,6 +14,7 @@ from monitor import __version__
 from monitor.config import EmailSettings
 from monitor.notify import base
 from monitor.notify.message import Message
+from monitor.redact import cut
 
 TIMEOUT = 30.0
 COLOURS = {"ok": "#2e7d32", "low": "#ef6c00", "failed": "#c62828"}
@@ -111,7 +112,7 @@ class Channel(base.Channel[EmailSettings]):
 
 def _reply(code: int, text: bytes | str) -> str:
     shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    return f"{code} {shown.strip()[:150]}"
+    return f"{code} {cut(shown.strip(), 150)}"
 
 
 def _refusals(recipients: dict[str, tuple[int, bytes]]) -> str:

@@ -17,7 +17,7 @@ import requests
 from monitor.config import FeishuSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
-from monitor.redact import Redactor
+from monitor.redact import Redactor, cut
 from monitor.report.document import Delivery
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,10 @@ def interpret(status: int, content: bytes) -> tuple[str | None, bool]:
     code = answer.get("code")
     if code is None and "StatusCode" in answer:
         code = answer.get("StatusCode")  # legacy success bodies carry only StatusCode
-    message = str(answer.get("msg") or answer.get("StatusMessage") or "")[:200]
+    message = cut(str(answer.get("msg") or answer.get("StatusMessage") or ""), 200)
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         # Not Feishu's answer (a proxy's?): false is not 0, and a list is not a code to look up.
-        return f"HTTP {status}: an answer whose code is not a number ({str(code)[:40]})", status >= 500
+        return f"HTTP {status}: an answer whose code is not a number ({cut(str(code), 40)})", status >= 500
     if 200 <= status < 300 and code == 0:
         return None, False
     if code in (None, 0):

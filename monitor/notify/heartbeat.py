@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from monitor.redact import Redactor
+from monitor.redact import Redactor, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,11 @@ def ping(template: str, code: int, redactor: Redactor, dry_run: bool = False) ->
     try:
         r = requests.get(url_for(template, code), timeout=(TIMEOUT, TIMEOUT), headers={"User-Agent": USER_AGENT})
     except requests.RequestException as exc:
-        log.warning("heartbeat not sent: %s", connection_reason(redactor(str(exc))))
+        # Only the host: the path (a Healthchecks UUID) and the query are the secret.
+        log.warning("heartbeat not sent: %s (%s)", connection_reason(redactor(str(exc))), mask_url(template))
         return False
     if not 200 <= r.status_code < 300:
-        log.warning("heartbeat answered HTTP %d", r.status_code)
+        log.warning("heartbeat answered HTTP %d (%s)", r.status_code, mask_url(template))
         return False
     log.info("heartbeat sent (exit code %d)", code)
     return True

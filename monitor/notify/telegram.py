@@ -9,6 +9,7 @@ from typing import Any
 from monitor.config import TelegramSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
+from monitor.redact import cut
 
 TEXT_LIMIT = 4096  # characters after entities are parsed; Telegram counts them in UTF-16 code units
 
@@ -67,7 +68,7 @@ def interpret(answer: base.Answer) -> base.Verdict:
     if body.get("ok") is True and 200 <= answer.status < 300:
         return base.DELIVERED
     code = body.get("error_code", answer.status)
-    description = str(body.get("description") or "")[:200]
+    description = cut(str(body.get("description") or ""), 200)
     error = f"error {code} ({description})"
     if code == 429:
         parameters = body.get("parameters")

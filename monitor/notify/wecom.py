@@ -7,6 +7,7 @@ from typing import Any
 from monitor.config import WeComSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
+from monitor.redact import cut
 
 CONTENT_LIMIT = 4096  # bytes of UTF-8 in markdown.content
 RATE_PAUSE = 20.0  # seconds before retrying 45009: the robot's budget is 20 messages a minute
@@ -73,7 +74,7 @@ def interpret(answer: base.Answer) -> base.Verdict:
     code = body.get("errcode")
     if code == 0 and not isinstance(code, bool):
         return base.DELIVERED
-    message = str(body.get("errmsg") or "")[:200]
+    message = cut(str(body.get("errmsg") or ""), 200)
     fix = FIXES.get(code, "") if isinstance(code, int) else ""
     error = f"errcode {code} ({message})" + (f": {fix}" if fix else "")
     if code == 45009:

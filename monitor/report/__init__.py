@@ -116,13 +116,14 @@ def _account(
         )
     current = Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency)
     retention = timedelta(days=retention_days)
-    if not report:  # a check: since the previous snapshot of either kind
-        period = usage.period(max(past, key=lambda p: p.time) if past else None, current, retention)
-    elif any(p.time >= current.time for p in past):  # the clock moved back: say so, as for one step
-        period = usage.period(max(past, key=lambda p: p.time), current, retention)
+    # A check: since the previous snapshot of either kind. The clock moved back: say so, as for one step.
+    if not report or any(p.time >= current.time for p in past):
+        period = usage.period(usage.latest(past), current, retention)
     else:  # a report: since the previous report, over every snapshot in between
         reports = [p for p in past if p.run == "report"]
-        start = max(reports, key=lambda p: p.time) if reports else None
+        # No report yet but checks already ran (check was scheduled first): since the first of them, rather
+        # than "first record" over hours of snapshots.
+        start = usage.latest(reports) if reports else min(past, key=lambda p: p.time, default=None)
         chain = [] if start is None else [start, *(p for p in past if start.time < p.time < current.time)]
         period = usage.period_over(chain, current, retention)
     points = [p for p in past if p.time < current.time] + [current]
