@@ -110,6 +110,7 @@ class Expected:
 
 
 def model_period(history: list[Snap], current: Snap, run: str, retention: timedelta) -> Expected:
+    """This run's period, as ``--json``'s ``period`` says it."""
     ok = sorted((s for s in history if s.ok), key=lambda s: s.time)
     # The clock moved back. SPEC silent: a report says so too when only a check record is in the future,
     # and a snapshot at this very instant counts as one in the future (no elapsed time).
@@ -128,9 +129,9 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
     # A reset says why: the key was changed somewhere in the period, or a counter went down.
     changed = any(a.fp is not None and b.fp is not None and a.fp != b.fp for a, b in zip(chain, chain[1:]))
     why = "key_changed" if changed else "reset"
-    # Several pairs: the sum of what each measured, where a pair in another currency than this run's
-    # (before a relay switched to CNY) cannot be added to it, and makes the sum approximate as a reset
-    # does (SPEC silent).
+    # The sum over the pairs of what each measured. With several, a pair in another currency than this
+    # run's (before a relay switched to CNY) cannot be added to it: SPEC silent, it makes the sum
+    # approximate as a reset does. (One pair alone is judged by its own rule.)
     pairs = [judge(a, b) if len(chain) == 2 or same_money(a, current) and same_money(b, current)
              else Pair("incomparable") for a, b in zip(chain, chain[1:])]
     if all(p.kind == "incomparable" for p in pairs):
@@ -148,7 +149,8 @@ def model_period(history: list[Snap], current: Snap, run: str, retention: timede
 
 
 def model_burn_rate(history: list[Snap], current: Snap, now: datetime) -> Decimal | None:
-    """Usage over the last 7×24 h (resets and top-ups left out) per hour of the records' span, × 24."""
+    """Usage over the last 7×24 h (resets and top-ups left out) per hour of the records' span, × 24: the
+    records in this run's currency (the CNY balance goes at the CNY rate)."""
     window = sorted((s for s in history if s.ok and now - WEEK <= s.time < now and same_money(s, current)),
                     key=lambda s: s.time) + [current]
     span = window[-1].time - window[0].time
@@ -231,10 +233,10 @@ def cases(draw: st.DrawFn) -> Case:
     raw: list[dict[str, Any]] = []
     count = draw(st.integers(0, 16))
     for n in range(count + 1):  # the last one is this run
-        jump = draw(st.integers(0, 9))
+        jump = draw(st.integers(0, 19))
         if jump == 0 and n:
-            clock += timedelta(seconds=draw(st.integers(-2 * 86400, -1)))  # the clock moved back
-        elif jump <= 2:
+            clock += timedelta(seconds=draw(st.integers(-6 * 3600, -1)))  # the clock moved back
+        elif jump <= 4:
             clock += timedelta(seconds=draw(st.integers(4 * 3600, 3 * 86400)))
         else:
             clock += timedelta(seconds=draw(st.integers(600, 4 * 3600)))
@@ -253,10 +255,12 @@ def cases(draw: st.DrawFn) -> Case:
             total, balance = total + amount * 10, balance + amount * 10
         elif event == "key":
             key = KEYS[1] if key == KEYS[0] else KEYS[0]
-            used, balance = amount, total - amount if not balance_only else amount * 7
+            used, balance = amount, amount * 7
         elif event == "currency":
             currency = "CNY" if currency == "USD" else "USD"
             used, total, balance = used * 7, total * 7, balance * 7
+        if not balance_only:
+            balance = total - used  # a relay key's quota: what is left of the total
         ok = event != "failed"
         run = draw(st.sampled_from(["report", "check"]))
         fp = None if draw(st.integers(0, 9)) == 0 and n < count else key
@@ -276,9 +280,10 @@ def cases(draw: st.DrawFn) -> Case:
             del record["currency"]
         if fp is None and draw(st.booleans()):
             record["key_fingerprint"] = ""  # as blank as null
-        if ok and draw(st.integers(0, 9)) == 0:  # typed in by hand as JSON numbers
+        if ok and draw(st.integers(0, 9)) == 0:  # typed in by hand as JSON numbers (where a float holds them)
             record.update((k, int(v) if v == v.to_integral_value() else float(v))
-                          for k, v in (("balance", snap.balance), ("used", snap.used)) if v is not None)
+                          for k, v in (("balance", snap.balance), ("used", snap.used))
+                          if v is not None and Decimal(repr(float(v))) == v)
         raw.append(record)
     assume(len({s.time for s in snaps}) == len(snaps))
     raw.pop()  # this run's record is not in the history yet
