@@ -134,6 +134,9 @@ def _days(text: str) -> int:
     return days
 
 
+_days.__name__ = "--days"  # argparse names the type in its message: "invalid --days value: 'abc'"
+
+
 def _command_first(argv: list[str]) -> list[str]:
     """The subcommand moved to the front, since options may stand before or after it; ``run`` when none is
     given. argparse wants a subcommand's options after its name."""

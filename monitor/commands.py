@@ -33,6 +33,9 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     out = _Redacting(stdout, Redactor(config.secrets()))  # what is masked below on purpose, and a safety net
     out.write(f"config: {config.path} is valid\n")
     out.write(f"history: {config.history.file} (kept {config.history.retention_days} days)\n")
+    if not config.history.file.parent.is_dir():
+        out.write(f"history: warning: the folder {config.history.file.parent} does not exist; every run "
+                  "would exit 8 (history not saved) until it is created\n")
     for entry in config.channels:
         out.write(f"{entry.label}: {describe(entry.settings)}\n")
     if not config.channels:
@@ -180,6 +183,8 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
         loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), keep, window=None, dry_run=True)
     except OSError as exc:
         err.write(f"history: cannot read {config.history.file}: {exc.strerror or exc}\n")
+        return Exit.NO_INPUT
+    if loaded.refused:  # a newer release's file: said on stderr already; "no records yet" would mislead
         return Exit.NO_INPUT
     records = loaded.records
     points = points_of(records)

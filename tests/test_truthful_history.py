@@ -76,8 +76,8 @@ def test_history_shows_each_day_in_its_own_currency(tmp_path: Path, odd_relay: R
 
 
 @pytest.mark.parametrize("content", [b'{"version": 1, "records": []}', b'{"records": []}',
-                                     b'\xef\xbb\xbf{"version": 1, "records": []}'],
-                         ids=["empty", "no-version", "bom"])
+                                     b'\xef\xbb\xbf{"version": 1, "records": []}', b"", b"\n"],
+                         ids=["empty", "no-version", "bom", "zero-bytes", "a-newline"])
 def test_an_empty_history_or_one_with_a_bom_is_a_history(tmp_path: Path, odd_relay: RelayEmulator,
                                                          content: bytes) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None)
@@ -118,3 +118,17 @@ def test_history_on_an_unreadable_file_says_so_without_a_traceback(tmp_path: Pat
     result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 66
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_check_config_warns_of_a_missing_history_folder(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None, history={"file": "nodir/sub/h.json"})
+    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "does not exist" in result.stdout and "nodir/sub" in result.stdout
+
+
+def test_history_on_a_newer_releases_file_is_not_called_empty(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    setup.history.write_text('{"version": 2, "records": []}', encoding="utf-8")
+    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 66 and "no records" not in result.stdout and "version" in result.stderr

@@ -144,6 +144,8 @@ NOTES_ZH = {
     "key expired": "密钥已过期",
     "key limit reached": "已达到密钥的额度上限",
     "no balance listed": "答复中没有列出余额",
+    "overdrawn: used more than the limit (if the relay's page shows another balance, set hard_limit: remaining)":
+        "已透支：已用超过额度上限（如果中转站页面显示的余额不同，请设置 hard_limit: remaining）",
 }
 
 REASONS_ZH = {
@@ -165,6 +167,8 @@ _ERRORS_ZH = [
     (re.compile(r"(\S+) asked us to wait (\S+) s, past the run's time limit"),
      "{0} 要求等待 {1} 秒，超出本次运行的时限"),
     (re.compile(r"response is not JSON \((.*)\)"), "答复不是 JSON（{0}）"),
+    (re.compile(r"HTTP 429: the server asks to wait (\S+) s, longer than the run has left"),
+     "HTTP 429：服务器要求等待 {0} 秒，超出本次运行剩余的时间"),
 ]
 _CANNOT_REACH = re.compile(r"cannot reach (\S+): (.+)")
 
