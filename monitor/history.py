@@ -518,7 +518,7 @@ class HistoryFile:
                 data = handle.read()
         except FileNotFoundError:
             return Loaded(_keep=keep, _now=now)
-        if not data.strip():  # created empty by hand (`: > file`): nothing to set aside, a new history
+        if not data or data.isspace():  # created empty by hand (`: > file`): nothing to set aside, a new history
             return Loaded(_keep=keep, _now=now)
         layout = _layout(data) if signature == self._written() else None
         if layout is None:
