@@ -25,6 +25,7 @@ import errno
 import glob
 import json
 import logging
+import mmap
 import os
 import re
 import tempfile
@@ -50,6 +51,8 @@ RUNS = ("report", "check")
 REPORT_WINDOW = timedelta(days=8)
 
 _BOM = b"\xef\xbb\xbf"
+_MAP_FROM = 64 * 1024  # files from this size on are mapped rather than read (see HistoryFile.load)
+Data = bytes | mmap.mmap  # the file as read: bytes, or mapped (slices of either are bytes)
 _CUT = b",\n"  # between two records: JSON text has no raw newline inside a value
 _CHECK = re.compile(rb'"run": ?"check"')  # a match is confirmed by parsing its line
 
@@ -214,7 +217,8 @@ class Loaded:
     # The file in three parts: lines before the retention edge (parsed), the middle (bytes, unparsed,
     # as ``_middle`` ranges of ``_data`` and parsed lines between them), the lines of the window (parsed).
     _head: dict[str, Any] = field(default_factory=dict)
-    _data: bytes = b""
+    _data: Data = b""
+    _stat: str = ""  # the signature of the file read, to copy its bytes from it at the save
     _front: list[_Line] = field(default_factory=list)
     _middle: list[tuple[int, int] | _Line] = field(default_factory=list)
     _back: list[_Line] = field(default_factory=list)
@@ -227,7 +231,7 @@ class Loaded:
         return self._keep
 
 
-def _lines_forward(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+def _lines_forward(data: Data, start: int, end: int) -> Iterator[tuple[int, int]]:
     pos = start
     while pos < end:
         cut = data.find(_CUT, pos, end)
@@ -236,7 +240,7 @@ def _lines_forward(data: bytes, start: int, end: int) -> Iterator[tuple[int, int
         pos = end if cut < 0 else cut + len(_CUT)
 
 
-def _lines_backward(data: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:
+def _lines_backward(data: Data, start: int, end: int) -> Iterator[tuple[int, int]]:
     pos = end
     while pos > start:
         cut = data.rfind(_CUT, start, pos)
@@ -245,11 +249,11 @@ def _lines_backward(data: bytes, start: int, end: int) -> Iterator[tuple[int, in
         pos = start if cut < 0 else cut
 
 
-def _layout(data: bytes) -> tuple[dict[str, Any], int, int] | None:
+def _layout(data: Data) -> tuple[dict[str, Any], int, int] | None:
     """The head (every top-level key but ``records``) and the records' byte range, for a file laid out as
     this module writes it; None for any other layout."""
     eol = data.find(b"\n")
-    if eol < 0 or not data.endswith(b"]}\n") or not data[:eol].rstrip().endswith(b"["):
+    if eol < 0 or data[len(data) - 3:] != b"]}\n" or not data[:eol].rstrip().endswith(b"["):
         return None
     try:
         head = json.loads(data[:eol] + b"]}")
@@ -275,7 +279,7 @@ class _Unreadable(Exception):
     """Not a history this release can read (reason in the message)."""
 
 
-def _checked(data: bytes) -> tuple[dict[str, Any], bytes, int, int]:
+def _checked(data: Data) -> tuple[dict[str, Any], Data, int, int]:
     """A file not known to be ours, checked in full: its head and the byte range of its records, in this
     module's layout and in time order. A file already so (a copy of ours, times in any format) is used as
     it is; any other is rebuilt: one record a line, in time order."""
@@ -287,7 +291,7 @@ def _checked(data: bytes) -> tuple[dict[str, Any], bytes, int, int]:
         except (ValueError, RecursionError):
             pass  # a record over several lines, say: read as plain JSON below
     try:
-        document = json.loads(data)  # another layout, an unknown version, or out of order (rare)
+        document = json.loads(bytes(data))  # another layout, an unknown version, or out of order (rare)
     except (ValueError, RecursionError) as exc:
         raise _Unreadable(str(exc).splitlines()[0][:120]) from None
     if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
@@ -304,10 +308,32 @@ def _checked(data: bytes) -> tuple[dict[str, Any], bytes, int, int]:
     return head, text + body + (b"\n" if lines else b"") + b"]}\n", len(text), len(text) + len(body)
 
 
-_CHUNK = 1 << 20  # bytes of lines parsed at once: C speed, without a year of dicts in memory
+_CHUNK = 1 << 20  # bytes of lines parsed or searched at once: C speed, without a year of it in memory
 
 
-def _as_written(data: bytes, start: int, end: int) -> bool:
+def _done_with(data: Data, start: int, end: int) -> None:
+    """Give back the mapped pages from ``start`` to ``end``: they stay in the page cache, not in this
+    process's memory (checking a year of history must not cost a year of resident memory)."""
+    if isinstance(data, mmap.mmap):
+        first = start - start % mmap.PAGESIZE
+        if end > first:
+            data.madvise(mmap.MADV_DONTNEED, first, end - first)
+
+
+def _search(pattern: re.Pattern[bytes], data: Data, start: int, end: int) -> int:
+    """Where ``pattern`` first matches between ``start`` and ``end`` (-1 if nowhere), a piece at a time."""
+    pos = start
+    while pos < end:
+        stop = min(pos + _CHUNK, end)
+        found = pattern.search(data, pos, min(stop + 64, end))  # a match across the cut is found too
+        _done_with(data, pos, stop)
+        if found is not None:
+            return found.start()
+        pos = stop
+    return -1
+
+
+def _as_written(data: Data, start: int, end: int) -> bool:
     """Whether the lines from ``start`` to ``end`` are one record each, in time order. ``ValueError``
     when a piece of them is not JSON (then the whole file is read the plain way, to say where)."""
     last: datetime | None = None
@@ -326,11 +352,12 @@ def _as_written(data: bytes, start: int, end: int) -> bool:
                 if last is not None and moment < last:
                     return False
                 last = moment
+        _done_with(data, pos, stop)
         pos = stop + len(_CUT)
     return True
 
 
-def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
+def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
           window: timedelta | None, accounts: Sequence[str]) -> Loaded:
     """The parts of a checked file, in this module's layout and in time order (see ``Loaded``)."""
     alerts = head.get("alerts")
@@ -359,7 +386,7 @@ def _read(data: bytes, head: dict[str, Any], start: int, end: int, now: datetime
     return loaded
 
 
-def _first_since(data: bytes, start: int, end: int, edge: datetime) -> int:
+def _first_since(data: Data, start: int, end: int, edge: datetime) -> int:
     """Where the first line at or after ``edge`` starts (``end`` if none), in lines in time order.
 
     A bisection over the bytes: a few dozen lines parsed, whatever the file's size and time format."""
@@ -377,7 +404,7 @@ def _first_since(data: bytes, start: int, end: int, edge: datetime) -> int:
     return low
 
 
-def _parsed(data: bytes, start: int, end: int) -> list[_Line]:
+def _parsed(data: Data, start: int, end: int) -> list[_Line]:
     """The lines from ``start`` to ``end``, each with its record: parsed a few thousand at a time by one
     ``json.loads`` (a line at a time only where that fails, in a file edited behind the last save's back)."""
     spans = list(_lines_forward(data, start, end))
@@ -395,7 +422,7 @@ def _parsed(data: bytes, start: int, end: int) -> list[_Line]:
     return lines
 
 
-def _middle(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:
+def _middle(data: Data, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:
     """The middle of the file as byte ranges, and parsed lines where check records older than ``edge``
     may be (a save drops those).
 
@@ -404,10 +431,10 @@ def _middle(data: bytes, start: int, end: int, edge: datetime) -> list[tuple[int
     """
     if start >= end:
         return []
-    found = _CHECK.search(data, start, end)
-    if found is None:
+    found = _search(_CHECK, data, start, end)
+    if found < 0:
         return [(start, end)]
-    cut = data.rfind(_CUT, start, found.start())
+    cut = data.rfind(_CUT, start, found)
     begin = start if cut < 0 else cut + len(_CUT)
     parts: list[tuple[int, int] | _Line] = [(start, cut)] if cut >= 0 else []
     rest = end
@@ -514,16 +541,20 @@ class HistoryFile:
         moved aside (left in place on a dry run) and reported; ``OSError`` when it cannot be read."""
         try:
             with open(self.path, "rb") as handle:
-                signature = _signature(os.fstat(handle.fileno()))
-                data = handle.read()
+                stat = os.fstat(handle.fileno())
+                # Mapped, not read: a run touches only the pages it parses (the window, a few lines of
+                # bisection), and a save copies the rest file to file, so a year of history never
+                # enters the process's memory. A small file is simply read.
+                data: Data = handle.read() if stat.st_size < max(_MAP_FROM, 1) else mmap.mmap(
+                    handle.fileno(), 0, access=mmap.ACCESS_READ)
         except FileNotFoundError:
             return Loaded(_keep=keep, _now=now)
-        if not data or data.isspace():  # created empty by hand (`: > file`): nothing to set aside, a new history
-            return Loaded(_keep=keep, _now=now)
-        layout = _layout(data) if signature == self._written() else None
+        if isinstance(data, bytes) and (not data or data.isspace()):
+            return Loaded(_keep=keep, _now=now)  # created empty by hand: nothing to set aside, a new history
+        layout = _layout(data) if _signature(stat) == self._written() else None
         if layout is None:
             try:
-                head, data, start, end = _checked(data[len(_BOM):] if data.startswith(_BOM) else data)
+                head, data, start, end = _checked(data[len(_BOM):] if data[:len(_BOM)] == _BOM else data)
             except _Unreadable as exc:
                 return self._set_aside(str(exc), now, dry_run, keep)
         else:
@@ -533,7 +564,9 @@ class HistoryFile:
                        "does not know; left untouched and not updated (upgrade api-balance-monitor)")
             log.error("%s", warning)
             return Loaded(warning=warning, refused=True)
-        return _read(data, head, start, end, now, keep, window, accounts)
+        loaded = _read(data, head, start, end, now, keep, window, accounts)
+        loaded._stat = _signature(stat)
+        return loaded
 
     def _set_aside(self, reason: str, now: datetime, dry_run: bool, keep: Keep) -> Loaded:
         if dry_run:
@@ -569,14 +602,19 @@ class HistoryFile:
                 stale.unlink()
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with os.fdopen(fd, "wb") as handle, self._source(loaded) as source:
                 os.fchmod(handle.fileno(), 0o600)
                 handle.write(_head_bytes(head))
-                view = memoryview(loaded._data)
                 for n, piece in enumerate(_coalesced(pieces)):
                     if n:
                         handle.write(_CUT)
-                    handle.write(view[piece[0]:piece[1]] if isinstance(piece, tuple) else piece)
+                    if isinstance(piece, bytes):
+                        handle.write(piece)
+                    elif source is not None:
+                        handle.flush()
+                        _copy(source, handle.fileno(), *piece)
+                    else:
+                        handle.write(memoryview(loaded._data)[piece[0]:piece[1]])
                 handle.write(b"\n]}\n" if pieces else b"]}\n")
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -596,6 +634,19 @@ class HistoryFile:
             self._remember()
         else:
             self._forget()
+
+    @contextlib.contextmanager
+    def _source(self, loaded: Loaded) -> Iterator[int | None]:
+        """The file read, opened again to copy its bytes file to file, when it was mapped and is still
+        the same file (we hold the lock); else None, and the bytes are written from memory."""
+        if not isinstance(loaded._data, mmap.mmap):
+            yield None
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            yield fd if _signature(os.fstat(fd)) == loaded._stat else None
+        finally:
+            os.close(fd)
 
     # The lock file (never deleted, otherwise empty) remembers which file the last save wrote: size,
     # modification time and inode. A file that still matches is ours, unedited, in time order, and the
@@ -622,6 +673,19 @@ class HistoryFile:
                 return handle.read(200).decode("ascii", "replace") or None
         except OSError:
             return None
+
+
+def _copy(source: int, target: int, start: int, end: int) -> None:
+    """Bytes ``start`` to ``end`` of ``source`` appended to ``target`` by the kernel, never through this
+    process's memory; a piece at a time where the file system cannot (then still bounded)."""
+    while start < end:
+        try:
+            done = os.copy_file_range(source, target, end - start, start)
+        except OSError:
+            done = os.write(target, os.pread(source, min(end - start, _CHUNK), start))
+        if done <= 0:
+            raise OSError(errno.EIO, "the history file ended while it was copied")
+        start += done
 
 
 def _signature(stat: os.stat_result) -> str:
