@@ -189,3 +189,29 @@ def retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
         return max(float(headers.get("Retry-After", "")), 0.0)
     except ValueError:
         return default
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A bot's ``errcode`` other than 0 (DingTalk, WeCom): the code, its message and the fix we know."""
+
+    code: Any
+    message: str
+    fix: str
+
+    def text(self) -> str:
+        return f"errcode {self.code} ({self.message})" + (f": {self.fix}" if self.fix else "")
+
+
+def errcode(answer: Answer, fixes: Mapping[int, str]) -> Verdict | Refusal:
+    """What an ``errcode`` bot's answer says: delivered, an HTTP failure (5xx and 429 retried), or the
+    refusal inside an HTTP 200, for the channel to finish (some codes are retried, some explained)."""
+    body = answer.json()
+    if not 200 <= answer.status < 300 or not isinstance(body, dict):
+        retry = answer.status >= 500 or answer.status == 429
+        return Verdict(f"HTTP {answer.status}: {answer.text(120) or 'no answer'}", retry=retry)
+    code = body.get("errcode")
+    if code == 0 and not isinstance(code, bool):
+        return DELIVERED
+    message = cut(str(body.get("errmsg") or ""), 200)
+    return Refusal(code, message, fixes.get(code, "") if isinstance(code, int) else "")

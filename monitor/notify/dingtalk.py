@@ -11,7 +11,6 @@ from urllib.parse import quote_plus
 from monitor.config import DingTalkSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
-from monitor.redact import cut
 from monitor.report.words import WORDS
 
 BODY_LIMIT = 20_000  # bytes of the encoded body: DingTalk documents no markdown limit; this is a safe bound
@@ -86,18 +85,12 @@ class Channel(base.Channel[DingTalkSettings]):
 
 
 def interpret(answer: base.Answer) -> base.Verdict:
-    body = answer.json()
-    if not 200 <= answer.status < 300 or not isinstance(body, dict):
-        retry = answer.status >= 500 or answer.status == 429
-        return base.Verdict(f"HTTP {answer.status}: {answer.text(120) or 'no answer'}", retry=retry)
-    code = body.get("errcode")
-    if code == 0 and not isinstance(code, bool):
-        return base.DELIVERED
-    message = cut(str(body.get("errmsg") or ""), 200)
-    fix = FIXES.get(code, "") if isinstance(code, int) else ""
-    if code == 310000:
-        fix = _security_fix(message)
-    return base.Verdict(f"errcode {code} ({message})" + (f": {fix}" if fix else ""))
+    found = base.errcode(answer, FIXES)
+    if isinstance(found, base.Verdict):
+        return found
+    if found.code == 310000:  # which of the robot's security settings refused it: the message says
+        found = base.Refusal(found.code, found.message, _security_fix(found.message))
+    return base.Verdict(found.text())
 
 
 def _security_fix(message: str) -> str:

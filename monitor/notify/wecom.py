@@ -7,7 +7,6 @@ from typing import Any
 from monitor.config import WeComSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
-from monitor.redact import cut
 
 CONTENT_LIMIT = 4096  # bytes of UTF-8 in markdown.content
 RATE_PAUSE = 20.0  # seconds before retrying 45009: the robot's budget is 20 messages a minute
@@ -67,16 +66,9 @@ class Channel(base.Channel[WeComSettings]):
 
 
 def interpret(answer: base.Answer) -> base.Verdict:
-    body = answer.json()
-    if not 200 <= answer.status < 300 or not isinstance(body, dict):
-        retry = answer.status >= 500 or answer.status == 429
-        return base.Verdict(f"HTTP {answer.status}: {answer.text(120) or 'no answer'}", retry=retry)
-    code = body.get("errcode")
-    if code == 0 and not isinstance(code, bool):
-        return base.DELIVERED
-    message = cut(str(body.get("errmsg") or ""), 200)
-    fix = FIXES.get(code, "") if isinstance(code, int) else ""
-    error = f"errcode {code} ({message})" + (f": {fix}" if fix else "")
-    if code == 45009:
-        return base.Verdict(error, retry=True, wait=RATE_PAUSE)
-    return base.Verdict(error)
+    found = base.errcode(answer, FIXES)
+    if isinstance(found, base.Verdict):
+        return found
+    if found.code == 45009:  # over 20 a minute: wait, then try again
+        return base.Verdict(found.text(), retry=True, wait=RATE_PAUSE)
+    return base.Verdict(found.text())
