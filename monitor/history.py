@@ -28,7 +28,6 @@ import logging
 import mmap
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.amounts import exact
+from monitor.atomic import replacing
 from monitor.collect import AccountResult
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,6 @@ class Loaded:
     _middle: list[tuple[int, int] | _Line] = field(default_factory=list)
     _back: list[_Line] = field(default_factory=list)
     _keep: Keep = field(default_factory=Keep)
-    _now: datetime | None = None
     _later: set[str] = field(default_factory=set)  # accounts with a report record past the front
 
     @property
@@ -361,8 +360,7 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
           window: timedelta | None, accounts: Sequence[str]) -> Loaded:
     """The parts of a checked file, in this module's layout and in time order (see ``Loaded``)."""
     alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep,
-                    _now=now)
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
     # From the start: the lines past retention (usually none; a run's worth when they age out).
     retention_edge = now - timedelta(days=keep.days)
     middle_start = start
@@ -376,7 +374,8 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
     # The window: its edge found by bisection (the lines are in time order), then read in one go.
     window_start = middle_start if window is None else _first_since(data, middle_start, end, now - window)
     loaded._back = _parsed(data, window_start, end)
-    middle_end = max(window_start - len(_CUT), middle_start)
+    # The middle ends at the cut before the window's first line; with no line in the window, at the end.
+    middle_end = end if window_start >= end else max(window_start - len(_CUT), middle_start)
     loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
     found = [line.record for line in loaded._back if line.record is not None]
     before = _latest_before(loaded, accounts, found)
@@ -548,9 +547,9 @@ class HistoryFile:
                 data: Data = handle.read() if stat.st_size < max(_MAP_FROM, 1) else mmap.mmap(
                     handle.fileno(), 0, access=mmap.ACCESS_READ)
         except FileNotFoundError:
-            return Loaded(_keep=keep, _now=now)
+            return Loaded(_keep=keep)
         if isinstance(data, bytes) and (not data or data.isspace()):
-            return Loaded(_keep=keep, _now=now)  # created empty by hand: nothing to set aside, a new history
+            return Loaded(_keep=keep)  # created empty by hand: nothing to set aside, a new history
         layout = _layout(data) if _signature(stat) == self._written() else None
         if layout is None:
             try:
@@ -582,7 +581,7 @@ class HistoryFile:
             os.rename(target, aside)
             warning = f"history file cannot be read ({reason}); moved aside to {aside}, starting a new one"
         log.warning("%s", warning)
-        return Loaded(warning=warning, _keep=keep, _now=now)
+        return Loaded(warning=warning, _keep=keep)
 
     def save(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime,
              alerts: dict[str, Any] | None = None) -> None:
@@ -600,36 +599,19 @@ class HistoryFile:
         for stale in folder.glob(f".{glob.escape(target.name)}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle, self._source(loaded) as source:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(_head_bytes(head))
-                for n, piece in enumerate(_coalesced(pieces)):
-                    if n:
-                        handle.write(_CUT)
-                    if isinstance(piece, bytes):
-                        handle.write(piece)
-                    elif source is not None:
-                        handle.flush()
-                        _copy(source, handle.fileno(), *piece)
-                    else:
-                        handle.write(memoryview(loaded._data)[piece[0]:piece[1]])
-                handle.write(b"\n]}\n" if pieces else b"]}\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass  # some file systems cannot fsync a folder; the rename is still atomic
-        finally:
-            os.close(dir_fd)
+        with replacing(target, 0o600) as handle, self._source(loaded) as source:
+            handle.write(_head_bytes(head))
+            for n, piece in enumerate(_coalesced(pieces)):
+                if n:
+                    handle.write(_CUT)
+                if isinstance(piece, bytes):
+                    handle.write(piece)
+                elif source is not None:
+                    handle.flush()
+                    _copy(source, handle.fileno(), *piece)
+                else:
+                    handle.write(memoryview(loaded._data)[piece[0]:piece[1]])
+            handle.write(b"\n]}\n" if pieces else b"]}\n")
         if ordered:
             self._remember()
         else:

@@ -6,11 +6,8 @@ that need it, and only when ``metrics`` is configured, so the base install never
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from monitor.atomic import replacing
 from monitor.exitcodes import Exit
 
 if TYPE_CHECKING:
@@ -257,24 +255,7 @@ def read_last_success(path: Path) -> float | None:
 
 
 def _replace(path: Path, data: bytes, mode: int) -> None:
-    """Atomically replace ``path`` (temp file in the same folder, fsync, rename): a reader sees the old
-    file or the new one, never half of one. The temp name does not end in .prom, so node_exporter
+    """``path`` replaced atomically by ``data``; the temp name does not end in .prom, so node_exporter
     never reads it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the rename is atomic anyway
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with replacing(path, mode) as handle:
+        handle.write(data)

@@ -25,23 +25,12 @@ from monitor.config import Account
 from monitor.history import HistoryFile, Keep, parse, parse_all, parse_time, record_of
 from monitor.report import build
 from monitor.snapshot import Snapshot
+from tests.time_forms import SHANGHAI, time_text
 
 NOW = datetime(2026, 11, 28, 1, 5, 7, 250_000, tzinfo=timezone.utc)
 ZONE = ZoneInfo("Asia/Shanghai")
 NAMES = ["main", "spare", "引号\"名", "gone"]
 KEEP = Keep(days=30, check_days=8)
-SHANGHAI = timezone(timedelta(hours=8))
-
-
-def time_text(moment: datetime, style: int) -> str:
-    """The ways people and tools write one instant."""
-    if style == 0:
-        return moment.isoformat(timespec="seconds")
-    if style == 1:
-        return moment.isoformat()  # fractional seconds
-    if style == 2:
-        return moment.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @st.composite
@@ -292,3 +281,25 @@ def test_a_foreign_file_is_checked_in_pieces_the_same_way(tmp_path: Path, monkey
         HistoryFile(path).save(loaded, [], NOW)
         kept = json.loads(path.read_text(encoding="utf-8"))["records"]
         assert len(kept) == len(lines) and kept == sorted(kept, key=lambda r: parse_time(r["time"]))
+
+
+def test_a_history_with_nothing_in_the_last_eight_days_is_saved_whole(tmp_path: Path) -> None:
+    """The monitor stopped for ten days: every line is older than the window, none past retention. The
+    save carries them all over intact (the last line was once cut short by two bytes)."""
+    path = tmp_path / "api_usage_history.json"
+    old = [{"time": time_text(NOW - timedelta(days=d, microseconds=286065), style), "account": "main",
+            "ok": True, "used": f"{Decimal(40 - d) / 7:.8f}", "run": "report"}
+           for d, style in ((12, 1), (11, 2), (10, 3))]
+    for mapped in (False, True):
+        import monitor.history
+
+        monitor.history._MAP_FROM = 0 if mapped else 1 << 40
+        try:
+            path.write_text('{"version": 1, "records": [\n' + ",\n".join(json.dumps(r) for r in old) + "\n]}\n",
+                            encoding="utf-8")
+            history = HistoryFile(path)
+            for _ in range(2):  # a foreign file first, then the file the last save wrote
+                history.save(history.load(NOW, KEEP, accounts=["main"]), [], NOW)
+                assert json.loads(path.read_text(encoding="utf-8"))["records"] == old
+        finally:
+            monitor.history._MAP_FROM = 64 * 1024

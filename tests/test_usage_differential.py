@@ -33,10 +33,10 @@ from monitor.config import Account
 from monitor.history import parse_all
 from monitor.report import AccountReport, build
 from monitor.snapshot import Snapshot
+from tests.time_forms import time_text
 
 T0 = datetime(2026, 11, 20, 1, 5, tzinfo=timezone.utc)
 ZONE = ZoneInfo("Asia/Shanghai")
-SHANGHAI = timezone(timedelta(hours=8))
 KEYS = ("3f2a9c1b", "0ldk3y00")
 WEEK = timedelta(days=7)
 DAY = timedelta(hours=24)
@@ -196,16 +196,6 @@ def model_spike(history: list[Snap], current: Snap, factor: Decimal, least: Deci
 
 
 # --- random runs ----------------------------------------------------------------------------------------
-
-
-def time_text(moment: datetime, style: int) -> str:
-    if style == 0:
-        return moment.isoformat(timespec="seconds")
-    if style == 1:
-        return moment.isoformat()  # fractional seconds
-    if style == 2:
-        return moment.astimezone(SHANGHAI).isoformat(timespec="milliseconds")
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def plain(amount: Decimal | None) -> str | None:
