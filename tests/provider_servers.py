@@ -6,21 +6,24 @@ sets), any other key gets that provider's own invalid-key answer. ``Wire`` holds
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from monitor.collect import AccountResult, collect
 from monitor.config import Account, HttpSettings
-from monitor.emulators import CLOUDFLARE_PAGE, Answer, LoopbackServer, Request, json_answer
+from monitor.emulators import CLOUDFLARE_PAGE, Answer, LoopbackServer, RelayEmulator, Request, json_answer
 from monitor.providers import PROVIDERS
 from monitor.redact import Redactor
 from monitor.snapshot import Snapshot
+from tests.conftest import MAIN_KEY, Setup, config_text, write_setup
 
 KEY = "sk-" + "Pr0v1d3rK3y" * 4 + "abcd"  # shaped like a real key, so a leak is easy to grep for
 WRONG_KEY = "sk-" + "Wr0ngK3y" * 6
@@ -185,3 +188,20 @@ FAULTS = [
     pytest.param((200, {"Content-Type": "application/json"}, b""), "response is not JSON", id="empty-200"),
     pytest.param(raw_json(200, '{"data": '), "response is not JSON", id="cut-off-json"),
 ]
+
+
+def mixed_setup(folder: Path, relay: RelayEmulator, deepseek: ProviderServer) -> Setup:
+    """The relay's account in USD (the default provider) and a DeepSeek account in CNY, keys from .env."""
+    accounts = textwrap.dedent(
+        f"""\
+        accounts:
+          - name: main
+            api_key: ${{MAIN_API_KEY}}
+          - name: DeepSeek
+            provider: deepseek
+            api_key: ${{DEEPSEEK_API_KEY}}
+            base_url: {deepseek.url}
+        """
+    )
+    return write_setup(folder, config_text(relay.url, None, accounts=accounts),
+                       {"MAIN_API_KEY": MAIN_KEY, "DEEPSEEK_API_KEY": KEY})

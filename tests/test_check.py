@@ -20,7 +20,7 @@ from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, Token, 
 from monitor.redact import fingerprint
 from tests.conftest import EXECUTABLE, MAIN_KEY, SPARE_KEY, Setup, cron_run
 from tests.faults.helpers import make, only_for
-from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, ok
+from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok
 
 HALF = timedelta(minutes=30)
 WEEK = 7 * 48  # half-hourly checks in 7 days
@@ -362,24 +362,6 @@ def deepseek_balance(amount: Decimal) -> Any:
          "topped_up_balance": f"{amount:f}"}]})
 
 
-def periods_setup(tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> Setup:
-    accounts = textwrap.dedent(
-        f"""\
-        accounts:
-          - name: main
-            api_key: ${{MAIN_API_KEY}}
-          - name: DeepSeek
-            provider: deepseek
-            api_key: ${{DEEPSEEK_API_KEY}}
-            base_url: {deepseek.url}
-        """
-    )
-    setup = setup_for(tmp_path, relay, None, accounts=accounts)
-    with (setup.folder / ".env").open("a", encoding="utf-8") as env:
-        env.write(f"DEEPSEEK_API_KEY={KEY}\n")
-    return setup
-
-
 def day_of_checks(now: datetime, deepseek: Callable[[int], Decimal], main: Callable[[int], Decimal],
                   first: str = "report") -> list[dict[str, Any]]:
     """The report (or ``first``) 12 h 30 min ago, then 24 checks every half hour up to half an hour ago."""
@@ -404,7 +386,7 @@ def deepseek() -> Iterator[ProviderServer]:
 
 def test_a_report_over_24_checks_with_a_top_up_inside_counts_the_exact_usage(
         tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
-    setup = periods_setup(tmp_path, relay, deepseek)
+    setup = mixed_setup(tmp_path / "etc", relay, deepseek)
     # drops[k]: the spend in the half hour into snapshot k (0 is the report's own); at 12 a top-up instead
     drops = {k: Decimal("0.123457") + Decimal("0.000100") * k for k in range(25) if k != 12}
 
@@ -431,7 +413,7 @@ def test_a_report_over_24_checks_with_a_top_up_inside_counts_the_exact_usage(
 
 def test_a_report_over_checks_with_a_reset_inside_says_it_is_approximate(
         tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
-    setup = periods_setup(tmp_path, relay, deepseek)
+    setup = mixed_setup(tmp_path / "etc", relay, deepseek)
 
     def used(k: int) -> Decimal:  # $0.25 a half hour; the relay's counter was reset at check 10
         return Decimal("90") - Decimal("0.25") * k if k > 10 else Decimal("60.123457") - Decimal("0.25") * k
@@ -453,7 +435,7 @@ def test_a_report_over_checks_with_a_reset_inside_says_it_is_approximate(
 def test_the_first_report_after_checks_measures_since_the_first_check(
         tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
     # check was scheduled before the first report ran: the report does not say "first record".
-    setup = periods_setup(tmp_path, relay, deepseek)
+    setup = mixed_setup(tmp_path / "etc", relay, deepseek)
     write(setup, day_of_checks(datetime.now(timezone.utc), lambda k: Decimal("88.888888") + Decimal("0.5") * k,
                                lambda k: Decimal("60.123457") - Decimal("0.25") * k, first="check"))
     deepseek.answer(deepseek_balance(Decimal("88.888888")))

@@ -58,7 +58,8 @@ def test_history_shows_each_day_in_its_own_currency(tmp_path: Path, odd_relay: R
     # A relay that switched its display from USD to CNY three days ago; another account in CNY all along.
     records = [record(now - timedelta(days=d, hours=1), used, cur) for d, used, cur in
                ((5, "1.000001", "USD"), (4, "2.500001", "USD"), (3, "20.000000", "CNY"), (2, "27.123456", "CNY"))]
-    records += [record(now - timedelta(days=d, hours=1), used, "CNY", "spare") for d, used in ((4, "1"), (3, "4.5"))]
+    records += [record(now - timedelta(days=d, hours=1), used, "CNY", "spare")
+                for d, used in ((4, "1.000001"), (3, "4.500001"))]
     records.sort(key=lambda r: r["time"])
     setup.history.write_text(json.dumps({"version": 1, "records": records}), encoding="utf-8")
     home = tmp_path / "home"
@@ -93,7 +94,7 @@ def test_an_empty_history_or_one_with_a_bom_is_a_history(tmp_path: Path, odd_rel
 def test_a_bom_history_written_by_hand_keeps_its_records(tmp_path: Path, odd_relay: RelayEmulator) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None)
     earlier = datetime.now(timezone.utc) - timedelta(hours=12)
-    text = json.dumps({"version": 1, "records": [record(earlier, "0.5", "USD")]}, indent=2)
+    text = json.dumps({"version": 1, "records": [record(earlier, "0.499999", "USD")]}, indent=2)
     setup.history.write_bytes(b"\xef\xbb\xbf" + text.encode())
     result = run(setup, "--json")
     assert accounts(result.stdout)["main"]["period"]["usage"] == "0.5002"

@@ -178,6 +178,13 @@ class Channel(ABC, Generic[S]):
             return f"cannot reach {self.kind}: {connection_reason(self.redactor(str(exc)))}"
         return Answer(r.status_code, r.headers, r.content)
 
+    def exchange(self, url: str, body: bytes, interpret: Callable[[Answer], Verdict],
+                 headers: Mapping[str, str] | None = None) -> Verdict:
+        """POST ``body`` and read the answer with the channel's ``interpret``; a service that could not be
+        reached is tried again (its reason is the verdict)."""
+        answer = self.post(url, body, headers)
+        return Verdict(answer, retry=True) if isinstance(answer, str) else interpret(answer)
+
 
 def encode(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -77,11 +77,8 @@ class Channel(base.Channel[DingTalkSettings]):
 
     def attempt(self, part: Any) -> base.Verdict:
         # A fresh timestamp and signature every attempt: DingTalk refuses one older than an hour.
-        answer = self.post(signed_url(self.settings.webhook_url, self.settings.secret, self.clock()),
-                           base.encode(part))
-        if isinstance(answer, str):
-            return base.Verdict(answer, retry=True)
-        return interpret(answer)
+        return self.exchange(signed_url(self.settings.webhook_url, self.settings.secret, self.clock()),
+                             base.encode(part), interpret)
 
 
 def interpret(answer: base.Answer) -> base.Verdict:

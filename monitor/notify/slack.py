@@ -72,10 +72,7 @@ class Channel(base.Channel[SlackSettings]):
         return split(message, lambda part: blocks(part, self.settings.mention_on_alert), fits)
 
     def attempt(self, part: Any) -> base.Verdict:
-        answer = self.post(self.settings.webhook_url, base.encode(part))
-        if isinstance(answer, str):
-            return base.Verdict(answer, retry=True)
-        return interpret(answer)
+        return self.exchange(self.settings.webhook_url, base.encode(part), interpret)
 
 
 def interpret(answer: base.Answer) -> base.Verdict:

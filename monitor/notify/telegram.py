@@ -54,10 +54,7 @@ class Channel(base.Channel[TelegramSettings]):
         s = self.settings
         body = {"chat_id": s.chat_id, "text": part, "parse_mode": "HTML", "disable_web_page_preview": True}
         # The token is in the path: the URL is never logged, and the redactor knows the token.
-        answer = self.post(f"{s.api_url}/bot{s.bot_token}/sendMessage", base.encode(body))
-        if isinstance(answer, str):
-            return base.Verdict(answer, retry=True)
-        return interpret(answer)
+        return self.exchange(f"{s.api_url}/bot{s.bot_token}/sendMessage", base.encode(body), interpret)
 
 
 def interpret(answer: base.Answer) -> base.Verdict:

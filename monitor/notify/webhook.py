@@ -37,10 +37,7 @@ class Channel(base.Channel[WebhookSettings]):
         headers = {"Content-Type": "application/json", **self.settings.headers}
         if self.settings.secret:
             headers["X-Signature-256"] = signature(self.settings.secret, part)
-        answer = self.post(self.settings.url, part, headers)
-        if isinstance(answer, str):
-            return base.Verdict(answer, retry=True)
-        return interpret(answer)
+        return self.exchange(self.settings.url, part, interpret, headers)
 
 
 def interpret(answer: base.Answer) -> base.Verdict:

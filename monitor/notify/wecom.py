@@ -59,10 +59,7 @@ class Channel(base.Channel[WeComSettings]):
         return markdown(part, users)
 
     def attempt(self, part: Any) -> base.Verdict:
-        answer = self.post(self.settings.webhook_url, base.encode(part))
-        if isinstance(answer, str):
-            return base.Verdict(answer, retry=True)
-        return interpret(answer)
+        return self.exchange(self.settings.webhook_url, base.encode(part), interpret)
 
 
 def interpret(answer: base.Answer) -> base.Verdict:

@@ -14,30 +14,13 @@ import pytest
 
 from monitor.emulators import RelayEmulator, Token
 from tests.conftest import MAIN_KEY, Setup, config_text, cron_run, write_setup
-from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, ok, quick_to_stop
+from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok, quick_to_stop
 
 
 @pytest.fixture
 def deepseek() -> Iterator[ProviderServer]:
     with ProviderServer(DEEPSEEK) as server:
         yield server
-
-
-def mixed_setup(folder: Path, relay: RelayEmulator, deepseek: ProviderServer) -> Setup:
-    """The relay's account in USD (the default provider) and a DeepSeek account in CNY, keys from .env."""
-    accounts = textwrap.dedent(
-        f"""\
-        accounts:
-          - name: main
-            api_key: ${{MAIN_API_KEY}}
-          - name: DeepSeek
-            provider: deepseek
-            api_key: ${{DEEPSEEK_API_KEY}}
-            base_url: {deepseek.url}
-        """
-    )
-    return write_setup(folder, config_text(relay.url, None, accounts=accounts),
-                       {"MAIN_API_KEY": MAIN_KEY, "DEEPSEEK_API_KEY": KEY})
 
 
 def run_json(setup: Setup, home: Path) -> dict[str, Any]:
