@@ -170,8 +170,7 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     Usage errors go to ``err`` (stderr): ``--csv > file`` must never write an error into the CSV.
     """
     err = err or sys.stderr
-    from monitor.history import HistoryFile, Keep
-    from monitor.report import points_of
+    from monitor.history import HistoryFile, Keep, points_of
     from monitor.report.daily import csv_rows, table
 
     if days < 1:

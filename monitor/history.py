@@ -39,6 +39,8 @@ from typing import Any
 from monitor.amounts import exact
 from monitor.atomic import replacing
 from monitor.collect import AccountResult
+from monitor.track import Track, micros
+from monitor.usage import Point, moment
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,16 @@ def parse_all(raw_records: Iterable[Any]) -> list[Record]:
     return [r for r in (parse(item) for item in raw_records) if r is not None]
 
 
+def points_of(records: Iterable[Record], run: str | None = None) -> dict[str, list[Point]]:
+    """Successful snapshots per account name, in the records' order (only those ``run`` wrote, if given)."""
+    found: dict[str, list[Point]] = {}
+    for r in records:
+        if r.ok and (run is None or r.run == run):
+            found.setdefault(r.account, []).append(
+                Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency, r.run))
+    return found
+
+
 def _line(value: Any) -> bytes:
     # Without spaces: 200 accounts checked every half hour write 77,000 lines a week, and 24 bytes a line
     # is what keeps that file under 30 MB. One record a line keeps it easy to read.
@@ -210,7 +222,8 @@ class _Line:
 class Loaded:
     """The history as read: the records the report needs, the alert state, and what a save carries over."""
 
-    records: list[Record] = field(default_factory=list)  # in time order
+    records: list[Record] = field(default_factory=list)  # in time order (empty when read from the window file)
+    tracks: dict[str, Track] = field(default_factory=dict)  # each wanted account's snapshots (see ``_kept``)
     alerts: dict[str, Any] = field(default_factory=dict)
     warning: str | None = None  # shown in the report: the file was set aside, or is not ours to write
     refused: bool = False  # the file must be left untouched (unknown version, unreadable)
@@ -228,6 +241,16 @@ class Loaded:
     @property
     def keep(self) -> Keep:
         return self._keep
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the window file says of the history the last save wrote: each account's track as that save
+    left it (``Track.kept`` at ``edge``), and that no check record is older than ``checks_from``."""
+
+    tracks: dict[str, Track]
+    edge: datetime
+    checks_from: datetime
 
 
 def _lines_forward(data: Data, start: int, end: int) -> Iterator[tuple[int, int]]:
@@ -356,13 +379,10 @@ def _as_written(data: Data, start: int, end: int) -> bool:
     return True
 
 
-def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
-          window: timedelta | None, accounts: Sequence[str]) -> Loaded:
-    """The parts of a checked file, in this module's layout and in time order (see ``Loaded``)."""
-    alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
-    # From the start: the lines past retention (usually none; a run's worth when they age out).
-    retention_edge = now - timedelta(days=keep.days)
+def _front(loaded: Loaded, data: Data, start: int, end: int, now: datetime) -> int:
+    """The lines before the retention edge, from the start (usually none; a run's worth when they age
+    out): parsed into ``loaded``. Where the middle starts."""
+    retention_edge = now - timedelta(days=loaded._keep.days)
     middle_start = start
     for a, b in _lines_forward(data, start, end):
         line = _Line((a, b), _parse_line(data[a:b]))
@@ -370,7 +390,15 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
             break
         loaded._front.append(line)
         middle_start = b + len(_CUT)
-    middle_start = min(middle_start, end)
+    return min(middle_start, end)
+
+
+def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
+          window: timedelta | None, accounts: Sequence[str]) -> Loaded:
+    """The parts of a checked file, in this module's layout and in time order (see ``Loaded``)."""
+    alerts = head.get("alerts")
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
+    middle_start = _front(loaded, data, start, end, now)
     # The window: its edge found by bisection (the lines are in time order), then read in one go.
     window_start = middle_start if window is None else _first_since(data, middle_start, end, now - window)
     loaded._back = _parsed(data, window_start, end)
@@ -378,10 +406,39 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
     middle_end = end if window_start >= end else max(window_start - len(_CUT), middle_start)
     loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
     found = [line.record for line in loaded._back if line.record is not None]
-    before = _latest_before(loaded, accounts, found)
+    before = _latest_before(loaded, accounts)
     loaded._later = {r.account for r in found if r.run == "report"}
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
     loaded.records = sorted(found + [r for r, _ in before], key=lambda r: r.time)
+    if window is not None:
+        points = points_of(r for r in loaded.records if r.account in set(accounts))
+        loaded.tracks = {name: Track.of(points.get(name, [])).kept(now - window) for name in accounts}
+    return loaded
+
+
+def _read_known(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
+                known: Known) -> Loaded:
+    """The parts of a file the last save wrote, with the accounts' tracks as that save left them (the
+    window file): only the lines a save changes are read — those past retention, the checks that aged
+    out since, and any newer than ``now`` (the clock moved back) — and the rest carried over as bytes."""
+    alerts = head.get("alerts")
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
+    middle_start = _front(loaded, data, start, end, now)
+    tail = end
+    for a, b in _lines_backward(data, middle_start, end):
+        record = _parse_line(data[a:b])
+        if record is None or record.time <= now:
+            break
+        tail = a
+    loaded._back = _parsed(data, tail, end) if tail < end else []
+    middle_end = end if tail >= end else max(tail - len(_CUT), middle_start)
+    # That save left no check record older than its check edge: the search for aged checks starts there.
+    since = _first_since(data, middle_start, middle_end, known.checks_from)
+    loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days), since)
+    retention_edge = micros(now - timedelta(days=keep.days))
+    loaded._later = {name for name, track in known.tracks.items()
+                     if any(run == "report" and t >= retention_edge for t, run in zip(track.time, track.run))}
+    loaded.tracks = {name: track.kept(now - REPORT_WINDOW) for name, track in known.tracks.items()}
     return loaded
 
 
@@ -421,16 +478,18 @@ def _parsed(data: Data, start: int, end: int) -> list[_Line]:
     return lines
 
 
-def _middle(data: Data, start: int, end: int, edge: datetime) -> list[tuple[int, int] | _Line]:
+def _middle(data: Data, start: int, end: int, edge: datetime, search: int | None = None,
+            ) -> list[tuple[int, int] | _Line]:
     """The middle of the file as byte ranges, and parsed lines where check records older than ``edge``
     may be (a save drops those).
 
     Every save prunes them, so the only ones left are those that aged out since the last save: they sit
     at the first check record in the middle, and the lines from there to ``edge`` are the only ones read.
+    The search starts at ``search`` when no check record can be before it.
     """
     if start >= end:
         return []
-    found = _search(_CHECK, data, start, end)
+    found = _search(_CHECK, data, max(start, search or start), end)
     if found < 0:
         return [(start, end)]
     cut = data.rfind(_CUT, start, found)
@@ -448,15 +507,12 @@ def _middle(data: Data, start: int, end: int, edge: datetime) -> list[tuple[int,
     return parts
 
 
-def _latest_before(loaded: Loaded, accounts: Sequence[str], found: list[Record]) -> list[tuple[Record, str]]:
-    """For each wanted account, its latest successful snapshot before the window (the step into it), and,
-    when the window holds no successful report record, its latest one (a report's previous snapshot).
+def _latest_before(loaded: Loaded, accounts: Sequence[str]) -> list[tuple[Record, str]]:
+    """For each wanted account, its latest successful snapshot before the window (the step into it), and
+    its latest report record there (a report's previous snapshot, when the window holds none).
     Searched from the window back through the middle (parsing only the lines that name the account; in
     the usual file the first few hundred lines find them all), then the front."""
-    needs: dict[str, set[str]] = {}
-    for name in accounts:
-        reported = any(r.account == name and r.ok and r.run == "report" for r in found)
-        needs[name] = {"step"} if reported else {"step", "report"}
+    needs = {name: {"step", "report"} for name in accounts}
     extra: list[tuple[Record, str]] = []
 
     def take(record: Record | None, place: str) -> None:
@@ -563,7 +619,11 @@ class HistoryFile:
                        "does not know; left untouched and not updated (upgrade api-balance-monitor)")
             log.error("%s", warning)
             return Loaded(warning=warning, refused=True)
-        loaded = _read(data, head, start, end, now, keep, window, accounts)
+        known = self._known(stat, accounts, now) if layout is not None and window == REPORT_WINDOW else None
+        if known is not None:
+            loaded = _read_known(data, head, start, end, now, keep, known)
+        else:
+            loaded = _read(data, head, start, end, now, keep, window, accounts)
         loaded._stat = _signature(stat)
         return loaded
 
@@ -614,6 +674,7 @@ class HistoryFile:
             handle.write(b"\n]}\n" if pieces else b"]}\n")
         if ordered:
             self._remember()
+            self._write_window(loaded, new, now)
         else:
             self._forget()
 
@@ -629,6 +690,54 @@ class HistoryFile:
             yield fd if _signature(os.fstat(fd)) == loaded._stat else None
         finally:
             os.close(fd)
+
+    # The window file, beside the history, keeps what the report reads of it — each account's track over
+    # the last 8 days — as the last save left it, with that save's signature: a run whose history still
+    # matches reads the tracks from it instead of parsing and comparing a week of snapshots again. It is
+    # only ever derived from the history: a missing, stale or damaged one costs one slower run, never a
+    # wrong number.
+
+    @property
+    def window_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".window")
+
+    def _known(self, stat: os.stat_result, accounts: Sequence[str], now: datetime) -> Known | None:
+        try:
+            with open(self.window_path, "rb") as handle:
+                doc = json.loads(handle.read())
+            if doc.get("version") != VERSION or doc.get("history") != _signature(stat):
+                return None
+            known = Known({name: Track.from_json(track) for name, track in doc["tracks"].items()},
+                          moment(doc["edge"]), moment(doc["checks_from"]))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+        # Every account the report wants, and the window the report reads, must be in it (an account
+        # added to the config, or a clock set back, need lines the window file never kept).
+        if not set(accounts) <= set(known.tracks) or now - REPORT_WINDOW < known.edge:
+            return None
+        return known
+
+    def _write_window(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> None:
+        keep = loaded._keep
+        tracks = {name: track.select([range(len(track))]) for name, track in loaded.tracks.items()}
+        for record in (parse(value) for value in new):
+            if record is None or not record.ok or record.account not in tracks:
+                continue
+            track, point = tracks[record.account], points_of([record])[record.account][0]
+            if track.time and track.time[-1] > micros(point.time):  # the clock moved back: in time order
+                tracks[record.account] = Track.of([*track.points(), point])
+            else:
+                track.add(point)
+        edge, check_edge = now - REPORT_WINDOW, now - timedelta(days=keep.check_days)
+        doc = {"version": VERSION, "history": _signature(os.stat(self.target)), "edge": micros(edge),
+               "checks_from": micros(check_edge),
+               "tracks": {name: track.pruned(now - timedelta(days=keep.days), check_edge).kept(edge).to_json()
+                          for name, track in tracks.items()}}
+        try:
+            with replacing(self.window_path, 0o600) as handle:
+                handle.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        except OSError as exc:  # the history is saved: the next run reads it the slower way
+            log.warning("window file not written: %s", exc.strerror or exc)
 
     # The lock file (never deleted, otherwise empty) remembers which file the last save wrote: size,
     # modification time and inode. A file that still matches is ours, unedited, in time order, and the

@@ -69,8 +69,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     loaded = _load(history, now, config, dry_run or unwritable is not None)
-    past = loaded.records
-    report = build(results, past, now, config.timezone, config.language,
+    report = build(results, loaded.tracks, now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning, run=hooks.command)
     problem: str | None
     if unwritable:
@@ -132,7 +131,7 @@ def _save_state(history: HistoryFile, loaded: Loaded, state: dict[str, Any], now
     if state == loaded.alerts:
         return
     try:  # under the same lock: the file is the one this run just wrote, read back from its window
-        history.save(history.load(now, loaded.keep, accounts=()), [], now, alerts=state)
+        history.save(history.load(now, loaded.keep, accounts=list(loaded.tracks)), [], now, alerts=state)
     except OSError as exc:
         log.error("alert state not saved (the next check may post again): %s", exc.strerror or exc)
 

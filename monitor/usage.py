@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.track import Track
 
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICRO = timedelta(microseconds=1)
+
+
+def moment(micros: int) -> datetime:
+    return EPOCH + micros * MICRO
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,27 +149,38 @@ class Spike:
 
 
 SPIKE_MIN_PERIODS = 4
+_DAY = 86400 * 1_000_000  # microseconds
 
 
-def _per_day(amount: Decimal, elapsed: timedelta) -> Fraction:
+def _per_day(amount: Decimal, micros: int) -> Fraction:
     # Exact: a spend of exactly 3× the usual rate is a spike at spike_factor 3, never lost to rounding.
-    return Fraction(amount) * 86400 / Fraction(elapsed / timedelta(microseconds=1)) * 1_000_000
+    return Fraction(amount) * _DAY / micros
 
 
 def _decimal(value: Fraction) -> Decimal:
     return Decimal(value.numerator) / Decimal(value.denominator)
 
 
-def _usual(points: Sequence[Point], until: datetime) -> Fraction | None:
-    ordered = sorted((p for p in points if until - BURN_WINDOW <= p.time <= until), key=lambda p: p.time)
-    rates = []
-    for before, after in zip(ordered, ordered[1:]):
-        change = step(before, after)
-        if change.kind == "usage" and change.amount is not None and after.time > before.time:
-            rates.append(_per_day(change.amount, after.time - before.time))
+def _track(points: Sequence[Point]) -> Track:
+    from monitor.track import Track  # the track builds on this module's Point and step
+
+    return Track.of(points)
+
+
+def in_money(track: Track, current: Point) -> Track:
+    """The snapshots of ``track`` in ``current``'s currency (all of them, unless a relay switched)."""
+    if current.currency is None or set(track.currency) <= {None, current.currency}:
+        return track
+    return _track([p for p in track.points() if same_money(p, current)])
+
+
+def _usual(track: Track, until: datetime) -> Fraction | None:
+    week = track.within(until - BURN_WINDOW, until)
+    rates = sorted(_per_day(Decimal(spent), after - before)
+                   for before, after, kind, spent in zip(week.time, week.time[1:], week.kind[1:], week.amount[1:])
+                   if kind == "usage" and spent is not None and after > before)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
-    rates.sort()
     middle = len(rates) // 2
     return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
 
@@ -166,27 +188,25 @@ def _usual(points: Sequence[Point], until: datetime) -> Fraction | None:
 def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
     """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
     ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
-    usual = _usual(points, until)
+    usual = _usual(_track(points), until)
     return None if usual is None else _decimal(usual)
 
 
-def spike(points: Sequence[Point], current: Point, factor: Decimal, min_amount: Decimal) -> Spike | None:
+def spike(points: Sequence[Point] | Track, current: Point, factor: Decimal, min_amount: Decimal) -> Spike | None:
     """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
     and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
-    if any(p.time >= current.time for p in points):  # the clock moved back: check measures no period
-        return None
-    before = [p for p in points if p.time < current.time]
-    previous = latest(before)
-    if previous is None:
-        return None
+    past = points if not isinstance(points, Sequence) else _track(points)
+    if not past.time or past.time[-1] >= (current.time - EPOCH) // MICRO:
+        return None  # nothing before, or the clock moved back: check measures no period
+    previous = past.point(len(past) - 1)
     change = step(previous, current)
     seconds = int((current.time - previous.time).total_seconds())
     if change.kind != "usage" or change.amount is None or change.amount < min_amount:
         return None
-    usual = _usual([p for p in before if same_money(p, current)], previous.time)  # CNY against CNY
+    usual = _usual(in_money(past, current), previous.time)  # CNY against CNY
     if usual is None:
         return None
-    rate = _per_day(change.amount, current.time - previous.time)
+    rate = _per_day(change.amount, (current.time - previous.time) // MICRO)
     if usual > 0 and rate < Fraction(factor) * usual:
         return None
     return Spike(change.amount, seconds, _decimal(rate), _decimal(usual))
@@ -197,19 +217,16 @@ def same_money(point: Point, current: Point) -> bool:
     return point.currency is None or current.currency is None or point.currency == current.currency
 
 
-def burn_rate(points: Sequence[Point], now: datetime) -> Decimal | None:
+def burn_rate(points: Sequence[Point] | Track, now: datetime) -> Decimal | None:
     """Average usage per day over the last 7×24 h (resets and top-ups excluded); None under 24 h of data."""
-    window = sorted((p for p in points if now - BURN_WINDOW <= p.time <= now), key=lambda p: p.time)
-    if len(window) < 2:
+    week = (points if not isinstance(points, Sequence) else _track(points)).within(now - BURN_WINDOW, now)
+    if len(week) < 2:
         return None
-    span = window[-1].time - window[0].time
-    if span < MIN_BURN_SPAN:
+    span = week.time[-1] - week.time[0]
+    if span < MIN_BURN_SPAN // MICRO:
         return None
-    total = Decimal(0)
-    for before, after in zip(window, window[1:]):
-        change = step(before, after)
-        if change.kind == "usage" and change.amount is not None:
-            total += change.amount
+    total = sum((Decimal(spent) for kind, spent in zip(week.kind[1:], week.amount[1:])
+                 if kind == "usage" and spent is not None), Decimal(0))
     return _decimal(_per_day(total, span))  # the exact ratio, rounded once: no float seconds
 
 
@@ -219,28 +236,45 @@ def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:
     return max(balance, Decimal(0)) / rate
 
 
-def daily_usage(points: Sequence[Point], zone: tzinfo) -> dict[date, tuple[Decimal, set[str]]]:
-    """Usage per local day (by the later snapshot's day), with the events (reset, topup) of that day."""
+def _midnight(day: date, zone: tzinfo) -> int:
+    """The first microsecond of local ``day`` (a midnight skipped by a clock change: the change)."""
+    return (datetime.combine(day, datetime.min.time(), tzinfo=zone) - EPOCH) // MICRO
+
+
+def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | None = None,
+                ) -> dict[date, tuple[Decimal, set[str]]]:
+    """Usage per local day (by the later snapshot's day), with the events (reset, topup) of that day;
+    from local day ``since`` on (from the first day when None)."""
+    track = points if not isinstance(points, Sequence) else _track(points)
     days: dict[date, tuple[Decimal, set[str]]] = {}
-    ordered = sorted(points, key=lambda p: p.time)
-    for before, after in zip(ordered, ordered[1:]):
-        if after.time <= before.time:
-            continue
-        day = after.time.astimezone(zone).date()
-        total, events = days.get(day, (Decimal(0), set()))
-        change = step(before, after)
-        if change.kind == "usage" and change.amount is not None:
-            total += change.amount
-        elif change.kind in ("reset", "topup"):
-            events = events | {change.kind}
-        days[day] = (total, events)
+    if len(track) < 2:
+        return days
+    time, kind, amount = track.time, track.kind, track.amount
+    day = since or moment(time[1]).astimezone(zone).date()
+    last = moment(time[-1]).astimezone(zone).date()
+    start = bisect_left(time, _midnight(day, zone))
+    while day <= last:  # each day's snapshots found by bisection: no time zone sum per snapshot
+        end = bisect_left(time, _midnight(day + timedelta(days=1), zone))
+        total, events, seen = Decimal(0), set(), False
+        for i in range(max(start, 1), end):
+            if time[i] <= time[i - 1]:
+                continue
+            seen, spent = True, amount[i]
+            if kind[i] == "usage" and spent is not None:
+                total += Decimal(spent)
+            elif kind[i] in ("reset", "topup"):
+                events.add(kind[i])
+        if seen:
+            days[day] = (total, events)
+        start, day = end, day + timedelta(days=1)
     return days
 
 
-def trend(points: Sequence[Point], zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:
+def trend(points: Sequence[Point] | Track, zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:
     """Usage for each of the last ``days`` local days, oldest first; None where nothing was measured."""
-    per_day = daily_usage(points, zone)
-    wanted = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    first = today - timedelta(days=days - 1)
+    per_day = daily_usage(points, zone, since=first)
+    wanted = [first + timedelta(days=n) for n in range(days)]
     return [per_day[d][0] if d in per_day else None for d in wanted]
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from monitor import usage
 from monitor.collect import AccountResult
-from monitor.history import Record
+from monitor.history import Record, points_of
+from monitor.track import Track, tracks_of
 from monitor.usage import Period, Point, Spike
 
 
@@ -68,19 +69,9 @@ class Report:
         return "failed" if self.failed else ("low" if self.low else "ok")
 
 
-def points_of(records: Sequence[Record], run: str | None = None) -> dict[str, list[Point]]:
-    """Successful snapshots per account name, from the history (only those ``run`` wrote, if given)."""
-    found: dict[str, list[Point]] = {}
-    for r in records:
-        if r.ok and (run is None or r.run == run):
-            found.setdefault(r.account, []).append(
-                Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency, r.run))
-    return found
-
-
 def build(
     results: Sequence[AccountResult],
-    history: Sequence[Record],
+    history: Sequence[Record] | Mapping[str, Track],
     now: datetime,
     zone: tzinfo,
     language: str,
@@ -88,11 +79,12 @@ def build(
     history_warning: str | None = None,
     run: str = "report",
 ) -> Report:
-    """The report of one run. ``history`` holds the records from before this run; ``run`` is the command
-    (a report measures its period since the previous report, a check since the previous snapshot)."""
-    past = points_of(history)
+    """The report of one run. ``history`` holds the records from before this run, or each account's
+    track of them; ``run`` is the command (a report measures its period since the previous report, a
+    check since the previous snapshot)."""
+    past = history if isinstance(history, Mapping) else tracks_of(points_of(history))
     today = now.astimezone(zone).date()
-    lines = [_account(r, past.get(r.account.name, []), run == "report", now, zone, today, retention_days)
+    lines = [_account(r, past.get(r.account.name) or Track(), run == "report", now, zone, today, retention_days)
              for r in results]
     lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
@@ -103,7 +95,7 @@ def build(
 
 
 def _account(
-    result: AccountResult, past: list[Point], report: bool, now: datetime, zone: tzinfo,
+    result: AccountResult, past: Track, report: bool, now: datetime, zone: tzinfo,
     today: date, retention_days: int,
 ) -> AccountReport:
     account = result.account
@@ -116,27 +108,30 @@ def _account(
         )
     current = Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency)
     retention = timedelta(days=retention_days)
+    newest = past.point(len(past) - 1) if len(past) else None
     # A check: since the previous snapshot of either kind. The clock moved back: say so, as for one step.
-    if not report or any(p.time >= current.time for p in past):
-        period = usage.period(usage.latest(past), current, retention)
+    if not report or (newest is not None and newest.time >= current.time):
+        period = usage.period(newest, current, retention)
     else:  # a report: since the previous report, over every snapshot in between
-        reports = [p for p in past if p.run == "report"]
+        reports = [i for i, run in enumerate(past.run) if run == "report"]
         # No report yet but checks already ran (check was scheduled first): since the first of them, rather
         # than "first record" over hours of snapshots.
-        start = usage.latest(reports) if reports else min(past, key=lambda p: p.time, default=None)
-        chain = [] if start is None else [start, *(p for p in past if start.time < p.time < current.time)]
+        first = reports[-1] if reports else 0
+        start = past.point(first) if newest is not None else None
+        chain = [] if start is None else [start, *(p for p in past.points(first + 1) if p.time > start.time)]
         period = usage.period_over(chain, current, retention)
-    points = [p for p in past if p.time < current.time] + [current]
+    points = past.before(current.time)
+    points.add(current)
     # Only the records in this run's currency: after a relay switched to CNY, its USD week says nothing
     # about how fast the CNY balance goes (and summed with CNY steps it would be wrong).
-    rate = usage.burn_rate([p for p in points if usage.same_money(p, current)], now)
+    rate = usage.burn_rate(usage.in_money(points, current), now)
     left = None if snap.unlimited else usage.days_left(snap.balance, rate)
     low_balance = snap.exhausted or (
         not snap.unlimited and snap.balance is not None and snap.balance < account.low_balance
     )
     low_days = left is not None and left < account.low_days
     # Over the period as check measures it, which has no usage when its start is older than retention.
-    recent = bool(past) and current.time - max(p.time for p in past) <= retention
+    recent = newest is not None and current.time - newest.time <= retention
     spike = usage.spike(past, current, account.spike_factor, account.spike_min_amount) if recent else None
     return AccountReport(
         account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
