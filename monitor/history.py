@@ -411,7 +411,8 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
     loaded.records = sorted(found + [r for r, _ in before], key=lambda r: r.time)
     if window is not None:
-        points = points_of(r for r in loaded.records if r.account in set(accounts))
+        wanted = set(accounts)
+        points = points_of(r for r in loaded.records if r.account in wanted)
         loaded.tracks = {name: Track.of(points.get(name, [])).kept(now - window) for name in accounts}
     return loaded
 
@@ -437,7 +438,7 @@ def _read_known(data: Data, head: dict[str, Any], start: int, end: int, now: dat
     loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days), since)
     retention_edge = micros(now - timedelta(days=keep.days))
     loaded._later = {name for name, track in known.tracks.items()
-                     if any(run == "report" and t >= retention_edge for t, run in zip(track.time, track.run))}
+                     if (newest := track.newest_report()) is not None and track.time[newest] >= retention_edge}
     loaded.tracks = {name: track.kept(now - REPORT_WINDOW) for name, track in known.tracks.items()}
     return loaded
 

@@ -2,7 +2,7 @@
 
 A step (usage, reset, top-up) is worked out once, when its snapshot joins the track, and kept with it.
 The report's sums over a week of half-hourly checks — burn rate, usage per day — then add up stored
-steps rather than comparing 80,000 pairs of snapshots again on every run, and a run makes objects only
+usage rather than comparing 80,000 pairs of snapshots again on every run, and a run makes objects only
 of the few snapshots it looks at closely (the latest, the period since the last report).
 
 Columns rather than objects, and amounts kept as the text the history holds: a track read back from
@@ -16,17 +16,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain, groupby, repeat
 from typing import Any
 
 from monitor.amounts import exact
-from monitor.usage import EPOCH, MICRO, Point, Step, moment, step
+from monitor.usage import EPOCH, MICRO, Point, moment, step
 
-COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "amount", "raised")
+COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "spent")
+# In the window file: a letter for each run and kind, and the key and currency as runs of one value.
+_LETTERS = {"run": {"report": "r", "check": "c"},
+            "kind": {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}}
+_WORDS = {name: {letter: word for word, letter in letters.items()} for name, letters in _LETTERS.items()}
+_REPEATED = ("key", "currency")
 
 
-def micros(moment: datetime) -> int:
+def micros(moment_: datetime) -> int:
     """An aware time as whole microseconds since the epoch: exact, and cheap to compare and store."""
-    return (moment - EPOCH) // MICRO
+    return (moment_ - EPOCH) // MICRO
 
 
 def _number(text: str | None) -> Decimal | None:
@@ -35,9 +41,9 @@ def _number(text: str | None) -> Decimal | None:
 
 @dataclass
 class Track:
-    """The successful snapshots of one account, oldest first (as the history holds them: a tie in time
-    keeps the order of the file), and ``kind``/``amount``/``raised``: the step into each (see
-    ``usage.step``); the first snapshot's kind is ``""``."""
+    """The successful snapshots of one account, oldest first (a tie in time keeps the history's order),
+    and the step into each: ``kind`` (see ``usage.step``; ``""`` for the first) and ``spent``, the usage
+    of a usage step (None for any other)."""
 
     time: list[int] = field(default_factory=list)  # microseconds since the epoch
     run: list[str] = field(default_factory=list)  # report | check
@@ -45,43 +51,50 @@ class Track:
     currency: list[str | None] = field(default_factory=list)
     balance: list[str | None] = field(default_factory=list)  # amounts exactly as the history keeps them
     used: list[str | None] = field(default_factory=list)
-    kind: list[str] = field(default_factory=list)  # usage | reset | topup | unknown, "" for the first
-    amount: list[str | None] = field(default_factory=list)  # the step's usage, or its top-up
-    raised: list[str | None] = field(default_factory=list)  # a usage step's raised grant
+    kind: list[str] = field(default_factory=list)
+    spent: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.time)
 
     @classmethod
     def of(cls, points: Iterable[Point]) -> Track:
-        track = cls()
-        for p in sorted(points, key=lambda p: p.time):
-            track.add(p)
-        return track
+        ordered = sorted(points, key=lambda p: p.time)
+        steps = [step(a, b) for a, b in zip(ordered, ordered[1:])]
+        return cls([micros(p.time) for p in ordered], [p.run for p in ordered], [p.fingerprint for p in ordered],
+                   [p.currency for p in ordered], [exact(p.balance) for p in ordered],
+                   [exact(p.used) for p in ordered], [""] * bool(ordered) + [s.kind for s in steps],
+                   [None] * bool(ordered) + [exact(s.amount) if s.kind == "usage" else None for s in steps])
 
     def point(self, i: int) -> Point:
         return Point(moment(self.time[i]), self.key[i], _number(self.balance[i]), _number(self.used[i]),
                      self.currency[i], self.run[i])
 
-    def points(self, start: int = 0, stop: int | None = None) -> list[Point]:
-        return [self.point(i) for i in range(start, len(self) if stop is None else stop)]
+    def newest_report(self, stop: int | None = None) -> int | None:
+        """Where the newest report snapshot (before index ``stop``) is; None when there are only checks."""
+        runs = self.run[:stop]
+        return len(runs) - 1 - runs[::-1].index("report") if "report" in runs else None
 
-    def step(self, i: int) -> Step:
-        """The step into snapshot ``i`` (``i`` ≥ 1)."""
-        return Step(self.kind[i], _number(self.amount[i]), _number(self.raised[i]))
+    def points(self, start: int = 0) -> list[Point]:
+        return [self.point(i) for i in range(start, len(self))]
 
     def add(self, p: Point) -> None:
         """``p`` after the last snapshot (never before it: ``of`` sorts)."""
-        change = step(self.point(len(self) - 1), p) if len(self) else None
         self.time.append(micros(p.time))
         self.run.append(p.run)
         self.key.append(p.fingerprint)
         self.currency.append(p.currency)
         self.balance.append(exact(p.balance))
         self.used.append(exact(p.used))
-        self.kind.append(change.kind if change else "")
-        self.amount.append(exact(change.amount) if change else None)
-        self.raised.append(exact(change.topup) if change else None)
+        self.kind.append("")
+        self.spent.append(None)
+        if len(self) > 1:
+            self._step_into(len(self) - 1, self.point(len(self) - 2))
+
+    def _step_into(self, i: int, before: Point) -> None:
+        change = step(before, self.point(i))
+        self.kind[i] = change.kind
+        self.spent[i] = exact(change.amount) if change.kind == "usage" else None
 
     def before(self, moment_: datetime) -> Track:
         """The snapshots older than ``moment_`` (a prefix: the track is in time order)."""
@@ -98,22 +111,24 @@ class Track:
         cut = bisect_left(self.time, micros(edge))
         older: set[int] = set()
         if cut:
-            report = next((i for i in range(cut - 1, -1, -1) if self.run[i] == "report"), None)
+            report = self.newest_report(cut)
             older = {cut - 1} | ({report} if report is not None else set())
         return self.select([*(range(i, i + 1) for i in sorted(older)), range(cut, len(self))])
 
     def pruned(self, report_edge: datetime, check_edge: datetime) -> Track:
         """Without the snapshots a save prunes from the history: a check's older than ``check_edge``, a
         report's older than ``report_edge`` unless it is the account's newest report."""
-        newest = next((i for i in range(len(self) - 1, -1, -1) if self.run[i] == "report"), None)
+        newest = self.newest_report()
         old = bisect_left(self.time, micros(max(report_edge, check_edge)))
         edges = {"check": micros(check_edge), "report": micros(report_edge)}
         gone = [i for i in range(old) if self.time[i] < edges[self.run[i]] and i != newest]
+        if not gone:
+            return self
         spans, start = [], 0
         for i in gone:
             spans.append(range(start, i))
             start = i + 1
-        return self.select([*spans, range(start, len(self))]) if gone else self
+        return self.select([*spans, range(start, len(self))])
 
     def select(self, spans: Iterable[range]) -> Track:
         """The snapshots in ``spans`` (in order, not overlapping), as ``Track.of`` would make them: the
@@ -126,29 +141,37 @@ class Track:
             n = len(track)
             for name in COLUMNS:
                 getattr(track, name).extend(getattr(self, name)[span.start:span.stop])
-            if span.start != last + 1 or n == 0:
-                change = step(track.point(n - 1), self.point(span.start)) if n else None
-                track.kind[n] = change.kind if change else ""
-                track.amount[n] = exact(change.amount) if change else None
-                track.raised[n] = exact(change.topup) if change else None
+            if n == 0:
+                track.kind[0], track.spent[0] = "", None
+            elif span.start != last + 1:
+                track._step_into(n, track.point(n - 1))
             last = span.stop - 1
         return track
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in COLUMNS}
+        def column(name: str) -> Any:
+            values = getattr(self, name)
+            if name in _LETTERS:
+                return "".join(map(_LETTERS[name].__getitem__, values))
+            return [[v, len(list(g))] for v, g in groupby(values)] if name in _REPEATED else values
+
+        return {name: column(name) for name in COLUMNS}
 
     @classmethod
     def from_json(cls, value: Any) -> Track:
         """A track as ``to_json`` wrote it; ``ValueError`` for anything else (the file is then ignored)."""
         if not isinstance(value, dict) or set(value) != set(COLUMNS):
             raise ValueError("not a track")
-        columns = [value[name] for name in COLUMNS]
+
+        def column(name: str) -> Any:
+            if name in _WORDS:
+                return list(map(_WORDS[name].__getitem__, value[name]))  # KeyError: not a letter of ours
+            return list(chain.from_iterable(repeat(v, n) for v, n in value[name])) if name in _REPEATED \
+                else value[name]
+
+        columns = [column(name) for name in COLUMNS]
         if any(not isinstance(c, list) or len(c) != len(columns[0]) for c in columns):
             raise ValueError("columns of different lengths")
-        if any(type(t) is not int for t in columns[0]) or any(a > b for a, b in zip(columns[0], columns[0][1:])):
+        if any(type(t) is not int for t in columns[0]) or columns[0] != sorted(columns[0]):
             raise ValueError("times out of order")
         return cls(*columns)
-
-
-def tracks_of(points: dict[str, list[Point]]) -> dict[str, Track]:
-    return {name: Track.of(found) for name, found in points.items()}

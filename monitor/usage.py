@@ -177,8 +177,8 @@ def in_money(track: Track, current: Point) -> Track:
 def _usual(track: Track, until: datetime) -> Fraction | None:
     week = track.within(until - BURN_WINDOW, until)
     rates = sorted(_per_day(Decimal(spent), after - before)
-                   for before, after, kind, spent in zip(week.time, week.time[1:], week.kind[1:], week.amount[1:])
-                   if kind == "usage" and spent is not None and after > before)
+                   for before, after, spent in zip(week.time, week.time[1:], week.spent[1:])
+                   if spent is not None and after > before)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
     middle = len(rates) // 2
@@ -225,8 +225,7 @@ def burn_rate(points: Sequence[Point] | Track, now: datetime) -> Decimal | None:
     span = week.time[-1] - week.time[0]
     if span < MIN_BURN_SPAN // MICRO:
         return None
-    total = sum((Decimal(spent) for kind, spent in zip(week.kind[1:], week.amount[1:])
-                 if kind == "usage" and spent is not None), Decimal(0))
+    total = sum(map(Decimal, filter(None, week.spent[1:])), Decimal(0))
     return _decimal(_per_day(total, span))  # the exact ratio, rounded once: no float seconds
 
 
@@ -249,23 +248,21 @@ def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | Non
     days: dict[date, tuple[Decimal, set[str]]] = {}
     if len(track) < 2:
         return days
-    time, kind, amount = track.time, track.kind, track.amount
+    time, kind, spent = track.time, track.kind, track.spent
     day = since or moment(time[1]).astimezone(zone).date()
     last = moment(time[-1]).astimezone(zone).date()
     start = bisect_left(time, _midnight(day, zone))
     while day <= last:  # each day's snapshots found by bisection: no time zone sum per snapshot
         end = bisect_left(time, _midnight(day + timedelta(days=1), zone))
-        total, events, seen = Decimal(0), set(), False
-        for i in range(max(start, 1), end):
-            if time[i] <= time[i - 1]:
-                continue
-            seen, spent = True, amount[i]
-            if kind[i] == "usage" and spent is not None:
-                total += Decimal(spent)
-            elif kind[i] in ("reset", "topup"):
-                events.add(kind[i])
-        if seen:
-            days[day] = (total, events)
+        start = max(start, 1)
+        if start < end:
+            if len(set(time[start - 1:end])) == end - start + 1:  # no two snapshots in one second (the usual)
+                spends, kinds = spent[start:end], kind[start:end]
+            else:  # a step between two snapshots in one second took no time: it belongs to no day
+                steps = [i for i in range(start, end) if time[i] > time[i - 1]]
+                spends, kinds = [spent[i] for i in steps], [kind[i] for i in steps]
+            if kinds:
+                days[day] = (sum(map(Decimal, filter(None, spends)), Decimal(0)), set(kinds) & {"reset", "topup"})
         start, day = end, day + timedelta(days=1)
     return days
 

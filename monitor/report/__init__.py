@@ -10,7 +10,7 @@ from decimal import Decimal
 from monitor import usage
 from monitor.collect import AccountResult
 from monitor.history import Record, points_of
-from monitor.track import Track, tracks_of
+from monitor.track import Track
 from monitor.usage import Period, Point, Spike
 
 
@@ -82,7 +82,8 @@ def build(
     """The report of one run. ``history`` holds the records from before this run, or each account's
     track of them; ``run`` is the command (a report measures its period since the previous report, a
     check since the previous snapshot)."""
-    past = history if isinstance(history, Mapping) else tracks_of(points_of(history))
+    past = history if isinstance(history, Mapping) else {
+        name: Track.of(points) for name, points in points_of(history).items()}
     today = now.astimezone(zone).date()
     lines = [_account(r, past.get(r.account.name) or Track(), run == "report", now, zone, today, retention_days)
              for r in results]
