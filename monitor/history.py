@@ -720,23 +720,24 @@ class HistoryFile:
 
     def _write_window(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> None:
         keep = loaded._keep
-        tracks = {name: track.select([range(len(track))]) for name, track in loaded.tracks.items()}
-        for record in (parse(value) for value in new):
-            if record is None or not record.ok or record.account not in tracks:
-                continue
-            track, point = tracks[record.account], points_of([record])[record.account][0]
-            if track.time and track.time[-1] > micros(point.time):  # the clock moved back: in time order
-                tracks[record.account] = Track.of([*track.points(), point])
-            else:
-                track.add(point)
         edge, check_edge = now - REPORT_WINDOW, now - timedelta(days=keep.check_days)
-        doc = {"version": VERSION, "history": _signature(os.stat(self.target)), "edge": micros(edge),
-               "checks_from": micros(check_edge),
-               "tracks": {name: track.pruned(now - timedelta(days=keep.days), check_edge).kept(edge).to_json()
-                          for name, track in tracks.items()}}
+        added = points_of(r for r in (parse(value) for value in new) if r is not None)
+        head = {"version": VERSION, "history": _signature(os.stat(self.target)), "edge": micros(edge),
+                "checks_from": micros(check_edge)}
         try:
             with replacing(self.window_path, 0o600) as handle:
-                handle.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+                handle.write(json.dumps(head)[:-1].encode() + b', "tracks": {')
+                for n, (name, track) in enumerate(loaded.tracks.items()):
+                    fresh = added.get(name, [])
+                    if fresh and track.time and min(micros(p.time) for p in fresh) < track.time[-1]:
+                        track = Track.of([*track.points(), *fresh])  # the clock moved back: in time order
+                    elif fresh:  # to a copy: the report may still read the track it loaded
+                        track = track.select([range(len(track))]).extended(fresh)
+                    track = track.pruned(now - timedelta(days=keep.days), check_edge).kept(edge)
+                    # An account at a time: a week of 200 accounts' snapshots is never one string in memory.
+                    handle.write((", " * bool(n) + json.dumps(name, ensure_ascii=False) + ": "
+                                  + json.dumps(track.to_json(), ensure_ascii=False, separators=(",", ":"))).encode())
+                handle.write(b"}}\n")
         except OSError as exc:  # the history is saved: the next run reads it the slower way
             log.warning("window file not written: %s", exc.strerror or exc)
 

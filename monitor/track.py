@@ -19,8 +19,7 @@ from decimal import Decimal
 from itertools import chain, groupby, repeat
 from typing import Any
 
-from monitor.amounts import exact
-from monitor.usage import EPOCH, MICRO, Point, moment, step
+from monitor.usage import EPOCH, MICRO, Point, Step, moment, step
 
 COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "spent")
 # In the window file: a letter for each run and kind, and the key and currency as runs of one value.
@@ -37,6 +36,11 @@ def micros(moment_: datetime) -> int:
 
 def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+def _text(value: Decimal | None) -> str | None:
+    # str, not the history's plain digits: a hand-edited 1e-999999999 is a short string, not a billion zeros
+    return None if value is None else str(value)
 
 
 @dataclass
@@ -60,11 +64,11 @@ class Track:
     @classmethod
     def of(cls, points: Iterable[Point]) -> Track:
         ordered = sorted(points, key=lambda p: p.time)
-        steps = [step(a, b) for a, b in zip(ordered, ordered[1:])]
+        steps = [Step("", None), *(step(a, b) for a, b in zip(ordered, ordered[1:]))][:len(ordered)]
         return cls([micros(p.time) for p in ordered], [p.run for p in ordered], [p.fingerprint for p in ordered],
-                   [p.currency for p in ordered], [exact(p.balance) for p in ordered],
-                   [exact(p.used) for p in ordered], [""] * bool(ordered) + [s.kind for s in steps],
-                   [None] * bool(ordered) + [exact(s.amount) if s.kind == "usage" else None for s in steps])
+                   [p.currency for p in ordered], [_text(p.balance) for p in ordered],
+                   [_text(p.used) for p in ordered], [s.kind for s in steps],
+                   [_text(s.amount) if s.kind == "usage" else None for s in steps])
 
     def point(self, i: int) -> Point:
         return Point(moment(self.time[i]), self.key[i], _number(self.balance[i]), _number(self.used[i]),
@@ -78,14 +82,20 @@ class Track:
     def points(self, start: int = 0) -> list[Point]:
         return [self.point(i) for i in range(start, len(self))]
 
+    def extended(self, points: Iterable[Point]) -> Track:
+        """This track with ``points`` added after it, in time order (none of them older than its last)."""
+        for p in sorted(points, key=lambda p: p.time):
+            self.add(p)
+        return self
+
     def add(self, p: Point) -> None:
         """``p`` after the last snapshot (never before it: ``of`` sorts)."""
         self.time.append(micros(p.time))
         self.run.append(p.run)
         self.key.append(p.fingerprint)
         self.currency.append(p.currency)
-        self.balance.append(exact(p.balance))
-        self.used.append(exact(p.used))
+        self.balance.append(_text(p.balance))
+        self.used.append(_text(p.used))
         self.kind.append("")
         self.spent.append(None)
         if len(self) > 1:
@@ -94,7 +104,7 @@ class Track:
     def _step_into(self, i: int, before: Point) -> None:
         change = step(before, self.point(i))
         self.kind[i] = change.kind
-        self.spent[i] = exact(change.amount) if change.kind == "usage" else None
+        self.spent[i] = _text(change.amount) if change.kind == "usage" else None
 
     def before(self, moment_: datetime) -> Track:
         """The snapshots older than ``moment_`` (a prefix: the track is in time order)."""

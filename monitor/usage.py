@@ -250,10 +250,9 @@ def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | Non
         return days
     time, kind, spent = track.time, track.kind, track.spent
     day = since or moment(time[1]).astimezone(zone).date()
-    last = moment(time[-1]).astimezone(zone).date()
     start = bisect_left(time, _midnight(day, zone))
-    while day <= last:  # each day's snapshots found by bisection: no time zone sum per snapshot
-        end = bisect_left(time, _midnight(day + timedelta(days=1), zone))
+    while start < len(time):  # a day's snapshots found by bisection: no time zone sum per snapshot
+        end = bisect_left(time, _midnight(day + timedelta(days=1), zone)) if day < date.max else len(time)
         start = max(start, 1)
         if start < end:
             if len(set(time[start - 1:end])) == end - start + 1:  # no two snapshots in one second (the usual)
@@ -263,7 +262,9 @@ def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | Non
                 spends, kinds = [spent[i] for i in steps], [kind[i] for i in steps]
             if kinds:
                 days[day] = (sum(map(Decimal, filter(None, spends)), Decimal(0)), set(kinds) & {"reset", "topup"})
-        start, day = end, day + timedelta(days=1)
+        if end < len(time):  # on to the next day with a snapshot (a month without any is one step)
+            day = moment(time[end]).astimezone(zone).date()
+        start = end
     return days
 
 
