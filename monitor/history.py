@@ -236,7 +236,7 @@ class Loaded:
     _middle: list[tuple[int, int] | _Line] = field(default_factory=list)
     _back: list[_Line] = field(default_factory=list)
     _keep: Keep = field(default_factory=Keep)
-    _later: set[str] = field(default_factory=set)  # accounts with a report record past the front
+    _later: set[str] = field(default_factory=set)  # accounts with a successful report record past the front
 
     @property
     def keep(self) -> Keep:
@@ -407,18 +407,25 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
     loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
     found = [line.record for line in loaded._back if line.record is not None]
     before = _latest_before(loaded, accounts)
-    loaded._later = {r.account for r in found if r.run == "report"}
+    loaded._later = {r.account for r in found if r.run == "report" and r.ok}
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
-    loaded.records = sorted(found + [r for r, _ in before], key=lambda r: r.time)
+    # In the file's order (found from the end back): of two records in one second, the one written last is newer.
+    loaded.records = sorted([r for r, _ in reversed(before)] + found, key=lambda r: r.time)
     if window is not None:
         wanted = set(accounts)
         points = points_of(r for r in loaded.records if r.account in wanted)
-        loaded.tracks = {name: Track.of(points.get(name, [])).kept(now - window) for name in accounts}
+        loaded.tracks = {name: Track.of(points.get(name, [])).kept(_view_edge(now, keep)) for name in accounts}
     return loaded
 
 
+def _view_edge(now: datetime, keep: Keep) -> datetime:
+    """Where the lines the report reads start: the window's edge, or the retention edge when retention is
+    shorter (the lines before it go at the save; only each account's newest ones are read)."""
+    return max(now - REPORT_WINDOW, now - timedelta(days=keep.days))
+
+
 def _read_known(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
-                known: Known) -> Loaded:
+                known: Known, accounts: Sequence[str]) -> Loaded:
     """The parts of a file the last save wrote, with the accounts' tracks as that save left them (the
     window file): only the lines a save changes are read — those past retention, the checks that aged
     out since, and any newer than ``now`` (the clock moved back) — and the rest carried over as bytes."""
@@ -439,7 +446,7 @@ def _read_known(data: Data, head: dict[str, Any], start: int, end: int, now: dat
     retention_edge = micros(now - timedelta(days=keep.days))
     loaded._later = {name for name, track in known.tracks.items()
                      if (newest := track.newest_report()) is not None and track.time[newest] >= retention_edge}
-    loaded.tracks = {name: track.kept(now - REPORT_WINDOW) for name, track in known.tracks.items()}
+    loaded.tracks = {name: known.tracks[name].kept(_view_edge(now, keep)) for name in accounts}
     return loaded
 
 
@@ -620,9 +627,9 @@ class HistoryFile:
                        "does not know; left untouched and not updated (upgrade api-balance-monitor)")
             log.error("%s", warning)
             return Loaded(warning=warning, refused=True)
-        known = self._known(stat, accounts, now) if layout is not None and window == REPORT_WINDOW else None
+        known = self._known(stat, accounts, now, keep) if layout is not None and window == REPORT_WINDOW else None
         if known is not None:
-            loaded = _read_known(data, head, start, end, now, keep, known)
+            loaded = _read_known(data, head, start, end, now, keep, known, accounts)
         else:
             loaded = _read(data, head, start, end, now, keep, window, accounts)
         loaded._stat = _signature(stat)
@@ -702,7 +709,7 @@ class HistoryFile:
     def window_path(self) -> Path:
         return self.path.with_name(self.path.name + ".window")
 
-    def _known(self, stat: os.stat_result, accounts: Sequence[str], now: datetime) -> Known | None:
+    def _known(self, stat: os.stat_result, accounts: Sequence[str], now: datetime, keep: Keep) -> Known | None:
         try:
             with open(self.window_path, "rb") as handle:
                 doc = json.loads(handle.read())
@@ -714,13 +721,13 @@ class HistoryFile:
             return None
         # Every account the report wants, and the window the report reads, must be in it (an account
         # added to the config, or a clock set back, need lines the window file never kept).
-        if not set(accounts) <= set(known.tracks) or now - REPORT_WINDOW < known.edge:
+        if not set(accounts) <= set(known.tracks) or _view_edge(now, keep) < known.edge:
             return None
         return known
 
     def _write_window(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> None:
         keep = loaded._keep
-        edge, check_edge = now - REPORT_WINDOW, now - timedelta(days=keep.check_days)
+        edge, check_edge = _view_edge(now, keep), now - timedelta(days=keep.check_days)
         added = points_of(r for r in (parse(value) for value in new) if r is not None)
         head = {"version": VERSION, "history": _signature(os.stat(self.target)), "edge": micros(edge),
                 "checks_from": micros(check_edge)}
@@ -814,13 +821,14 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
         r = line.record
         return r is None or (r.time >= check_edge if r.run == "check" else r.time >= report_edge)
 
-    # Past retention, an account's newest report record stays while it has none later: a clock set a
-    # year ahead, or an account removed long ago, never empties the file of what it knew.
-    later = loaded._later | {record.get("account") for record in new if record.get("run", "report") == "report"}
+    # Past retention, an account's newest successful report record stays while it has none later: a clock
+    # set a year ahead, or an account removed long ago, never empties the file of what it knew.
+    later = loaded._later | {record.get("account") for record in new
+                             if record.get("run", "report") == "report" and record.get("ok") is True}
     newest: dict[str, _Line] = {}
     for line in loaded._front:
         r = line.record
-        if r is not None and r.run == "report" and r.account not in later:
+        if r is not None and r.run == "report" and r.ok and r.account not in later:
             newest[r.account] = line
     protected = {id(line) for line in newest.values()}
     front = [line.span for line in loaded._front if line.record is None or id(line) in protected]

@@ -126,11 +126,12 @@ class Track:
         return self.select([*(range(i, i + 1) for i in sorted(older)), range(cut, len(self))])
 
     def pruned(self, report_edge: datetime, check_edge: datetime) -> Track:
-        """Without the snapshots a save prunes from the history: a check's older than ``check_edge``, a
-        report's older than ``report_edge`` unless it is the account's newest report."""
+        """Without the snapshots a save prunes from the history: a report's older than ``report_edge``
+        unless it is the account's newest report, a check's older than ``check_edge`` (or than
+        ``report_edge``: a check is never kept longer than a report)."""
         newest = self.newest_report()
         old = bisect_left(self.time, micros(max(report_edge, check_edge)))
-        edges = {"check": micros(check_edge), "report": micros(report_edge)}
+        edges = {"check": micros(max(check_edge, report_edge)), "report": micros(report_edge)}
         gone = [i for i in range(old) if self.time[i] < edges[self.run[i]] and i != newest]
         if not gone:
             return self

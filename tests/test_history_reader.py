@@ -101,7 +101,7 @@ def expected_after_save(original: list[Any], new: list[dict[str, Any]]) -> tuple
     parsed = [parse(r) for r in everything]
     newest: dict[str, tuple[datetime, int]] = {}
     for i, r in enumerate(parsed):
-        if r is not None and r.run == "report" and newest.get(r.account, (r.time, i))[0] <= r.time:
+        if r is not None and r.run == "report" and r.ok and newest.get(r.account, (r.time, i))[0] <= r.time:
             newest[r.account] = (r.time, i)
     must, may = [], set()
     for i, r in enumerate(parsed):

@@ -227,8 +227,9 @@ class Runner:
 
     def everything(self, setup: Setup, channels: ChannelServer) -> list[str]:
         files = [self.log_file.read_text(encoding="utf-8")]
-        if setup.history.exists():
-            files.append(setup.history.read_text(encoding="utf-8"))
+        # The history and what lies beside it: its lock, its window file, the metrics state.
+        files += [p.read_text(encoding="utf-8", errors="replace")
+                  for p in sorted(setup.history.parent.glob(setup.history.name + "*"))]
         posted = [r.body.decode("utf-8", "replace") for r in channels.requests]
         return [*self.outputs, *files, *posted]
 
