@@ -355,10 +355,21 @@ def _search(pattern: re.Pattern[bytes], data: Data, start: int, end: int) -> int
     return -1
 
 
+def _not_before(text: str, last: str) -> bool | None:
+    """Whether the time ``text`` is not before the time ``last`` (None when ``text`` is no time). Two
+    times written alike — the same length and offset — compare as text: a year of them needs no parsing."""
+    if len(text) == len(last) and ((text[-6:] == last[-6:] and text[-6] in "+-") or text[-1] == last[-1] == "Z"):
+        return text >= last
+    moment, previous = parse_time(text), parse_time(last)
+    if moment is None:
+        return None
+    return previous is not None and moment >= previous  # (an unreadable ``last``: taken as out of order)
+
+
 def _as_written(data: Data, start: int, end: int) -> bool:
     """Whether the lines from ``start`` to ``end`` are one record each, in time order. ``ValueError``
     when a piece of them is not JSON (then the whole file is read the plain way, to say where)."""
-    last: datetime | None = None
+    last: str | None = None  # the last record's time, as written
     pos = start
     while pos < end:
         stop = data.find(_CUT, min(pos + _CHUNK, end), end)
@@ -369,11 +380,14 @@ def _as_written(data: Data, start: int, end: int) -> bool:
         if len(values) != cuts + 1 or chunk.count(b"},\n{") != cuts:
             return False  # not one record a line
         for value in values:
-            moment = parse_time(value.get("time")) if type(value) is dict else None
-            if moment is not None:
-                if last is not None and moment < last:
-                    return False
-                last = moment
+            text = value.get("time") if type(value) is dict else None
+            if type(text) is not str:
+                continue
+            later = _not_before(text, last) if last is not None else parse_time(text) is not None
+            if later is False:
+                return False
+            if later:
+                last = text
         _done_with(data, pos, stop)
         pos = stop + len(_CUT)
     return True
