@@ -29,7 +29,7 @@ import mmap
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -183,8 +183,7 @@ def points_of(records: Iterable[Record], run: str | None = None) -> dict[str, li
     found: dict[str, list[Point]] = {}
     for r in records:
         if r.ok and (run is None or r.run == run):
-            found.setdefault(r.account, []).append(
-                Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency, r.run))
+            found.setdefault(r.account, []).append(_point(r))
     return found
 
 
@@ -212,18 +211,29 @@ def _needles(name: str) -> tuple[bytes, ...]:
 
 @dataclass(slots=True)
 class _Line:
-    """A line of the file read: where it is in the bytes read (not a copy), and its record, if usable."""
+    """A line of the file read: where it is in the bytes read (not a copy), its time and the command that
+    wrote it (what a save needs: None, and the line is kept as it is, when it cannot be read), and its
+    record (where the reader needs more: the window's go into the accounts' tracks instead)."""
 
     span: tuple[int, int]
     record: Record | None
+    time: datetime | None = None
+    run: str = "report"
+
+
+def _line_of(span: tuple[int, int], record: Record | None, keep: bool = True) -> _Line:
+    if record is None:
+        return _Line(span, None)
+    return _Line(span, record if keep else None, record.time, record.run)
 
 
 @dataclass
 class Loaded:
     """The history as read: the records the report needs, the alert state, and what a save carries over."""
 
-    records: list[Record] = field(default_factory=list)  # in time order (empty when read from the window file)
-    tracks: dict[str, Track] = field(default_factory=dict)  # each wanted account's snapshots (see ``_kept``)
+    records: list[Record] = field(default_factory=list)  # all of them, in time order: only without a window
+    tracks: dict[str, Track] = field(default_factory=dict)  # each wanted account's, as the report reads it
+    from_window: bool = False  # the tracks were read from the window file (the history's lines were not)
     alerts: dict[str, Any] = field(default_factory=dict)
     warning: str | None = None  # shown in the report: the file was set aside, or is not ours to write
     refused: bool = False  # the file must be left untouched (unknown version, unreadable)
@@ -399,7 +409,7 @@ def _front(loaded: Loaded, data: Data, start: int, end: int, now: datetime) -> i
     retention_edge = now - timedelta(days=loaded._keep.days)
     middle_start = start
     for a, b in _lines_forward(data, start, end):
-        line = _Line((a, b), _parse_line(data[a:b]))
+        line = _line_of((a, b), _parse_line(data[a:b]))
         if line.record is not None and line.record.time >= retention_edge:
             break
         loaded._front.append(line)
@@ -415,21 +425,37 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
     middle_start = _front(loaded, data, start, end, now)
     # The window: its edge found by bisection (the lines are in time order), then read in one go.
     window_start = middle_start if window is None else _first_since(data, middle_start, end, now - window)
-    loaded._back = _parsed(data, window_start, end)
+    # The window's records go into the accounts' tracks as they are read (all kept when the caller wants
+    # the records themselves: the ``history`` command).
+    tracks = {name: Track() for name in accounts}
+    found: list[Record] = []
+
+    def take(record: Record) -> None:
+        if record.ok and record.run == "report":
+            loaded._later.add(record.account)
+        if record.ok and record.account in tracks:
+            tracks[record.account].add(_point(record))
+
+    loaded._back = _parsed(data, window_start, end, take if window is not None else found.append)
     # The middle ends at the cut before the window's first line; with no line in the window, at the end.
     middle_end = end if window_start >= end else max(window_start - len(_CUT), middle_start)
     loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
-    found = [line.record for line in loaded._back if line.record is not None]
     before = _latest_before(loaded, accounts)
-    loaded._later = {r.account for r in found if r.run == "report" and r.ok}
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
+    loaded._later |= {r.account for r in found if r.run == "report" and r.ok}
     # In the file's order (found from the end back): of two records in one second, the one written last is newer.
-    loaded.records = sorted([r for r, _ in reversed(before)] + found, key=lambda r: r.time)
-    if window is not None:
-        wanted = set(accounts)
-        points = points_of(r for r in loaded.records if r.account in wanted)
-        loaded.tracks = {name: Track.of(points.get(name, [])).kept(_view_edge(now, keep)) for name in accounts}
+    older = sorted((r for r, _ in reversed(before)), key=lambda r: r.time)
+    if window is None:
+        loaded.records = older + found
+    else:
+        points = points_of(older)
+        loaded.tracks = {name: Track.of(points.get(name, [])).joined(track).kept(_view_edge(now, keep))
+                         for name, track in tracks.items()}
     return loaded
+
+
+def _point(r: Record) -> Point:
+    return Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency, r.run)
 
 
 def _view_edge(now: datetime, keep: Keep) -> datetime:
@@ -444,7 +470,8 @@ def _read_known(data: Data, head: dict[str, Any], start: int, end: int, now: dat
     window file): only the lines a save changes are read — those past retention, the checks that aged
     out since, and any newer than ``now`` (the clock moved back) — and the rest carried over as bytes."""
     alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, from_window=True, _head=head, _data=data,
+                    _keep=keep)
     middle_start = _front(loaded, data, start, end, now)
     tail = end
     for a, b in _lines_backward(data, middle_start, end):
@@ -482,9 +509,10 @@ def _first_since(data: Data, start: int, end: int, edge: datetime) -> int:
     return low
 
 
-def _parsed(data: Data, start: int, end: int) -> list[_Line]:
+def _parsed(data: Data, start: int, end: int, take: Callable[[Record], None] | None = None) -> list[_Line]:
     """The lines from ``start`` to ``end``, each with its record: parsed a few thousand at a time by one
-    ``json.loads`` (a line at a time only where that fails, in a file edited behind the last save's back)."""
+    ``json.loads`` (a line at a time only where that fails, in a file edited behind the last save's back).
+    With ``take``, each record is handed to it rather than kept (a week of them need not all be in memory)."""
     spans = list(_lines_forward(data, start, end))
     lines = []
     for i in range(0, len(spans), 4096):
@@ -494,9 +522,15 @@ def _parsed(data: Data, start: int, end: int) -> list[_Line]:
         except ValueError:
             values = []
         if len(values) == len(some):
-            lines += [_Line(span, parse(value)) for span, value in zip(some, values)]
+            records = [parse(value) for value in values]
         else:
-            lines += [_Line((a, b), _parse_line(data[a:b])) for a, b in some]
+            records = [_parse_line(data[a:b]) for a, b in some]
+        if take is not None:
+            for record in records:
+                if record is not None:
+                    take(record)
+        lines += [_line_of(span, record, keep=take is None) for span, record in zip(some, records)]
+        _done_with(data, some[0][0], some[-1][1])
     return lines
 
 
@@ -523,7 +557,7 @@ def _middle(data: Data, start: int, end: int, edge: datetime, search: int | None
         if record is not None and record.time >= edge:
             rest = a
             break
-        parts.append(_Line((a, b), record))  # a save drops the checks; the report may still read them
+        parts.append(_line_of((a, b), record))  # a save drops the checks; the report may still read them
     if rest < end:
         parts.append((rest, end))
     return parts
@@ -832,8 +866,7 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
     check_edge = now - timedelta(days=keep.check_days)
 
     def kept(line: _Line) -> bool:
-        r = line.record
-        return r is None or (r.time >= check_edge if r.run == "check" else r.time >= report_edge)
+        return line.time is None or line.time >= (check_edge if line.run == "check" else report_edge)
 
     # Past retention, an account's newest successful report record stays while it has none later: a clock
     # set a year ahead, or an account removed long ago, never empties the file of what it knew.
@@ -848,8 +881,7 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
     front = [line.span for line in loaded._front if line.record is None or id(line) in protected]
     middle = [part if isinstance(part, tuple) else part.span for part in loaded._middle
               if isinstance(part, tuple) or kept(part)]
-    back: list[tuple[datetime | None, Piece]] = [(line.record.time if line.record else None, line.span)
-                                                 for line in loaded._back if kept(line)]
+    back: list[tuple[datetime | None, Piece]] = [(line.time, line.span) for line in loaded._back if kept(line)]
     floor = datetime.min.replace(tzinfo=timezone.utc)
     added: list[tuple[datetime | None, Piece]] = sorted(
         ((parse_time(record.get("time")) or floor, _line(record)) for record in new), key=lambda item: item[0] or floor)

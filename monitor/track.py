@@ -57,6 +57,7 @@ class Track:
     used: list[str | None] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
     spent: list[str | None] = field(default_factory=list)
+    _last: Point | None = field(default=None, compare=False, repr=False)  # the last one added, as given
 
     def __len__(self) -> int:
         return len(self.time)
@@ -99,12 +100,22 @@ class Track:
         self.kind.append("")
         self.spent.append(None)
         if len(self) > 1:
-            self._step_into(len(self) - 1, self.point(len(self) - 2))
+            self._step_into(len(self) - 1, self._last or self.point(len(self) - 2), p)
+        self._last = p
 
-    def _step_into(self, i: int, before: Point) -> None:
-        change = step(before, self.point(i))
+    def _step_into(self, i: int, before: Point, point: Point | None = None) -> None:
+        change = step(before, point or self.point(i))
         self.kind[i] = change.kind
         self.spent[i] = _text(change.amount) if change.kind == "usage" else None
+
+    def joined(self, later: Track) -> Track:
+        """This track and then ``later``, whose snapshots are all newer: the step into its first is taken
+        from this track's last."""
+        if not len(self) or not len(later):
+            return self if len(self) else later
+        track = Track(*(getattr(self, name) + getattr(later, name) for name in COLUMNS))
+        track._step_into(len(self), self.point(len(self) - 1))
+        return track
 
     def before(self, moment_: datetime) -> Track:
         """The snapshots older than ``moment_`` (a prefix: the track is in time order)."""
