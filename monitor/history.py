@@ -780,7 +780,7 @@ class HistoryFile:
         head = {"version": VERSION, "history": _signature(os.stat(self.target)), "edge": micros(edge),
                 "checks_from": micros(check_edge)}
         try:
-            with replacing(self.window_path, 0o600) as handle:
+            with replacing(self.window_path, 0o600, durable=False) as handle:  # read only if it matches
                 handle.write(json.dumps(head)[:-1].encode() + b', "tracks": {')
                 for n, (name, track) in enumerate(loaded.tracks.items()):
                     fresh = added.get(name, [])

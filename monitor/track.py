@@ -194,6 +194,6 @@ class Track:
         columns = [column(name) for name in COLUMNS]
         if any(not isinstance(c, list) or len(c) != len(columns[0]) for c in columns):
             raise ValueError("columns of different lengths")
-        if any(type(t) is not int for t in columns[0]) or columns[0] != sorted(columns[0]):
+        if set(map(type, columns[0])) - {int} or columns[0] != sorted(columns[0]):
             raise ValueError("times out of order")
         return cls(*columns)

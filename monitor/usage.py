@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -174,15 +174,27 @@ def in_money(track: Track, current: Point) -> Track:
     return _track([p for p in track.points() if same_money(p, current)])
 
 
+_SORTING = Context(prec=60)  # enough digits that two different rates of a week never round to one
+
+
 def _usual(track: Track, until: datetime) -> Fraction | None:
     week = track.within(until - BURN_WINDOW, until)
-    rates = sorted(_per_day(Decimal(spent), after - before)
+    # Sorted by a rounded rate (a Decimal division: a week of half-hourly checks sorts in a millisecond,
+    # where exact fractions took 4); the median is then taken exactly among the rates that round alike.
+    rates = sorted((_SORTING.divide(Decimal(spent), after - before), spent, after - before)
                    for before, after, spent in zip(week.time, week.time[1:], week.spent[1:])
                    if spent is not None and after > before)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
+    keys = [key for key, _, _ in rates]
+
+    def nth(n: int) -> Fraction:
+        same = rates[bisect_left(keys, keys[n]):bisect_right(keys, keys[n])]
+        exact = sorted(_per_day(Decimal(spent), micros) for _, spent, micros in same)
+        return exact[n - bisect_left(keys, keys[n])]
+
     middle = len(rates) // 2
-    return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+    return nth(middle) if len(rates) % 2 else (nth(middle - 1) + nth(middle)) / 2
 
 
 def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
