@@ -247,6 +247,7 @@ class Loaded:
     _back: list[_Line] = field(default_factory=list)
     _keep: Keep = field(default_factory=Keep)
     _later: set[str] = field(default_factory=set)  # accounts with a successful report record past the front
+    _settled: datetime | None = None  # the time of the middle's last line: new lines must not be older
 
     @property
     def keep(self) -> Keep:
@@ -418,17 +419,39 @@ def _front(loaded: Loaded, data: Data, start: int, end: int, now: datetime) -> i
 
 
 def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
-          window: timedelta | None, accounts: Sequence[str]) -> Loaded:
-    """The parts of a checked file, in this module's layout and in time order (see ``Loaded``)."""
+          accounts: Sequence[str], known: Known | None) -> Loaded:
+    """The parts of a checked file, in this module's layout and in time order (see ``Loaded``), and each
+    wanted account's track: as the window file has it (``known``: the file is as the last save left it),
+    or made from the lines of the window, parsed a chunk at a time and not kept.
+
+    Only the lines a save changes are kept apart: those past retention, the checks that aged out, and
+    any newer than ``now`` (the clock moved back). The rest is carried over as bytes."""
     alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, from_window=known is not None, _head=head,
+                    _data=data, _keep=keep)
     middle_start = _front(loaded, data, start, end, now)
-    # The window: its edge found by bisection (the lines are in time order), then read in one go.
-    window_start = middle_start if window is None else _first_since(data, middle_start, end, now - window)
-    # The window's records go into the accounts' tracks as they are read (all kept when the caller wants
-    # the records themselves: the ``history`` command).
+    # The lines newer than this run's records (written to the second: the clock moved back) are read, so
+    # the save puts the new lines among them in time order; usually none.
+    tail = end
+    for a, b in _lines_backward(data, middle_start, end):
+        record = _parse_line(data[a:b])
+        if record is None or record.time <= now.replace(microsecond=0):
+            loaded._settled = record.time if record else None
+            break
+        tail = a
+    loaded._back = _parsed(data, tail, end) if tail < end else []
+    middle_end = end if tail >= end else max(tail - len(_CUT), middle_start)
+    # The last save left no check record older than its check edge: the search for aged checks starts there.
+    since = None if known is None else _first_since(data, middle_start, middle_end, known.checks_from)
+    loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days), since)
+    edge = _view_edge(now, keep)
+    if known is not None:
+        retention_edge = micros(now - timedelta(days=keep.days))
+        loaded._later = {name for name, track in known.tracks.items()
+                         if (newest := track.newest_report()) is not None and track.time[newest] >= retention_edge}
+        loaded.tracks = {name: known.tracks[name].kept(edge) for name in accounts}
+        return loaded
     tracks = {name: Track() for name in accounts}
-    found: list[Record] = []
 
     def take(record: Record) -> None:
         if record.ok and record.run == "report":
@@ -436,21 +459,22 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
         if record.ok and record.account in tracks:
             tracks[record.account].add(_point(record))
 
-    loaded._back = _parsed(data, window_start, end, take if window is not None else found.append)
-    # The middle ends at the cut before the window's first line; with no line in the window, at the end.
-    middle_end = end if window_start >= end else max(window_start - len(_CUT), middle_start)
-    loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days))
-    before = _latest_before(loaded, accounts)
+    window_start = _first_since(data, middle_start, end, now - REPORT_WINDOW)
+    _parsed(data, window_start, end, take)
+    before = _latest_before(loaded, accounts, window_start)
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
-    loaded._later |= {r.account for r in found if r.run == "report" and r.ok}
     # In the file's order (found from the end back): of two records in one second, the one written last is newer.
-    older = sorted((r for r, _ in reversed(before)), key=lambda r: r.time)
-    if window is None:
-        loaded.records = older + found
-    else:
-        points = points_of(older)
-        loaded.tracks = {name: Track.of(points.get(name, [])).joined(track).kept(_view_edge(now, keep))
-                         for name, track in tracks.items()}
+    points = points_of(sorted((r for r, _ in reversed(before)), key=lambda r: r.time))
+    loaded.tracks = {name: Track.of(points.get(name, [])).joined(track).kept(edge) for name, track in tracks.items()}
+    return loaded
+
+
+def _every_record(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep) -> Loaded:
+    """Every record within retention, in time order (the ``history`` command's view; never saved)."""
+    alerts = head.get("alerts")
+    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
+    middle_start = _front(loaded, data, start, end, now)
+    loaded.records = [line.record for line in _parsed(data, middle_start, end) if line.record is not None]
     return loaded
 
 
@@ -462,33 +486,6 @@ def _view_edge(now: datetime, keep: Keep) -> datetime:
     """Where the lines the report reads start: the window's edge, or the retention edge when retention is
     shorter (the lines before it go at the save; only each account's newest ones are read)."""
     return max(now - REPORT_WINDOW, now - timedelta(days=keep.days))
-
-
-def _read_known(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
-                known: Known, accounts: Sequence[str]) -> Loaded:
-    """The parts of a file the last save wrote, with the accounts' tracks as that save left them (the
-    window file): only the lines a save changes are read — those past retention, the checks that aged
-    out since, and any newer than ``now`` (the clock moved back) — and the rest carried over as bytes."""
-    alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, from_window=True, _head=head, _data=data,
-                    _keep=keep)
-    middle_start = _front(loaded, data, start, end, now)
-    tail = end
-    for a, b in _lines_backward(data, middle_start, end):
-        record = _parse_line(data[a:b])
-        if record is None or record.time <= now:
-            break
-        tail = a
-    loaded._back = _parsed(data, tail, end) if tail < end else []
-    middle_end = end if tail >= end else max(tail - len(_CUT), middle_start)
-    # That save left no check record older than its check edge: the search for aged checks starts there.
-    since = _first_since(data, middle_start, middle_end, known.checks_from)
-    loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days), since)
-    retention_edge = micros(now - timedelta(days=keep.days))
-    loaded._later = {name for name, track in known.tracks.items()
-                     if (newest := track.newest_report()) is not None and track.time[newest] >= retention_edge}
-    loaded.tracks = {name: known.tracks[name].kept(_view_edge(now, keep)) for name in accounts}
-    return loaded
 
 
 def _first_since(data: Data, start: int, end: int, edge: datetime) -> int:
@@ -563,11 +560,11 @@ def _middle(data: Data, start: int, end: int, edge: datetime, search: int | None
     return parts
 
 
-def _latest_before(loaded: Loaded, accounts: Sequence[str]) -> list[tuple[Record, str]]:
+def _latest_before(loaded: Loaded, accounts: Sequence[str], window_start: int) -> list[tuple[Record, str]]:
     """For each wanted account, its latest successful snapshot before the window (the step into it), and
     its latest report record there (a report's previous snapshot, when the window holds none).
-    Searched from the window back through the middle (parsing only the lines that name the account; in
-    the usual file the first few hundred lines find them all), then the front."""
+    Searched from the window (at byte ``window_start``) back through the middle (parsing only the lines
+    that name the account; in the usual file the first few hundred lines find them all), then the front."""
     needs = {name: {"step", "report"} for name in accounts}
     extra: list[tuple[Record, str]] = []
 
@@ -586,9 +583,10 @@ def _latest_before(loaded: Loaded, accounts: Sequence[str]) -> list[tuple[Record
     needles = {name: _needles(name) for name in needs}
     for part in reversed(loaded._middle):
         if isinstance(part, _Line):
-            take(part.record, "middle")
+            if part.span[0] < window_start:
+                take(part.record, "middle")
             continue
-        for a, b in _lines_backward(data, *part):
+        for a, b in _lines_backward(data, part[0], min(part[1], window_start - len(_CUT))):
             if not needs:
                 break
             text = data[a:b]
@@ -675,11 +673,11 @@ class HistoryFile:
                        "does not know; left untouched and not updated (upgrade api-balance-monitor)")
             log.error("%s", warning)
             return Loaded(warning=warning, refused=True)
-        known = self._known(stat, accounts, now, keep) if layout is not None and window == REPORT_WINDOW else None
-        if known is not None:
-            loaded = _read_known(data, head, start, end, now, keep, known, accounts)
+        if window is None:
+            loaded = _every_record(data, head, start, end, now, keep)
         else:
-            loaded = _read(data, head, start, end, now, keep, window, accounts)
+            known = self._known(stat, accounts, now, keep) if layout is not None else None
+            loaded = _read(data, head, start, end, now, keep, accounts, known)
         loaded._stat = _signature(stat)
         return loaded
 
@@ -886,10 +884,13 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
     added: list[tuple[datetime | None, Piece]] = sorted(
         ((parse_time(record.get("time")) or floor, _line(record)) for record in new), key=lambda item: item[0] or floor)
     last = max((t for t, _ in back if t is not None), default=None)
+    # New lines older than the middle's last (records not of this run): written in order all the same;
+    # the file is then not known to be in time order, and the next run checks it in full.
+    settled = not added or loaded._settled is None or (added[0][0] or floor) >= loaded._settled
     if not added or last is None or (added[0][0] or floor) >= last:
-        return [*front, *middle, *(t for _, t in back), *(t for _, t in added)], True
+        return [*front, *middle, *(t for _, t in back), *(t for _, t in added)], settled
     # The clock moved back: the new lines go where their times say. They are newer than the middle
     # (older than the window), so that keeps the file in time order, unless a line's time is unknown.
     ordered = all(t is not None for t, _ in back)
     lines = sorted(back + added, key=lambda item: item[0] or floor) if ordered else back + added
-    return [*front, *middle, *(t for _, t in lines)], ordered
+    return [*front, *middle, *(t for _, t in lines)], ordered and settled
