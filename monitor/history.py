@@ -461,7 +461,8 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
 
     window_start = _first_since(data, middle_start, end, now - REPORT_WINDOW)
     _parsed(data, window_start, end, take)
-    before = _latest_before(loaded, accounts, window_start)
+    # Before the window: up to the cut before its first line; with no line in the window, to the end.
+    before = _latest_before(loaded, accounts, end if window_start >= end else window_start - len(_CUT))
     loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
     # In the file's order (found from the end back): of two records in one second, the one written last is newer.
     points = points_of(sorted((r for r, _ in reversed(before)), key=lambda r: r.time))
@@ -560,11 +561,12 @@ def _middle(data: Data, start: int, end: int, edge: datetime, search: int | None
     return parts
 
 
-def _latest_before(loaded: Loaded, accounts: Sequence[str], window_start: int) -> list[tuple[Record, str]]:
+def _latest_before(loaded: Loaded, accounts: Sequence[str], stop: int) -> list[tuple[Record, str]]:
     """For each wanted account, its latest successful snapshot before the window (the step into it), and
     its latest report record there (a report's previous snapshot, when the window holds none).
-    Searched from the window (at byte ``window_start``) back through the middle (parsing only the lines
-    that name the account; in the usual file the first few hundred lines find them all), then the front."""
+    Searched from the window (the lines before byte ``stop``) back through the middle (parsing only the
+    lines that name the account; in the usual file the first few hundred lines find them all), then the
+    front."""
     needs = {name: {"step", "report"} for name in accounts}
     extra: list[tuple[Record, str]] = []
 
@@ -583,10 +585,10 @@ def _latest_before(loaded: Loaded, accounts: Sequence[str], window_start: int) -
     needles = {name: _needles(name) for name in needs}
     for part in reversed(loaded._middle):
         if isinstance(part, _Line):
-            if part.span[0] < window_start:
+            if part.span[1] <= stop:
                 take(part.record, "middle")
             continue
-        for a, b in _lines_backward(data, part[0], min(part[1], window_start - len(_CUT))):
+        for a, b in _lines_backward(data, part[0], min(part[1], stop)):
             if not needs:
                 break
             text = data[a:b]

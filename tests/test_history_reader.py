@@ -300,7 +300,10 @@ def test_a_history_with_nothing_in_the_last_eight_days_is_saved_whole(tmp_path: 
                             encoding="utf-8")
             history = HistoryFile(path)
             for _ in range(2):  # a foreign file first, then the file the last save wrote
-                history.save(history.load(NOW, KEEP, accounts=["main"]), [], NOW)
+                loaded = history.load(NOW, KEEP, accounts=["main"])
+                # its latest snapshot, on the last line, is the step into the window (it was once cut short)
+                assert loaded.tracks["main"].used == [old[-1]["used"]]
+                history.save(loaded, [], NOW)
                 assert json.loads(path.read_text(encoding="utf-8"))["records"] == old
         finally:
             monitor.history._MAP_FROM = 64 * 1024
