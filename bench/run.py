@@ -425,8 +425,8 @@ def w4(opt: Options) -> list[Row]:
         year, _ = history_year(now, W4_DAYS, W4_ACCOUNTS, "fractional", check_days=8)
         records, size = W4_ACCOUNTS * (W4_DAYS * 2 + 8 * 48), len(year.encode()) / 1e6
         first = runs(year, steady=False)
-        first.workload = (f"W4 run, 1 year of reports + 8 days of half-hourly checks ({records} records, {size:.0f} MB),"
-                          " first run")
+        first.workload = (f"W4 run, 1 year of reports + 8 days of half-hourly checks ({records} records, "
+                          f"{size:.0f} MB), first run")
         first.note = f"{first.wall / empty.wall:.2f}× empty (target ≤ 2×): checked in full"
         rows.append(first)
         for command in ("run", "check"):
