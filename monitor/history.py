@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import itertools
 import json
 import logging
 import mmap
@@ -211,20 +212,10 @@ def _needles(name: str) -> tuple[bytes, ...]:
 
 @dataclass(slots=True)
 class _Line:
-    """A line of the file read: where it is in the bytes read (not a copy), its time and the command that
-    wrote it (what a save needs: None, and the line is kept as it is, when it cannot be read), and its
-    record (where the reader needs more: the window's go into the accounts' tracks instead)."""
+    """A line of the file read: where it is in the bytes read (not a copy), and its record, if usable."""
 
     span: tuple[int, int]
     record: Record | None
-    time: datetime | None = None
-    run: str = "report"
-
-
-def _line_of(span: tuple[int, int], record: Record | None, keep: bool = True) -> _Line:
-    if record is None:
-        return _Line(span, None)
-    return _Line(span, record if keep else None, record.time, record.run)
 
 
 @dataclass
@@ -410,7 +401,7 @@ def _front(loaded: Loaded, data: Data, start: int, end: int, now: datetime) -> i
     retention_edge = now - timedelta(days=loaded._keep.days)
     middle_start = start
     for a, b in _lines_forward(data, start, end):
-        line = _line_of((a, b), _parse_line(data[a:b]))
+        line = _Line((a, b), _parse_line(data[a:b]))
         if line.record is not None and line.record.time >= retention_edge:
             break
         loaded._front.append(line)
@@ -510,11 +501,11 @@ def _first_since(data: Data, start: int, end: int, edge: datetime) -> int:
 def _parsed(data: Data, start: int, end: int, take: Callable[[Record], None] | None = None) -> list[_Line]:
     """The lines from ``start`` to ``end``, each with its record: parsed a few thousand at a time by one
     ``json.loads`` (a line at a time only where that fails, in a file edited behind the last save's back).
-    With ``take``, each record is handed to it rather than kept (a week of them need not all be in memory)."""
-    spans = list(_lines_forward(data, start, end))
+    With ``take``, each record is handed to it instead, and no line is kept: a week of them need not be
+    in memory at once."""
+    spans = _lines_forward(data, start, end)
     lines = []
-    for i in range(0, len(spans), 4096):
-        some = spans[i:i + 4096]
+    while some := list(itertools.islice(spans, 4096)):
         try:
             values = json.loads(b"[" + data[some[0][0]:some[-1][1]] + b"]")
         except ValueError:
@@ -523,11 +514,12 @@ def _parsed(data: Data, start: int, end: int, take: Callable[[Record], None] | N
             records = [parse(value) for value in values]
         else:
             records = [_parse_line(data[a:b]) for a, b in some]
-        if take is not None:
+        if take is None:
+            lines += [_Line(span, record) for span, record in zip(some, records)]
+        else:
             for record in records:
                 if record is not None:
                     take(record)
-        lines += [_line_of(span, record, keep=take is None) for span, record in zip(some, records)]
         _done_with(data, some[0][0], some[-1][1])
     return lines
 
@@ -555,7 +547,7 @@ def _middle(data: Data, start: int, end: int, edge: datetime, search: int | None
         if record is not None and record.time >= edge:
             rest = a
             break
-        parts.append(_line_of((a, b), record))  # a save drops the checks; the report may still read them
+        parts.append(_Line((a, b), record))  # a save drops the checks; the report may still read them
     if rest < end:
         parts.append((rest, end))
     return parts
@@ -866,7 +858,8 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
     check_edge = now - timedelta(days=keep.check_days)
 
     def kept(line: _Line) -> bool:
-        return line.time is None or line.time >= (check_edge if line.run == "check" else report_edge)
+        r = line.record
+        return r is None or r.time >= (check_edge if r.run == "check" else report_edge)
 
     # Past retention, an account's newest successful report record stays while it has none later: a clock
     # set a year ahead, or an account removed long ago, never empties the file of what it knew.
@@ -881,7 +874,8 @@ def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tup
     front = [line.span for line in loaded._front if line.record is None or id(line) in protected]
     middle = [part if isinstance(part, tuple) else part.span for part in loaded._middle
               if isinstance(part, tuple) or kept(part)]
-    back: list[tuple[datetime | None, Piece]] = [(line.time, line.span) for line in loaded._back if kept(line)]
+    back: list[tuple[datetime | None, Piece]] = [(line.record.time if line.record else None, line.span)
+                                                 for line in loaded._back if kept(line)]
     floor = datetime.min.replace(tzinfo=timezone.utc)
     added: list[tuple[datetime | None, Piece]] = sorted(
         ((parse_time(record.get("time")) or floor, _line(record)) for record in new), key=lambda item: item[0] or floor)
