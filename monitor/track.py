@@ -22,11 +22,13 @@ from typing import Any
 from monitor.usage import EPOCH, MICRO, Point, Step, moment, step
 
 COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "spent")
-# In the window file: a letter for each run and kind, and the key and currency as runs of one value.
+# In the window file: a letter for each run and kind, the key and currency as runs of one value, and the
+# amounts as one string (a Decimal's text has no space): one ``json.loads`` of a few long strings.
 _LETTERS = {"run": {"report": "r", "check": "c"},
             "kind": {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}}
 _WORDS = {name: {letter: word for word, letter in letters.items()} for name, letters in _LETTERS.items()}
 _REPEATED = ("key", "currency")
+_AMOUNTS = ("balance", "used", "spent")
 
 
 def micros(moment_: datetime) -> int:
@@ -34,29 +36,29 @@ def micros(moment_: datetime) -> int:
     return (moment_ - EPOCH) // MICRO
 
 
-def _number(text: str | None) -> Decimal | None:
-    return None if text is None else Decimal(text)
+def _number(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
 
 
-def _text(value: Decimal | None) -> str | None:
+def _text(value: Decimal | None) -> str:
     # str, not the history's plain digits: a hand-edited 1e-999999999 is a short string, not a billion zeros
-    return None if value is None else str(value)
+    return "" if value is None else str(value)
 
 
 @dataclass
 class Track:
     """The successful snapshots of one account, oldest first (a tie in time keeps the history's order),
     and the step into each: ``kind`` (see ``usage.step``; ``""`` for the first) and ``spent``, the usage
-    of a usage step (None for any other)."""
+    of a usage step ("" for any other). An amount the snapshot did not have is ``""``."""
 
     time: list[int] = field(default_factory=list)  # microseconds since the epoch
     run: list[str] = field(default_factory=list)  # report | check
     key: list[str | None] = field(default_factory=list)  # the key's fingerprint
     currency: list[str | None] = field(default_factory=list)
-    balance: list[str | None] = field(default_factory=list)  # amounts exactly as the history keeps them
-    used: list[str | None] = field(default_factory=list)
+    balance: list[str] = field(default_factory=list)  # amounts exactly as the history keeps them
+    used: list[str] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
-    spent: list[str | None] = field(default_factory=list)
+    spent: list[str] = field(default_factory=list)
     _last: Point | None = field(default=None, compare=False, repr=False)  # the last one added, as given
 
     def __len__(self) -> int:
@@ -69,7 +71,7 @@ class Track:
         return cls([micros(p.time) for p in ordered], [p.run for p in ordered], [p.fingerprint for p in ordered],
                    [p.currency for p in ordered], [_text(p.balance) for p in ordered],
                    [_text(p.used) for p in ordered], [s.kind for s in steps],
-                   [_text(s.amount) if s.kind == "usage" else None for s in steps])
+                   [_text(s.amount) if s.kind == "usage" else "" for s in steps])
 
     def point(self, i: int) -> Point:
         return Point(moment(self.time[i]), self.key[i], _number(self.balance[i]), _number(self.used[i]),
@@ -98,7 +100,7 @@ class Track:
         self.balance.append(_text(p.balance))
         self.used.append(_text(p.used))
         self.kind.append("")
-        self.spent.append(None)
+        self.spent.append("")
         if len(self) > 1:
             self._step_into(len(self) - 1, self._last or self.point(len(self) - 2), p)
         self._last = p
@@ -106,7 +108,7 @@ class Track:
     def _step_into(self, i: int, before: Point, point: Point | None = None) -> None:
         change = step(before, point or self.point(i))
         self.kind[i] = change.kind
-        self.spent[i] = _text(change.amount) if change.kind == "usage" else None
+        self.spent[i] = _text(change.amount) if change.kind == "usage" else ""
 
     def joined(self, later: Track) -> Track:
         """This track and then ``later``, whose snapshots are all newer: the step into its first is taken
@@ -164,7 +166,7 @@ class Track:
             for name in COLUMNS:
                 getattr(track, name).extend(getattr(self, name)[span.start:span.stop])
             if n == 0:
-                track.kind[0], track.spent[0] = "", None
+                track.kind[0], track.spent[0] = "", ""
             elif span.start != last + 1:
                 track._step_into(n, track.point(n - 1))
             last = span.stop - 1
@@ -175,6 +177,8 @@ class Track:
             values = getattr(self, name)
             if name in _LETTERS:
                 return "".join(map(_LETTERS[name].__getitem__, values))
+            if name in _AMOUNTS:
+                return " ".join(values)
             return [[v, len(list(g))] for v, g in groupby(values)] if name in _REPEATED else values
 
         return {name: column(name) for name in COLUMNS}
@@ -188,6 +192,8 @@ class Track:
         def column(name: str) -> Any:
             if name in _WORDS:
                 return list(map(_WORDS[name].__getitem__, value[name]))  # KeyError: not a letter of ours
+            if name in _AMOUNTS:
+                return value[name].split(" ") if value[name] or value["time"] else []
             return list(chain.from_iterable(repeat(v, n) for v, n in value[name])) if name in _REPEATED \
                 else value[name]
 

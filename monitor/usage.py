@@ -183,7 +183,7 @@ def _usual(track: Track, until: datetime) -> Fraction | None:
     # where exact fractions took 4); the median is then taken exactly among the rates that round alike.
     rates = sorted((_SORTING.divide(Decimal(spent), after - before), spent, after - before)
                    for before, after, spent in zip(week.time, week.time[1:], week.spent[1:])
-                   if spent is not None and after > before)
+                   if spent and after > before)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
     keys = [key for key, _, _ in rates]

@@ -159,7 +159,7 @@ def test_a_run_after_a_save_reads_the_window_file_not_the_records(tmp_path: Path
 def damaged(doc: dict[str, Any], text: str) -> list[tuple[str, bytes]]:
     track = doc["tracks"]["main"]
     swapped = dict(track, time=[track["time"][1], track["time"][0], *track["time"][2:]])
-    short = dict(track, used=track["used"][:-1])
+    short = dict(track, used=" ".join(track["used"].split(" ")[:-1]))
     return [
         ("empty", b""),
         ("cut in the middle", text.encode()[: len(text) // 2]),
