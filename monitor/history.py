@@ -7,15 +7,17 @@ The file as this module writes it (people read and repair it by hand)::
     {"time": "2026-11-28T13:05:00+00:00", "account": "main", ...}
     ]}
 
-one record per line, oldest first. A run reads only the lines it needs: from the end back to the edge
-of its window (and, for an account not seen there, its latest snapshot before it), and from the start
-forward to the retention edge. The part in between is carried over as bytes, unparsed, so a year of
-history costs a run little more than a week.
+one record per line, oldest first. What the report reads — each account's snapshots of the last 8 days
+and its latest ones before them, as a ``Track`` — comes from the window file beside the history, which
+the last save wrote; the history's own lines are read only where a save changes them (from the start to
+the retention edge, the checks that aged out, any newer than the clock) and the rest is carried over as
+bytes, unparsed. So a year of history, checked every half hour, costs a run little more than no history.
 
 That shortcut is safe because the lock file remembers the size, time and inode of the file the last
-save wrote: a file that does not match (a restored backup, a hand edit, another tool's file) is checked
-in full on its first run — every line parsed, put in time order if it was not — and written back in
-this layout; from then on it is ours again.
+save wrote, and the window file says which file it was made from: a file that does not match (a
+restored backup, a hand edit, another tool's file) is checked in full on its first run — every line
+parsed, put in time order if it was not — its tracks made from the lines of the last 8 days, and it is
+written back in this layout; from then on it is ours again.
 """
 
 from __future__ import annotations
@@ -639,9 +641,9 @@ class HistoryFile:
 
     def load(self, now: datetime, keep: Keep = Keep(), accounts: Sequence[str] = (),
              window: timedelta | None = REPORT_WINDOW, dry_run: bool = False) -> Loaded:
-        """The records since ``now - window`` (all of them when ``window`` is None) and, for each of
-        ``accounts``, its latest successful report and check records before that. An unparsable file is
-        moved aside (left in place on a dry run) and reported; ``OSError`` when it cannot be read."""
+        """Each of ``accounts``' track as the report reads it (see ``Track.kept``), or, with ``window``
+        None, every record within retention. An unparsable file is moved aside (left in place on a dry
+        run) and reported; ``OSError`` when it cannot be read."""
         try:
             with open(self.path, "rb") as handle:
                 stat = os.fstat(handle.fileno())
@@ -651,15 +653,16 @@ class HistoryFile:
                 data: Data = handle.read() if stat.st_size < max(_MAP_FROM, 1) else mmap.mmap(
                     handle.fileno(), 0, access=mmap.ACCESS_READ)
         except FileNotFoundError:
-            return Loaded(_keep=keep)
+            return Loaded(tracks={name: Track() for name in accounts}, _keep=keep)
         if isinstance(data, bytes) and (not data or data.isspace()):
-            return Loaded(_keep=keep)  # created empty by hand: nothing to set aside, a new history
+            # created empty by hand: nothing to set aside, a new history
+            return Loaded(tracks={name: Track() for name in accounts}, _keep=keep)
         layout = _layout(data) if _signature(stat) == self._written() else None
         if layout is None:
             try:
                 head, data, start, end = _checked(data[len(_BOM):] if data[:len(_BOM)] == _BOM else data)
             except _Unreadable as exc:
-                return self._set_aside(str(exc), now, dry_run, keep)
+                return self._set_aside(str(exc), now, dry_run, keep, accounts)
         else:
             head, start, end = layout
         if head.get("version") != VERSION:
@@ -675,7 +678,7 @@ class HistoryFile:
         loaded._stat = _signature(stat)
         return loaded
 
-    def _set_aside(self, reason: str, now: datetime, dry_run: bool, keep: Keep) -> Loaded:
+    def _set_aside(self, reason: str, now: datetime, dry_run: bool, keep: Keep, accounts: Sequence[str]) -> Loaded:
         if dry_run:
             warning = f"history file {self.path} cannot be read ({reason}); a real run will set it aside"
         else:
@@ -689,7 +692,7 @@ class HistoryFile:
             os.rename(target, aside)
             warning = f"history file cannot be read ({reason}); moved aside to {aside}, starting a new one"
         log.warning("%s", warning)
-        return Loaded(warning=warning, _keep=keep)
+        return Loaded(tracks={name: Track() for name in accounts}, warning=warning, _keep=keep)
 
     def save(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime,
              alerts: dict[str, Any] | None = None) -> None:
