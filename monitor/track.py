@@ -16,19 +16,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain, groupby, repeat
+from itertools import accumulate, chain, groupby, repeat
 from typing import Any
 
-from monitor.usage import EPOCH, MICRO, Point, Step, moment, step
+from monitor.usage import EPOCH, EXACT, MICRO, Point, Step, moment, step
 
-COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "spent")
+COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "tally")
 # In the window file: a letter for each run and kind, the key and currency as runs of one value, and the
 # amounts as one string (a Decimal's text has no space): one ``json.loads`` of a few long strings.
 _LETTERS = {"run": {"report": "r", "check": "c"},
             "kind": {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}}
 _WORDS = {name: {letter: word for word, letter in letters.items()} for name, letters in _LETTERS.items()}
 _REPEATED = ("key", "currency")
-_AMOUNTS = ("balance", "used", "spent")
+_AMOUNTS = ("balance", "used", "tally")
+
+
+_ZERO = Decimal(0)
 
 
 def micros(moment_: datetime) -> int:
@@ -45,11 +48,12 @@ def _text(value: Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
-@dataclass
+@dataclass(eq=False)
 class Track:
     """The successful snapshots of one account, oldest first (a tie in time keeps the history's order),
-    and the step into each: ``kind`` (see ``usage.step``; ``""`` for the first) and ``spent``, the usage
-    of a usage step ("" for any other). An amount the snapshot did not have is ``""``."""
+    and the step into each: ``kind`` (see ``usage.step``; ``""`` for the first), and ``tally``, a running
+    total of the usage steps, so that the usage between any two snapshots is one subtraction (only the
+    differences mean anything). An amount the snapshot did not have is ``""``."""
 
     time: list[int] = field(default_factory=list)  # microseconds since the epoch
     run: list[str] = field(default_factory=list)  # report | check
@@ -58,20 +62,28 @@ class Track:
     balance: list[str] = field(default_factory=list)  # amounts exactly as the history keeps them
     used: list[str] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
-    spent: list[str] = field(default_factory=list)
+    tally: list[str] = field(default_factory=list)
     _last: Point | None = field(default=None, compare=False, repr=False)  # the last one added, as given
 
     def __len__(self) -> int:
         return len(self.time)
 
+    def __eq__(self, other: object) -> bool:
+        """The same snapshots and steps (a tally counts from wherever it started: only its steps matter)."""
+        if not isinstance(other, Track):
+            return NotImplemented
+        return (all(getattr(self, name) == getattr(other, name) for name in COLUMNS if name != "tally")
+                and all(self.spent(i) == other.spent(i) for i in range(1, len(self))))
+
     @classmethod
     def of(cls, points: Iterable[Point]) -> Track:
         ordered = sorted(points, key=lambda p: p.time)
         steps = [Step("", None), *(step(a, b) for a, b in zip(ordered, ordered[1:]))][:len(ordered)]
+        spent = (s.amount if s.kind == "usage" and s.amount is not None else _ZERO for s in steps)
         return cls([micros(p.time) for p in ordered], [p.run for p in ordered], [p.fingerprint for p in ordered],
                    [p.currency for p in ordered], [_text(p.balance) for p in ordered],
                    [_text(p.used) for p in ordered], [s.kind for s in steps],
-                   [_text(s.amount) if s.kind == "usage" else "" for s in steps])
+                   list(map(str, accumulate(spent, EXACT.add))))
 
     def point(self, i: int) -> Point:
         return Point(moment(self.time[i]), self.key[i], _number(self.balance[i]), _number(self.used[i]),
@@ -100,15 +112,27 @@ class Track:
         self.balance.append(_text(p.balance))
         self.used.append(_text(p.used))
         self.kind.append("")
-        self.spent.append("")
+        self.tally.append(self.tally[-1] if self.tally else "0")
         if len(self) > 1:
             self._step_into(len(self) - 1, self._last or self.point(len(self) - 2), p)
         self._last = p
 
-    def _step_into(self, i: int, before: Point, point: Point | None = None) -> None:
+    def spent(self, i: int) -> Decimal:
+        """The usage of the step into snapshot ``i`` (0 for a step of another kind)."""
+        return EXACT.subtract(Decimal(self.tally[i]), Decimal(self.tally[i - 1]))
+
+    def _step_into(self, i: int, before: Point, point: Point | None = None, keep_after: bool = False) -> None:
+        """Work out the step into snapshot ``i`` from ``before``; its tally follows from the one before,
+        or (``keep_after``: the snapshots from ``i`` on keep their tallies) the ones before move."""
         change = step(before, point or self.point(i))
         self.kind[i] = change.kind
-        self.spent[i] = _text(change.amount) if change.kind == "usage" else ""
+        spent = change.amount if change.kind == "usage" and change.amount is not None else _ZERO
+        if not keep_after:
+            self.tally[i] = str(EXACT.add(Decimal(self.tally[i - 1]), spent))
+            return
+        move = EXACT.subtract(EXACT.subtract(Decimal(self.tally[i]), spent), Decimal(self.tally[i - 1]))
+        if move:  # the snapshots before ``i`` are few (those before the window): move them, not the week
+            self.tally[:i] = [str(EXACT.add(Decimal(t), move)) for t in self.tally[:i]]
 
     def joined(self, later: Track) -> Track:
         """This track and then ``later``, whose snapshots are all newer: the step into its first is taken
@@ -116,7 +140,7 @@ class Track:
         if not len(self) or not len(later):
             return self if len(self) else later
         track = Track(*(getattr(self, name) + getattr(later, name) for name in COLUMNS))
-        track._step_into(len(self), self.point(len(self) - 1))
+        track._step_into(len(self), self.point(len(self) - 1), keep_after=True)
         return track
 
     def before(self, moment_: datetime) -> Track:
@@ -166,9 +190,9 @@ class Track:
             for name in COLUMNS:
                 getattr(track, name).extend(getattr(self, name)[span.start:span.stop])
             if n == 0:
-                track.kind[0], track.spent[0] = "", ""
+                track.kind[0] = ""
             elif span.start != last + 1:
-                track._step_into(n, track.point(n - 1))
+                track._step_into(n, track.point(n - 1), keep_after=True)
             last = span.stop - 1
         return track
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from monitor.track import Track
 
+EXACT = Context(prec=60)  # sums of amounts to the last digit, whatever their size
+EVENTS = {"reset", "topup"}
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -181,16 +183,17 @@ def _usual(track: Track, until: datetime) -> Fraction | None:
     week = track.within(until - BURN_WINDOW, until)
     # Sorted by a rounded rate (a Decimal division: a week of half-hourly checks sorts in a millisecond,
     # where exact fractions took 4); the median is then taken exactly among the rates that round alike.
-    rates = sorted((_SORTING.divide(Decimal(spent), after - before), spent, after - before)
-                   for before, after, spent in zip(week.time, week.time[1:], week.spent[1:])
-                   if spent and after > before)
+    time = week.time
+    spent = [(week.spent(i), time[i] - time[i - 1]) for i in range(1, len(week))
+             if week.kind[i] == "usage" and time[i] > time[i - 1]]
+    rates = sorted((_SORTING.divide(amount, micros), amount, micros) for amount, micros in spent)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
     keys = [key for key, _, _ in rates]
 
     def nth(n: int) -> Fraction:
         same = rates[bisect_left(keys, keys[n]):bisect_right(keys, keys[n])]
-        exact = sorted(_per_day(Decimal(spent), micros) for _, spent, micros in same)
+        exact = sorted(_per_day(spent, micros) for _, spent, micros in same)
         return exact[n - bisect_left(keys, keys[n])]
 
     middle = len(rates) // 2
@@ -237,7 +240,7 @@ def burn_rate(points: Sequence[Point] | Track, now: datetime) -> Decimal | None:
     span = week.time[-1] - week.time[0]
     if span < MIN_BURN_SPAN // MICRO:
         return None
-    total = sum(map(Decimal, filter(None, week.spent[1:])), Decimal(0))
+    total = EXACT.subtract(Decimal(week.tally[-1]), Decimal(week.tally[0]))  # the usage steps between
     return _decimal(_per_day(total, span))  # the exact ratio, rounded once: no float seconds
 
 
@@ -260,7 +263,7 @@ def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | Non
     days: dict[date, tuple[Decimal, set[str]]] = {}
     if len(track) < 2:
         return days
-    time, kind, spent = track.time, track.kind, track.spent
+    time, kind, tally = track.time, track.kind, track.tally
     day = since or moment(time[1]).astimezone(zone).date()
     start = bisect_left(time, _midnight(day, zone))
     while start < len(time):  # a day's snapshots found by bisection: no time zone sum per snapshot
@@ -268,12 +271,12 @@ def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | Non
         start = max(start, 1)
         if start < end:
             if len(set(time[start - 1:end])) == end - start + 1:  # no two snapshots in one second (the usual)
-                spends, kinds = spent[start:end], kind[start:end]
+                days[day] = (EXACT.subtract(Decimal(tally[end - 1]), Decimal(tally[start - 1])),
+                             set(kind[start:end]) & EVENTS)
             else:  # a step between two snapshots in one second took no time: it belongs to no day
                 steps = [i for i in range(start, end) if time[i] > time[i - 1]]
-                spends, kinds = [spent[i] for i in steps], [kind[i] for i in steps]
-            if kinds:
-                days[day] = (sum(map(Decimal, filter(None, spends)), Decimal(0)), set(kinds) & {"reset", "topup"})
+                if steps:
+                    days[day] = (sum((track.spent(i) for i in steps), Decimal(0)), {kind[i] for i in steps} & EVENTS)
         if end < len(time):  # on to the next day with a snapshot (a month without any is one step)
             day = moment(time[end]).astimezone(zone).date()
         start = end

@@ -114,7 +114,7 @@ def test_the_window_file_gives_the_tracks_and_the_report_of_the_long_way(tmp_pat
     now, stopped = T0, False
     for minutes, command, names, events in runs:
         now += timedelta(minutes=minutes, microseconds=137)
-        stopped = stopped or minutes > 8 * 1440
+        stopped = stopped or minutes > 1440
         for name, (event, amount) in events.items():
             keys[name].happen(event, amount)
         loaded = history.load(now, keep, accounts=names)
@@ -122,9 +122,10 @@ def test_the_window_file_gives_the_tracks_and_the_report_of_the_long_way(tmp_pat
         assert loaded.tracks == slow.tracks
         found = results(keys, names, now)
         assert report(found, loaded, now, command) == report(found, slow, now, command)
-        # And both are the report of the whole history read the plain way — unless the lines before the
-        # window still matter: a retention shorter than the window (they go at this save), or a monitor
-        # stopped for longer (a period since a report over 8 days old is measured across them in one step).
+        # And both are the report of the whole history read the plain way — unless lines older than the 8
+        # days read still matter: with a retention shorter than that (they go at this save), or after a
+        # monitor stopped for more than a day (the usual rate's week before the last snapshot then reaches
+        # past them; a period since a report over 8 days old is measured across them in one step).
         if keep.days >= 8 and not stopped and history.path.exists():
             whole = parse_all(json.loads(history.path.read_text(encoding="utf-8"))["records"])
             assert report(found, loaded, now, command) == build(found, whole, now, ZONE, "zh", 30, run=command)

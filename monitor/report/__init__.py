@@ -114,10 +114,9 @@ def _account(
     if not report or (newest is not None and newest.time >= current.time):
         period = usage.period(newest, current, retention)
     else:  # a report: since the previous report, over every snapshot in between
-        reports = [i for i, run in enumerate(past.run) if run == "report"]
         # No report yet but checks already ran (check was scheduled first): since the first of them, rather
         # than "first record" over hours of snapshots.
-        first = reports[-1] if reports else 0
+        first = past.newest_report() or 0
         start = past.point(first) if newest is not None else None
         chain = [] if start is None else [start, *(p for p in past.points(first + 1) if p.time > start.time)]
         period = usage.period_over(chain, current, retention)
