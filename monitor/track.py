@@ -29,8 +29,6 @@ _LETTERS = {"run": {"report": "r", "check": "c"},
 _WORDS = {name: {letter: word for word, letter in letters.items()} for name, letters in _LETTERS.items()}
 _REPEATED = ("key", "currency")
 _AMOUNTS = ("balance", "used", "tally")
-
-
 _ZERO = Decimal(0)
 
 
@@ -221,6 +219,8 @@ class Track:
             return list(chain.from_iterable(repeat(v, n) for v, n in value[name])) if name in _REPEATED \
                 else value[name]
 
+        if any(not isinstance(value[name], str) or value[name].strip("0123456789.-+E ") for name in _AMOUNTS):
+            raise ValueError("not amounts")
         columns = [column(name) for name in COLUMNS]
         if any(not isinstance(c, list) or len(c) != len(columns[0]) for c in columns):
             raise ValueError("columns of different lengths")

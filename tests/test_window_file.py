@@ -173,11 +173,13 @@ def damaged(doc: dict[str, Any], text: str) -> list[tuple[str, bytes]]:
         ("a letter not ours", json.dumps({**doc, "tracks": {**doc["tracks"], "main": dict(track, run="x" * len(
             track["time"]))}}).encode()),
         ("an account missing", json.dumps({**doc, "tracks": {"main": track}}).encode()),
+        ("an amount that is no number", json.dumps({**doc, "tracks": {**doc["tracks"], "main": dict(
+            track, used="x" + track["used"][1:])}}).encode()),
         ("a window that starts later", json.dumps({**doc, "edge": doc["edge"] + 86_400_000_000}).encode()),
     ]
 
 
-@pytest.mark.parametrize("case", range(11))
+@pytest.mark.parametrize("case", range(12))
 def test_a_damaged_or_stale_window_file_is_never_believed(tmp_path: Path, case: int) -> None:
     history, now, names = runs_of_a_day(tmp_path)
     later = now + timedelta(minutes=30)
