@@ -22,11 +22,13 @@ from typing import Any
 from monitor.usage import EPOCH, EXACT, MICRO, Point, Step, moment, step
 
 COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "tally")
-# In the window file: a letter for each run and kind, the key and currency as runs of one value, and the
-# amounts as one string (a Decimal's text has no space): one ``json.loads`` of a few long strings.
-_LETTERS = {"run": {"report": "r", "check": "c"},
-            "kind": {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}}
-_WORDS = {name: {letter: word for word, letter in letters.items()} for name, letters in _LETTERS.items()}
+# A letter for the command that wrote a snapshot and for the kind of step into it: a week of them is
+# one short string, in memory and in the window file.
+RUN_LETTER = {"report": "r", "check": "c"}
+KIND_LETTER = {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}
+_RUN = {letter: word for word, letter in RUN_LETTER.items()}
+# In the window file, the key and currency as runs of one value, and the amounts as one string (a
+# Decimal's text has no space): one ``json.loads`` of a few long strings.
 _REPEATED = ("key", "currency")
 _AMOUNTS = ("balance", "used", "tally")
 _ZERO = Decimal(0)
@@ -54,12 +56,12 @@ class Track:
     differences mean anything). An amount the snapshot did not have is ``""``."""
 
     time: list[int] = field(default_factory=list)  # microseconds since the epoch
-    run: list[str] = field(default_factory=list)  # report | check
+    run: str = ""  # a letter a snapshot (RUN_LETTER)
     key: list[str | None] = field(default_factory=list)  # the key's fingerprint
     currency: list[str | None] = field(default_factory=list)
     balance: list[str] = field(default_factory=list)  # amounts exactly as the history keeps them
     used: list[str] = field(default_factory=list)
-    kind: list[str] = field(default_factory=list)
+    kind: str = ""  # a letter a snapshot (KIND_LETTER)
     tally: list[str] = field(default_factory=list)
     _last: Point | None = field(default=None, compare=False, repr=False)  # the last one added, as given
 
@@ -78,19 +80,20 @@ class Track:
         ordered = sorted(points, key=lambda p: p.time)
         steps = [Step("", None), *(step(a, b) for a, b in zip(ordered, ordered[1:]))][:len(ordered)]
         spent = (s.amount if s.kind == "usage" and s.amount is not None else _ZERO for s in steps)
-        return cls([micros(p.time) for p in ordered], [p.run for p in ordered], [p.fingerprint for p in ordered],
-                   [p.currency for p in ordered], [_text(p.balance) for p in ordered],
-                   [_text(p.used) for p in ordered], [s.kind for s in steps],
+        return cls([micros(p.time) for p in ordered], "".join(RUN_LETTER[p.run] for p in ordered),
+                   [p.fingerprint for p in ordered], [p.currency for p in ordered],
+                   [_text(p.balance) for p in ordered], [_text(p.used) for p in ordered],
+                   "".join(KIND_LETTER[s.kind] for s in steps),
                    list(map(str, accumulate(spent, EXACT.add))))
 
     def point(self, i: int) -> Point:
         return Point(moment(self.time[i]), self.key[i], _number(self.balance[i]), _number(self.used[i]),
-                     self.currency[i], self.run[i])
+                     self.currency[i], _RUN[self.run[i]])
 
     def newest_report(self, stop: int | None = None) -> int | None:
         """Where the newest report snapshot (before index ``stop``) is; None when there are only checks."""
-        runs = self.run[:stop]
-        return len(runs) - 1 - runs[::-1].index("report") if "report" in runs else None
+        found = self.run.rfind("r", 0, len(self) if stop is None else stop)
+        return None if found < 0 else found
 
     def points(self, start: int = 0) -> list[Point]:
         return [self.point(i) for i in range(start, len(self))]
@@ -104,12 +107,12 @@ class Track:
     def add(self, p: Point) -> None:
         """``p`` after the last snapshot (never before it: ``of`` sorts)."""
         self.time.append(micros(p.time))
-        self.run.append(p.run)
+        self.run += RUN_LETTER[p.run]
         self.key.append(p.fingerprint)
         self.currency.append(p.currency)
         self.balance.append(_text(p.balance))
         self.used.append(_text(p.used))
-        self.kind.append("")
+        self.kind += "-"
         self.tally.append(self.tally[-1] if self.tally else "0")
         if len(self) > 1:
             self._step_into(len(self) - 1, self._last or self.point(len(self) - 2), p)
@@ -123,7 +126,7 @@ class Track:
         """Work out the step into snapshot ``i`` from ``before``; its tally follows from the one before,
         or (``keep_after``: the snapshots from ``i`` on keep their tallies) the ones before move."""
         change = step(before, point or self.point(i))
-        self.kind[i] = change.kind
+        self.kind = self.kind[:i] + KIND_LETTER[change.kind] + self.kind[i + 1:]
         spent = change.amount if change.kind == "usage" and change.amount is not None else _ZERO
         if not keep_after:
             self.tally[i] = str(EXACT.add(Decimal(self.tally[i - 1]), spent))
@@ -166,7 +169,7 @@ class Track:
         ``report_edge``: a check is never kept longer than a report)."""
         newest = self.newest_report()
         old = bisect_left(self.time, micros(max(report_edge, check_edge)))
-        edges = {"check": micros(max(check_edge, report_edge)), "report": micros(report_edge)}
+        edges = {"c": micros(max(check_edge, report_edge)), "r": micros(report_edge)}
         gone = [i for i in range(old) if self.time[i] < edges[self.run[i]] and i != newest]
         if not gone:
             return self
@@ -186,9 +189,9 @@ class Track:
                 continue
             n = len(track)
             for name in COLUMNS:
-                getattr(track, name).extend(getattr(self, name)[span.start:span.stop])
+                setattr(track, name, getattr(track, name) + getattr(self, name)[span.start:span.stop])
             if n == 0:
-                track.kind[0] = ""
+                track.kind = "-" + track.kind[1:]
             elif span.start != last + 1:
                 track._step_into(n, track.point(n - 1), keep_after=True)
             last = span.stop - 1
@@ -197,13 +200,11 @@ class Track:
     def to_json(self) -> dict[str, Any]:
         def column(name: str) -> Any:
             values = getattr(self, name)
-            if name in _LETTERS:
-                return "".join(map(_LETTERS[name].__getitem__, values))
             if name in _AMOUNTS:
                 return " ".join(values)
             return [[v, len(list(g))] for v, g in groupby(values)] if name in _REPEATED else values
 
-        return {name: column(name) for name in COLUMNS}
+        return {name: column(name) for name in COLUMNS}  # (the letters as they are)
 
     @classmethod
     def from_json(cls, value: Any) -> Track:
@@ -212,8 +213,6 @@ class Track:
             raise ValueError("not a track")
 
         def column(name: str) -> Any:
-            if name in _WORDS:
-                return list(map(_WORDS[name].__getitem__, value[name]))  # KeyError: not a letter of ours
             if name in _AMOUNTS:
                 return value[name].split(" ") if value[name] or value["time"] else []
             return list(chain.from_iterable(repeat(v, n) for v, n in value[name])) if name in _REPEATED \
@@ -221,8 +220,11 @@ class Track:
 
         if any(not isinstance(value[name], str) or value[name].strip("0123456789.-+E ") for name in _AMOUNTS):
             raise ValueError("not amounts")
+        for name, letters in (("run", RUN_LETTER), ("kind", KIND_LETTER)):
+            if not isinstance(value[name], str) or set(value[name]) - set(letters.values()):
+                raise ValueError(f"not a {name} letter")
         columns = [column(name) for name in COLUMNS]
-        if any(not isinstance(c, list) or len(c) != len(columns[0]) for c in columns):
+        if any(not isinstance(c, (list, str)) or len(c) != len(columns[0]) for c in columns):
             raise ValueError("columns of different lengths")
         if set(map(type, columns[0])) - {int} or columns[0] != sorted(columns[0]):
             raise ValueError("times out of order")

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from monitor.track import Track
 
 EXACT = Context(prec=60)  # sums of amounts to the last digit, whatever their size
-EVENTS = {"reset", "topup"}
+EVENTS = {"r": "reset", "t": "topup"}  # the steps a day of usage marks (their letters in a track)
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -185,7 +185,7 @@ def _usual(track: Track, until: datetime) -> Fraction | None:
     # where exact fractions took 4); the median is then taken exactly among the rates that round alike.
     time = week.time
     spent = [(week.spent(i), time[i] - time[i - 1]) for i in range(1, len(week))
-             if week.kind[i] == "usage" and time[i] > time[i - 1]]
+             if week.kind[i] == "u" and time[i] > time[i - 1]]
     rates = sorted((_SORTING.divide(amount, micros), amount, micros) for amount, micros in spent)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
@@ -272,11 +272,12 @@ def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | Non
         if start < end:
             if len(set(time[start - 1:end])) == end - start + 1:  # no two snapshots in one second (the usual)
                 days[day] = (EXACT.subtract(Decimal(tally[end - 1]), Decimal(tally[start - 1])),
-                             set(kind[start:end]) & EVENTS)
+                             {EVENTS[k] for k in set(kind[start:end]) & EVENTS.keys()})
             else:  # a step between two snapshots in one second took no time: it belongs to no day
                 steps = [i for i in range(start, end) if time[i] > time[i - 1]]
                 if steps:
-                    days[day] = (sum((track.spent(i) for i in steps), Decimal(0)), {kind[i] for i in steps} & EVENTS)
+                    days[day] = (sum((track.spent(i) for i in steps), Decimal(0)),
+                                 {EVENTS[kind[i]] for i in steps if kind[i] in EVENTS})
         if end < len(time):  # on to the next day with a snapshot (a month without any is one step)
             day = moment(time[end]).astimezone(zone).date()
         start = end
