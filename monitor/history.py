@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import itertools
 import json
 import logging
@@ -755,7 +756,10 @@ class HistoryFile:
     def _known(self, stat: os.stat_result, accounts: Sequence[str], now: datetime, keep: Keep) -> Known | None:
         try:
             with open(self.window_path, "rb") as handle:
-                doc = json.loads(handle.read())
+                digest, _, body = handle.read().partition(b"\n")
+            if digest != _digest(body):  # damaged (a disk, a hand): every byte must be as written
+                return None
+            doc = json.loads(body)
             if doc.get("version") != VERSION or doc.get("history") != _signature(stat):
                 return None
             known = Known({name: Track.from_json(track) for name, track in doc["tracks"].items()},
@@ -776,7 +780,16 @@ class HistoryFile:
                 "checks_from": micros(check_edge)}
         try:
             with replacing(self.window_path, 0o600, durable=False) as handle:  # read only if it matches
-                handle.write(json.dumps(head)[:-1].encode() + b', "tracks": {')
+                # The first line is the digest of the rest, written last.
+                digest = hashlib.blake2b(digest_size=16)
+                handle.write(b"0" * 32 + b"\n")
+
+                def write(text: str) -> None:
+                    data = text.encode()
+                    digest.update(data)
+                    handle.write(data)
+
+                write(json.dumps(head)[:-1] + ', "tracks": {')
                 for n, (name, track) in enumerate(loaded.tracks.items()):
                     fresh = added.get(name, [])
                     if fresh and track.time and min(micros(p.time) for p in fresh) < track.time[-1]:
@@ -785,9 +798,11 @@ class HistoryFile:
                         track = track.select([range(len(track))]).extended(fresh)
                     track = track.pruned(now - timedelta(days=keep.days), check_edge).kept(edge)
                     # An account at a time: a week of 200 accounts' snapshots is never one string in memory.
-                    handle.write((", " * bool(n) + json.dumps(name, ensure_ascii=False) + ": "
-                                  + json.dumps(track.to_json(), ensure_ascii=False, separators=(",", ":"))).encode())
-                handle.write(b"}}\n")
+                    write(", " * bool(n) + json.dumps(name, ensure_ascii=False) + ": "
+                          + json.dumps(track.to_json(), ensure_ascii=False, separators=(",", ":")))
+                write("}}\n")
+                handle.seek(0)
+                handle.write(digest.hexdigest().encode())
         except OSError as exc:  # the history is saved: the next run reads it the slower way
             log.warning("window file not written: %s", exc.strerror or exc)
 
@@ -829,6 +844,10 @@ def _copy(source: int, target: int, start: int, end: int) -> None:
         if done <= 0:
             raise OSError(errno.EIO, "the history file ended while it was copied")
         start += done
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=16).hexdigest().encode()
 
 
 def _signature(stat: os.stat_result) -> str:

@@ -11,7 +11,6 @@ the window file (see ``monitor.history``) costs one ``json.loads``, and a Decima
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ _RUN = {letter: word for word, letter in RUN_LETTER.items()}
 # In the window file, the key and currency as runs of one value, and the amounts as one string (a
 # Decimal's text has no space): one ``json.loads`` of a few long strings.
 _REPEATED = ("key", "currency")
-_AMOUNT_TEXT = re.compile(r"[0-9.+\-E ]*")  # what a Decimal's text is made of (a damaged file is not believed)
 _AMOUNTS = ("balance", "used", "tally")
 _ZERO = Decimal(0)
 
@@ -220,7 +218,7 @@ class Track:
             return list(chain.from_iterable(repeat(v, n) for v, n in value[name])) if name in _REPEATED \
                 else value[name]
 
-        if any(not isinstance(value[name], str) or not _AMOUNT_TEXT.fullmatch(value[name]) for name in _AMOUNTS):
+        if any(not isinstance(value[name], str) for name in _AMOUNTS):
             raise ValueError("not amounts")
         for name, letters in (("run", RUN_LETTER), ("kind", KIND_LETTER)):
             if not isinstance(value[name], str) or set(value[name]) - set(letters.values()):

@@ -11,6 +11,7 @@ report is the same. A window file that is missing, stale or damaged is never bel
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -155,36 +156,51 @@ def test_a_run_after_a_save_reads_the_window_file_not_the_records(tmp_path: Path
     assert [len(t) for t in loaded.tracks.values()] == [48, 48, 48]
     assert loaded.tracks == the_long_way(history.path, tmp_path, later, Keep(), names).tracks
     assert stat.S_IMODE(history.window_path.stat().st_mode) == 0o600
+    # Written again with its digest, as the damaged ones below are, it is still believed.
+    history.window_path.write_bytes(signed(json.loads(history.window_path.read_bytes().partition(b"\n")[2])))
+    assert history.load(later, Keep(), accounts=names).from_window
 
 
-def damaged(doc: dict[str, Any], text: str) -> list[tuple[str, bytes]]:
+def signed(doc: Any) -> bytes:
+    """A window file whose first line is the right digest of the rest (as a save writes it)."""
+    body = json.dumps(doc).encode()
+    return hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b"\n" + body
+
+
+def damaged(written: bytes) -> list[tuple[str, bytes]]:
+    digest, _, body = written.partition(b"\n")
+    doc = json.loads(body)
     track = doc["tracks"]["main"]
     swapped = dict(track, time=[track["time"][1], track["time"][0], *track["time"][2:]])
     short = dict(track, used=" ".join(track["used"].split(" ")[:-1]))
+    digit = body.index(b'"used":"') + len(b'"used":"')
     return [
+        # damaged on the way: the digest does not match
         ("empty", b""),
-        ("cut in the middle", text.encode()[: len(text) // 2]),
+        ("cut in the middle", written[: len(written) // 2]),
         ("not JSON", b"\x00\xff garbage"),
-        ("a list", b"[]"),
-        ("another version", json.dumps({**doc, "version": 2}).encode()),
-        ("another history's", json.dumps({**doc, "history": doc["history"] + "0"}).encode()),
-        ("times out of order", json.dumps({**doc, "tracks": {**doc["tracks"], "main": swapped}}).encode()),
-        ("a column short", json.dumps({**doc, "tracks": {**doc["tracks"], "main": short}}).encode()),
-        ("a letter not ours", json.dumps({**doc, "tracks": {**doc["tracks"], "main": dict(track, run="x" * len(
-            track["time"]))}}).encode()),
-        ("an account missing", json.dumps({**doc, "tracks": {"main": track}}).encode()),
-        ("an amount that is no number", json.dumps({**doc, "tracks": {**doc["tracks"], "main": dict(
-            track, used="x" + track["used"][1:])}}).encode()),
-        ("a window that starts later", json.dumps({**doc, "edge": doc["edge"] + 86_400_000_000}).encode()),
+        ("a digit changed", digest + b"\n" + body[:digit] + (b"8" if body[digit:digit + 1] != b"8" else b"9")
+         + body[digit + 1:]),
+        ("no digest", body),
+        # as a save wrote it, but not for this history or this run
+        ("a list", signed([])),
+        ("another version", signed({**doc, "version": 2})),
+        ("another history's", signed({**doc, "history": doc["history"] + "0"})),
+        ("times out of order", signed({**doc, "tracks": {**doc["tracks"], "main": swapped}})),
+        ("a column short", signed({**doc, "tracks": {**doc["tracks"], "main": short}})),
+        ("a letter not ours", signed({**doc, "tracks": {**doc["tracks"], "main": dict(track, run="x" * len(
+            track["time"]))}})),
+        ("an account missing", signed({**doc, "tracks": {"main": track}})),
+        ("a window that starts later", signed({**doc, "edge": doc["edge"] + 86_400_000_000})),
     ]
 
 
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", range(13))
 def test_a_damaged_or_stale_window_file_is_never_believed(tmp_path: Path, case: int) -> None:
     history, now, names = runs_of_a_day(tmp_path)
     later = now + timedelta(minutes=30)
-    text = history.window_path.read_text(encoding="utf-8")
-    name, content = damaged(json.loads(text), text)[case]
+    written = history.window_path.read_bytes()
+    name, content = damaged(written)[case]
     history.window_path.write_bytes(content)
     loaded = history.load(later, Keep(), accounts=names)
     assert not loaded.from_window, name  # the long way
