@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from itertools import accumulate, chain, groupby, repeat
+from itertools import accumulate, groupby
 from typing import Any
 
 from monitor.usage import EPOCH, EXACT, MICRO, Point, Step, moment, step
@@ -215,8 +215,12 @@ class Track:
         def column(name: str) -> Any:
             if name in _AMOUNTS:
                 return value[name].split(" ") if value[name] or value["time"] else []
-            return list(chain.from_iterable(repeat(v, n) for v, n in value[name])) if name in _REPEATED \
-                else value[name]
+            if name not in _REPEATED:
+                return value[name]
+            values: list[Any] = []
+            for v, n in value[name]:
+                values += [v] * n
+            return values
 
         if any(not isinstance(value[name], str) for name in _AMOUNTS):
             raise ValueError("not amounts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -250,6 +251,7 @@ def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:
     return max(balance, Decimal(0)) / rate
 
 
+@functools.lru_cache(maxsize=64)  # the same few days for every account of a run
 def _midnight(day: date, zone: tzinfo) -> int:
     """The first microsecond of local ``day`` (a midnight skipped by a clock change: the change)."""
     return (datetime.combine(day, datetime.min.time(), tzinfo=zone) - EPOCH) // MICRO
