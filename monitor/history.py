@@ -420,9 +420,8 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
 
     Only the lines a save changes are kept apart: those past retention, the checks that aged out, and
     any newer than ``now`` (the clock moved back). The rest is carried over as bytes."""
-    alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, from_window=known is not None, _head=head,
-                    _data=data, _keep=keep)
+    loaded = _loaded(head, data, keep)
+    loaded.from_window = known is not None
     middle_start = _front(loaded, data, start, end, now)
     # The lines newer than this run's records (written to the second: the clock moved back) are read, so
     # the save puts the new lines among them in time order; usually none.
@@ -466,11 +465,15 @@ def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime,
 
 def _every_record(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep) -> Loaded:
     """Every record within retention, in time order (the ``history`` command's view; never saved)."""
-    alerts = head.get("alerts")
-    loaded = Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
+    loaded = _loaded(head, data, keep)
     middle_start = _front(loaded, data, start, end, now)
     loaded.records = [line.record for line in _parsed(data, middle_start, end) if line.record is not None]
     return loaded
+
+
+def _loaded(head: dict[str, Any], data: Data, keep: Keep) -> Loaded:
+    alerts = head.get("alerts")
+    return Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
 
 
 def _point(r: Record) -> Point:

@@ -5,8 +5,8 @@ The report's sums over a week of half-hourly checks — burn rate, usage per day
 usage rather than comparing 80,000 pairs of snapshots again on every run, and a run makes objects only
 of the few snapshots it looks at closely (the latest, the period since the last report).
 
-Columns rather than objects, and amounts kept as the text the history holds: a track read back from
-the window file (see ``monitor.history``) costs one ``json.loads``, and a Decimal only where a sum needs it.
+Columns rather than objects, and amounts kept as text: a track read back from the window file (see
+``monitor.history``) costs one ``json.loads``, and a Decimal only where a sum needs it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,9 @@ from decimal import Decimal
 from itertools import accumulate, groupby
 from typing import Any
 
-from monitor.usage import EPOCH, EXACT, MICRO, Point, Step, moment, step
+from monitor.usage import EPOCH, EXACT, KIND_LETTER, MICRO, RUN_LETTER, Point, Step, moment, step
 
 COLUMNS = ("time", "run", "key", "currency", "balance", "used", "kind", "tally")
-# A letter for the command that wrote a snapshot and for the kind of step into it: a week of them is
-# one short string, in memory and in the window file.
-RUN_LETTER = {"report": "r", "check": "c"}
-KIND_LETTER = {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}
 _RUN = {letter: word for word, letter in RUN_LETTER.items()}
 # In the window file, the key and currency as runs of one value, and the amounts as one string (a
 # Decimal's text has no space): one ``json.loads`` of a few long strings.
@@ -59,7 +55,7 @@ class Track:
     run: str = ""  # a letter a snapshot (RUN_LETTER)
     key: list[str | None] = field(default_factory=list)  # the key's fingerprint
     currency: list[str | None] = field(default_factory=list)
-    balance: list[str] = field(default_factory=list)  # amounts exactly as the history keeps them
+    balance: list[str] = field(default_factory=list)  # amounts as exact text (str of the Decimal read)
     used: list[str] = field(default_factory=list)
     kind: str = ""  # a letter a snapshot (KIND_LETTER)
     tally: list[str] = field(default_factory=list)

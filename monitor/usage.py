@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from monitor.track import Track
 
 EXACT = Context(prec=60)  # sums of amounts to the last digit, whatever their size
-EVENTS = {"r": "reset", "t": "topup"}  # the steps a day of usage marks (their letters in a track)
+# A letter for the command that wrote a snapshot and for each kind of step ("" for none): a track keeps a
+# week of them as one short string (see monitor.track).
+RUN_LETTER = {"report": "r", "check": "c"}
+KIND_LETTER = {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}
+EVENTS = {KIND_LETTER[kind]: kind for kind in ("reset", "topup")}  # the steps a day of usage marks
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -186,7 +190,7 @@ def _usual(track: Track, until: datetime) -> Fraction | None:
     # where exact fractions took 4); the median is then taken exactly among the rates that round alike.
     time = week.time
     spent = [(week.spent(i), time[i] - time[i - 1]) for i in range(1, len(week))
-             if week.kind[i] == "u" and time[i] > time[i - 1]]
+             if week.kind[i] == KIND_LETTER["usage"] and time[i] > time[i - 1]]
     rates = sorted((_SORTING.divide(amount, micros), amount, micros) for amount, micros in spent)
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
