@@ -37,7 +37,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class HistorySettings:
-    file: Path
+    folder: Path  # the log of runs (JSON Lines files, state.json, the lock)
+    file: Path  # a v1 history (one JSON document) that the first run imports, if it is there
     retention_days: int = 90
     lock_wait_seconds: float = 30.0
     check_retention_days: int = 8
@@ -446,6 +447,7 @@ _SLACK = _mentions("channel, here, everyone or a member id (U…)", r"[UW][A-Z0-
 SECTIONS: dict[str, dict[str, Check]] = {
     "alerts": {"repeat_hours": _number(0)},
     "history": {
+        "folder": _nonempty,
         "file": _nonempty,
         "retention_days": _number(1, integer=True),
         "lock_wait_seconds": _number(0),
@@ -709,9 +711,8 @@ class _Builder:
         language = self.value(("language",), top["language"], _language) if "language" in top else None
 
         history = self.section("history", top.get("history"))
-        history_file = Path(history.pop("file", "api_usage_history.json"))
-        if not history_file.is_absolute():
-            history_file = folder / history_file
+        history_folder = folder / Path(history.pop("folder", "api_usage_history"))
+        history_file = folder / Path(history.pop("file", "api_usage_history.json"))
         http = self.section("http", top.get("http"))
         alerts = self.section("alerts", top.get("alerts"))
 
@@ -737,7 +738,7 @@ class _Builder:
             path=Path(self.where),
             timezone=timezone or _system_timezone(),
             language=language or "zh",
-            history=HistorySettings(file=history_file, **history),
+            history=HistorySettings(folder=history_folder, file=history_file, **history),
             http=HttpSettings(**http),
             feishu=next((c.settings for c in channels if isinstance(c.settings, FeishuSettings)), None),
             heartbeat_url=heartbeat,

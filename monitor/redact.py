@@ -105,7 +105,7 @@ SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_toke
 SECRET_URL_KEYS = frozenset({"webhook_url", "heartbeat_url"})  # every path segment and the query
 ENDPOINT_KEYS = frozenset({"url", "base_url"})  # an account's: secret only in the query (?key=) or user part
 # Keys whose values are plain even when taken from the environment, and stay readable in logs.
-PLAIN_KEYS = frozenset({"file", "timezone", "language", "provider", "currency", "name", "keyword", "balance",
+PLAIN_KEYS = frozenset({"file", "folder", "timezone", "language", "provider", "currency", "name", "keyword", "balance",
                         "used", "total", "mention_on_alert", "chat_id", "from", "to", "host", "security", "job",
                         "textfile"})
 _SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)
