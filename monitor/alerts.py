@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.history import parse_time, utc_text
+from monitor.records import parse_time, utc_text
 from monitor.report import AccountReport, Report
 from monitor.report.text import spike_line
 from monitor.report.words import WORDS, days, money

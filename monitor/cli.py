@@ -29,6 +29,11 @@ def _pass_options(command: argparse.ArgumentParser) -> None:
 
 
 def _history_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("action", nargs="?", choices=("export", "import"),
+                         help="export: every record as JSON Lines; import FILE: fill an empty history")
+    command.add_argument("file", nargs="?", metavar="FILE", help="import: a v1 history or JSON Lines (- for stdin)")
+    command.add_argument("--since", metavar="TIME", help="export: records from this time (ISO 8601 or a date)")
+    command.add_argument("--until", metavar="TIME", help="export: records up to this time")
     command.add_argument("--account", metavar="NAME", help="one account only")
     command.add_argument("--days", type=_days, default=14, metavar="N",
                          help=f"how many days back (default 14, at most {MAX_DAYS})")
@@ -51,12 +56,13 @@ _COMMANDS = {
     "check": ("the same pass, posting only the alerts that started or ended", _pass_options, True),
     "check-config": ("validate the config and list the accounts", _no_options, True),
     "test-notify": ("send a sample report through every channel (or --channel NAME)", _notify_options, True),
-    "history": ("usage per day from the history file", _history_options, True),
+    "history": ("usage per day from the history (or: history export, history import FILE)", _history_options,
+                True),
     "demo": ("one real pass against built-in emulated endpoints on 127.0.0.1", _no_options, False),
 }
 COMMANDS = tuple(_COMMANDS)
 # Options followed by a value: that value is never a subcommand (``-c check-config`` names a file).
-_TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days", "--channel"}
+_TAKES_VALUE = {"-c", "--config", "--log-file", "--account", "--days", "--channel", "--since", "--until"}
 
 
 class UsageError(Exception):
@@ -318,6 +324,12 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
         from monitor.commands import test_notify
 
         return test_notify(config, redactor, stdout, channel=args.channel)
+    if args.command == "history" and args.action:
+        from monitor.commands import history_export, history_import
+
+        if args.action == "export":
+            return history_export(config, stdout, args.since, args.until, args.account)
+        return history_import(config, args.file, stdout)
     if args.command == "history":
         from monitor.commands import history
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import sys
@@ -26,16 +27,13 @@ from monitor.redact import Redactor, mask, mask_url
 if TYPE_CHECKING:
     from monitor.report import Report
     from monitor.report.daily import Column
-    from monitor.usage import Point
+    from monitor.usage import Series
 
 
 def check_config(config: Config, stdout: IO[str]) -> int:
     out = _Redacting(stdout, Redactor(config.secrets()))  # what is masked below on purpose, and a safety net
     out.write(f"config: {config.path} is valid\n")
-    out.write(f"history: {config.history.file} (kept {config.history.retention_days} days)\n")
-    if not config.history.file.parent.is_dir():
-        out.write(f"history: warning: the folder {config.history.file.parent} does not exist; every run "
-                  "would exit 8 (history not saved) until it is created\n")
+    _check_history(config, out)
     for entry in config.channels:
         out.write(f"{entry.label}: {describe(entry.settings)}\n")
     if not config.channels:
@@ -133,8 +131,35 @@ def sample_report(config: Config) -> Report:
         for account, snap in samples
     ]
     return dataclasses.replace(
-        build(results, [], now, config.timezone, config.language, config.history.retention_days), test=True
+        build(results, {}, now, config.timezone, config.language, config.history.retention_days), test=True
     )
+
+
+def _check_history(config: Config, out: _Redacting) -> None:
+    """Where the history is, what the first run will import, and the lines that cannot be read."""
+    from monitor.history import History
+
+    folder = config.history.folder
+    out.write(f"history: {folder} (reports kept {config.history.retention_days} days, checks "
+              f"{min(config.history.check_retention_days, config.history.retention_days)})\n")
+    if not folder.parent.is_dir():
+        out.write(f"history: warning: the folder {folder.parent} does not exist; every run would exit 8 "
+                  "(history not saved) until it is created\n")
+        return
+    history = History(folder)
+    try:
+        empty = not history.has_records()
+        if empty and config.history.file.is_file():
+            out.write(f"history: {config.history.file} (a history of an earlier release) will be imported "
+                      f"into {folder} by the next run, then renamed {config.history.file.name}.imported-<time>\n")
+        loaded = history.read(datetime.now(timezone.utc), everything=True)
+    except OSError as exc:
+        out.write(f"history: warning: {folder} cannot be read: {exc.strerror or exc}\n")
+        return
+    if loaded.refused:
+        out.write(f"history: warning: {loaded.warning}\n")
+    for where in loaded.unreadable:
+        out.write(f"history: warning: {folder / where} cannot be read; it is skipped and kept as it is\n")
 
 
 def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str | None = None) -> int:
@@ -170,25 +195,26 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     Usage errors go to ``err`` (stderr): ``--csv > file`` must never write an error into the CSV.
     """
     err = err or sys.stderr
-    from monitor.history import HistoryFile, Keep, points_of
+    from monitor.history import History
     from monitor.report.daily import csv_rows, table
+    from monitor.usage import series_of
 
     if days < 1:
         err.write("history: --days must be at least 1\n")
         return Exit.USAGE
-    # A warning (an unreadable or newer file) is logged on stderr: stdout stays a clean table or CSV.
-    keep = Keep(config.history.retention_days, config.history.check_retention_days)
+    # A warning (an unreadable line, a newer release's history) is logged on stderr: stdout stays a clean
+    # table or CSV.
     try:
-        loaded = HistoryFile(config.history.file).load(datetime.now(timezone.utc), keep, window=None, dry_run=True)
+        loaded = History(config.history.folder).read(datetime.now(timezone.utc), everything=True)
     except OSError as exc:
-        err.write(f"history: cannot read {config.history.file}: {exc.strerror or exc}\n")
+        err.write(f"history: cannot read {config.history.folder}: {exc.strerror or exc}\n")
         return Exit.NO_INPUT
-    if loaded.refused:  # a newer release's file: said on stderr already; "no records yet" would mislead
+    if loaded.refused:  # a newer release's history: said on stderr already; "no records yet" would mislead
         return Exit.NO_INPUT
     records = loaded.records
-    points = points_of(records)
-    # Config order first, then accounts that are only in the file (removed from the config since).
-    names = [a.name for a in config.accounts] + sorted(set(points) - {a.name for a in config.accounts})
+    series = series_of(records)
+    # Config order first, then accounts that are only in the history (removed from the config since).
+    names = [a.name for a in config.accounts] + sorted(set(series) - {a.name for a in config.accounts})
     if account is not None:
         if account not in names:
             err.write(f"history: no account named {account!r} (known: {', '.join(names)})\n")
@@ -196,12 +222,12 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
         names = [account]
     today = datetime.now(config.timezone).date()
     wanted = [today - timedelta(days=n) for n in range(days)]
-    columns = [column for name in names for column in _columns(name, points.get(name, []), config.timezone)]
+    columns = [column for name in names for column in _columns(name, series.get(name), config.timezone)]
     if csv_out:
         csv.writer(out, lineterminator="\n").writerows(csv_rows(wanted, columns))
         return Exit.OK
     if not records:
-        out.write(f"history: no records in {config.history.file} yet; each run adds one per account\n")
+        out.write(f"history: no records in {config.history.folder} yet; each run adds one per account\n")
         return Exit.OK
     zone = getattr(config.timezone, "key", str(config.timezone))
     out.write(f"Usage per day, last {days} days ({zone}), newest first\n\n")
@@ -209,15 +235,80 @@ def history(config: Config, out: IO[str], account: str | None, days: int, csv_ou
     return Exit.OK
 
 
-def _columns(name: str, points: list[Point], zone: tzinfo) -> list[Column]:
+def _columns(name: str, series: Series | None, zone: tzinfo) -> list[Column]:
     """An account's usage per day, one column per currency it reported in (a relay that switched its
     display from USD to CNY has two): a day is never shown, or added up, in another day's currency."""
     from monitor.report.daily import Column
-    from monitor.usage import daily_usage
+    from monitor.usage import Series, daily_usage
 
-    currencies = list(dict.fromkeys(p.currency for p in points))
+    series = series or Series()
+    currencies = list(dict.fromkeys(p.currency for p in series.points))
     if len(currencies) <= 1:
-        return [Column(name, currencies[0] if currencies else None, daily_usage(points, zone))]
+        return [Column(name, currencies[0] if currencies else None, daily_usage(series, zone))]
     return [Column(f"{name} ({currency or '?'})", currency,
-                   daily_usage([p for p in points if p.currency == currency], zone), account=name)
+                   daily_usage(Series(p for p in series.points if p.currency == currency), zone), account=name)
             for currency in currencies]
+
+
+def _moment(text: str | None, zone: tzinfo) -> datetime | None:
+    """``--since``/``--until``: an ISO 8601 time, or a date (its local midnight); no offset: local time."""
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def history_export(config: Config, out: IO[str], since: str | None, until: str | None, account: str | None,
+                   err: IO[str] | None = None) -> int:
+    """Every record, in seq order, as JSON Lines on ``out``."""
+    from monitor.history import History
+
+    err = err or sys.stderr
+    try:
+        start, end = _moment(since, config.timezone), _moment(until, config.timezone)
+    except ValueError as exc:
+        err.write(f"history export: --since/--until: {exc}\n")
+        return Exit.USAGE
+    try:
+        for line in History(config.history.folder).export(start, end, account):
+            out.write(line.decode("utf-8"))
+    except OSError as exc:
+        err.write(f"history export: cannot read {config.history.folder}: {exc.strerror or exc}\n")
+        return Exit.NO_INPUT
+    return Exit.OK
+
+
+def history_import(config: Config, source: str | None, out: IO[str], err: IO[str] | None = None,
+                   stdin: IO[bytes] | None = None) -> int:
+    """A v1 history or JSON Lines loaded into an empty history, under the run lock; refused (65) when it
+    already holds records."""
+    from monitor.history import History, HistoryLocked, LockUnavailable, State
+    from monitor.legacy import Stream, Unknown
+
+    err = err or sys.stderr
+    if not source:
+        err.write("history import: name the FILE to import (- for standard input)\n")
+        return Exit.USAGE
+    history = History(config.history.folder)
+    try:
+        with history.locked(config.history.lock_wait_seconds):
+            if history.has_records():
+                err.write(f"history import: {config.history.folder} already holds records; import only into an "
+                          "empty history (move its .jsonl files away first). Nothing changed.\n")
+                return Exit.DATA
+            with (contextlib.nullcontext(stdin or sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
+                stream = Stream(handle)
+                count, seq = history.load(stream.records())
+            history.write_state(State(next_seq=seq + 1, alerts=stream.head.get("alerts") or {}))
+    except Unknown as exc:
+        err.write(f"history import: {source} has {exc}, which this release does not know. Nothing changed.\n")
+        return Exit.DATA
+    except HistoryLocked as exc:
+        err.write(f"history import: {exc}\n")
+        return Exit.LOCKED
+    except (OSError, LockUnavailable) as exc:
+        err.write(f"history import: {getattr(exc, 'strerror', None) or exc}\n")
+        return Exit.NO_INPUT
+    skipped = f"; {stream.skipped} unreadable, skipped" if stream.skipped else ""
+    out.write(f"history import: {count} records imported into {config.history.folder} ({seq} runs{skipped})\n")
+    return Exit.OK

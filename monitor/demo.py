@@ -12,7 +12,8 @@ from typing import IO
 
 from monitor.config import load
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from monitor.history import utc_text
+from monitor.history import History
+from monitor.records import utc_text
 from monitor.redact import Redactor, fingerprint
 from monitor.run import run_once
 
@@ -23,7 +24,7 @@ CONFIG = """\
 # Written by `api-balance-monitor demo`: the same format as your own config.yaml.
 timezone: Asia/Shanghai
 history:
-  file: api_usage_history.json
+  folder: api_usage_history
 feishu:
   webhook_url: {webhook}
   secret: {secret}
@@ -53,7 +54,7 @@ SEED = 24  # half hours of earlier checks: enough periods for a usual rate (a sp
 STEPS = {MAIN: Decimal("0.052341"), SPARE: Decimal("0.041234"), UNLIMITED: Decimal("0.020518")}
 
 
-def seed(path: Path, tokens: dict[str, Token], names: dict[str, str], start: datetime) -> None:
+def seed(folder: Path, tokens: dict[str, Token], names: dict[str, str], start: datetime) -> None:
     """Twelve hours of half-hourly history, as cron's report and checks would have left it: the first
     record a report, the rest checks, each key spending a little every half hour up to where the relay is."""
     records = []
@@ -67,8 +68,8 @@ def seed(path: Path, tokens: dict[str, Token], names: dict[str, str], start: dat
                 "balance": None if token.unlimited else f"{token.total - used:f}", "used": f"{used:f}",
                 "total": None if token.unlimited else f"{token.total:f}", "unlimited": token.unlimited,
                 "error": None, "run": "report" if k == SEED else "check"})
-    path.write_text(json.dumps({"version": 1, "records": records}, ensure_ascii=False), encoding="utf-8")
-    os.chmod(path, 0o600)
+    folder.mkdir(mode=0o700)
+    History(folder).load(records)
 
 
 def spend(tokens: dict[str, Token]) -> None:
@@ -96,7 +97,7 @@ def demo(out: IO[str]) -> int:
         config = load(path, environ={})
         redactor = Redactor(config.secrets())
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        seed(Path(folder) / "api_usage_history.json", tokens, names, now - 4 * HALF)
+        seed(Path(folder) / "api_usage_history", tokens, names, now - 4 * HALF)
         out.write(f"Emulated relay at {relay.url}, emulated Feishu bot at {bot.url} (signed, keyword "
                   f"{DEMO_KEYWORD!r}); a temporary history with 12 hours of half-hourly checks.\n")
 

@@ -12,6 +12,7 @@ class Exit(IntEnum):
     NOT_DELIVERED = 4  # bit: a message did not reach at least one channel
     HISTORY_NOT_SAVED = 8  # bit: the history file was not written
     USAGE = 64  # EX_USAGE
+    DATA = 65  # EX_DATAERR: `history import` into a history that holds records
     NO_INPUT = 66  # EX_NOINPUT: `history` cannot read the history file
     INTERNAL = 70  # EX_SOFTWARE
     LOCKED = 75  # EX_TEMPFAIL

@@ -1,66 +1,48 @@
-"""The JSON history file: lock, read, append, prune and save atomically. Nothing here ever deletes it.
+"""The history: a folder of JSON Lines files that each run appends to, and a state file.
 
-The file as this module writes it (people read and repair it by hand)::
+    api_usage_history/
+        reports-2026-11.jsonl      the records `run` wrote, a file a month (by the run's UTC time)
+        checks-2026-11-28.jsonl    the records `check` wrote, a file a day
+        state.json                 what one run carries to the next: the next seq, the alert state, ...
+        .lock                      held by the run in progress (never deleted)
 
-    {"version": 1, "alerts": {...}, "records": [
-    {"time": "2026-11-28T01:05:00+00:00", "account": "main", ...},
-    {"time": "2026-11-28T13:05:00+00:00", "account": "main", ...}
-    ]}
+A run appends its records to one file in one write and fsyncs; nothing kept is ever rewritten. Records
+are ordered by ``seq``, the run's number, never by their time, so a run made while the clock was wrong
+takes its place in the order of runs. Pruning deletes whole files, and rewrites at most an old month of
+reports down to the records it must keep (each account's newest successful report).
 
-one record per line, oldest first. What the report reads — each account's snapshots of the last 8 days
-and its latest ones before them, as a ``Track`` — comes from the window file beside the history, which
-the last save wrote; the history's own lines are read only where a save changes them (from the start to
-the retention edge, the checks that aged out, any newer than the clock) and the rest is carried over as
-bytes, unparsed. So a year of history, checked every half hour, costs a run little more than no history.
-
-That shortcut is safe because the lock file remembers the size, time and inode of the file the last
-save wrote, and the window file says which file it was made from: a file that does not match (a
-restored backup, a hand edit, another tool's file) is checked in full on its first run — every line
-parsed, put in time order if it was not — its tracks made from the lines of the last 8 days, and it is
-written back in this layout; from then on it is ours again.
+A line that cannot be read costs that line: it is skipped (a warning names the file and line, once) and
+kept as it is. A torn last line (a crash mid-append) is skipped, and cut off by the next run before it
+appends. Nothing here ever deletes a record within retention.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import glob
-import hashlib
-import itertools
 import json
 import logging
-import mmap
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from monitor.amounts import exact
 from monitor.atomic import replacing
-from monitor.collect import AccountResult
-from monitor.track import Track, micros
-from monitor.usage import Point, moment
+from monitor.legacy import Stream, Unknown
+from monitor.records import Record, line, parse, parse_time, utc_text
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
-MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
-RUNS = ("report", "check")
-
-# The report reads the last 7×24 h (burn rate, usual rate) and the last 7 local days (trend, from local
-# midnight six days ago: less than 7×24 h back in any zone); 8 days cover both with a day to spare.
-REPORT_WINDOW = timedelta(days=8)
-
-_BOM = b"\xef\xbb\xbf"
-_MAP_FROM = 64 * 1024  # files from this size on are mapped rather than read (see HistoryFile.load)
-Data = bytes | mmap.mmap  # the file as read: bytes, or mapped (slices of either are bytes)
-_CUT = b",\n"  # between two records: JSON text has no raw newline inside a value
-_CHECK = re.compile(rb'"run": ?"check"')  # a match is confirmed by parsing its line
+VERSION = 2
+# The report reads the last 7×24 h (burn rate, usual rate) and the last 7 local days (trend): 8 days of
+# files cover both with a day to spare.
+VIEW = timedelta(days=8)
+_NAME = re.compile(r"(reports|checks)-(\d{4}-\d{2})(-\d{2})?\.jsonl")
+_TAIL = 64 * 1024  # enough of a file's end to find its last whole line
 
 
 class HistoryLocked(Exception):
@@ -68,25 +50,7 @@ class HistoryLocked(Exception):
 
 
 class LockUnavailable(Exception):
-    """The lock file cannot be opened or created (a missing or read-only folder): nothing can be saved."""
-
-
-@dataclass(slots=True)  # not frozen: a run builds tens of thousands, and frozen init costs twice as much
-class Record:
-    """One parsed record (what the maths reads; the file keeps the line as it was)."""
-
-    time: datetime
-    account: str
-    key_fingerprint: str | None
-    provider: str | None
-    ok: bool
-    currency: str | None
-    balance: Decimal | None
-    used: Decimal | None
-    total: Decimal | None
-    unlimited: bool
-    error: str | None
-    run: str = "report"  # "report" (written by `run`, or by a release before `check`) or "check"
+    """The folder or its lock file cannot be made or opened: nothing can be saved."""
 
 
 @dataclass(frozen=True)
@@ -97,520 +61,71 @@ class Keep:
     check_days: int = 8
 
 
-# --- records ------------------------------------------------------------------------------------------
+@dataclass
+class State:
+    """What one run carries to the next (``state.json``)."""
 
+    next_seq: int = 1
+    alerts: dict[str, Any] = field(default_factory=dict)
+    last_success: float | None = None
+    clock: datetime | None = None  # the pruning clock: never ahead of the data (see ``_prune_clock``)
+    warned: list[str] = field(default_factory=list)  # unreadable lines already warned about ("file:line")
+    settled: dict[str, int] = field(default_factory=dict)  # old report files pruned to what stays, by size
 
-def utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    def to_json(self) -> dict[str, Any]:
+        return {"version": VERSION, "next_seq": self.next_seq, "alerts": self.alerts,
+                "last_success": self.last_success, "clock": self.clock and utc_text(self.clock),
+                "warned": self.warned, "settled": self.settled}
 
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> State:
+        """The state as read; a part of it that is damaged is left at its default."""
+        def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+            value = raw.get(key)
+            return value if isinstance(value, kind) and not isinstance(value, bool) else default
 
-def record_of(result: AccountResult, run: str = "report") -> dict[str, Any]:
-    """The history record of one query (the SPEC's fields, plus ``note`` when there is one): amounts
-    exactly as sent. ``run`` is ``report`` or ``check``."""
-    snap = result.snapshot
-    note = {"note": snap.note} if snap and snap.note else {}  # a null note on every check line: 2 MB a week
-    return {
-        "time": utc_text(result.time),
-        "account": result.account.name,
-        "key_fingerprint": result.fingerprint,
-        "provider": result.account.provider,
-        "ok": result.ok,
-        "currency": snap.currency if snap else (result.account.currency or None),
-        "balance": exact(snap.balance) if snap else None,
-        "used": exact(snap.used) if snap else None,
-        "total": exact(snap.total) if snap else None,
-        "unlimited": bool(snap and snap.unlimited),
-        "error": result.error,
-        **note,
-        "run": run,
-    }
-
-
-def parse_time(text: Any) -> datetime | None:
-    """Any ISO 8601 time with an offset (``Z``, ``+08:00``, fractional seconds); None without one."""
-    if type(text) is not str:
-        return None
-    try:
-        moment = datetime.fromisoformat(text if text[-1:] != "Z" else text[:-1] + "+00:00")
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None  # a time without an offset is ambiguous: not used
-
-
-def _decimal(value: Any) -> Decimal | None:
-    try:
-        if type(value) is str:
-            number = Decimal(value)
-        elif type(value) is int or type(value) is float:
-            number = Decimal(str(value))
-        else:
-            return None
-    except InvalidOperation:
-        return None
-    # A hand-edited 1e30 would make every later sum overflow the report's arithmetic: not a usable amount.
-    return number if number.is_finite() and -MAX_AMOUNT < number < MAX_AMOUNT else None
-
-
-_SHARED: dict[str, str] = {}  # one copy of each account name, provider and currency among many records
-
-
-def _word(value: Any) -> str | None:
-    return _SHARED.setdefault(value, value) if type(value) is str else None
-
-
-def _text(value: Any) -> str | None:
-    return value if type(value) is str else None
-
-
-def parse(raw: Any) -> Record | None:
-    """A record from its dict, or None when it is too damaged to use (it is still kept in the file)."""
-    if type(raw) is not dict:
-        return None
-    get = raw.get
-    moment = parse_time(get("time"))
-    name = _word(get("account"))
-    if moment is None or name is None:
-        return None
-    fp = get("key_fingerprint")
-    return Record(moment, name, fp if type(fp) is str and fp else None, _word(get("provider")), get("ok") is True,
-                  _word(get("currency")) or None, _decimal(get("balance")), _decimal(get("used")),
-                  _decimal(get("total")), get("unlimited") is True, _text(get("error")),
-                  "check" if get("run") == "check" else "report")
-
-
-def parse_all(raw_records: Iterable[Any]) -> list[Record]:
-    return [r for r in (parse(item) for item in raw_records) if r is not None]
-
-
-def points_of(records: Iterable[Record], run: str | None = None) -> dict[str, list[Point]]:
-    """Successful snapshots per account name, in the records' order (only those ``run`` wrote, if given)."""
-    found: dict[str, list[Point]] = {}
-    for r in records:
-        if r.ok and (run is None or r.run == run):
-            found.setdefault(r.account, []).append(_point(r))
-    return found
-
-
-def _line(value: Any) -> bytes:
-    # Without spaces: 200 accounts checked every half hour write 77,000 lines a week, and 24 bytes a line
-    # is what keeps that file under 30 MB. One record a line keeps it easy to read.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _parse_line(text: bytes) -> Record | None:
-    try:
-        return parse(json.loads(text))
-    except ValueError:  # only a file edited behind the signature's back: the line is kept, not used
-        return None
-
-
-def _needles(name: str) -> tuple[bytes, ...]:
-    """How a line may name the account: as this module writes it, or as another tool did (escaped, tight)."""
-    names = {json.dumps(name, ensure_ascii=False).encode(), json.dumps(name).encode()}
-    return tuple(key + text for key in (b'"account": ', b'"account":') for text in names)
-
-
-# --- the file as read ---------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Line:
-    """A line of the file read: where it is in the bytes read (not a copy), and its record, if usable."""
-
-    span: tuple[int, int]
-    record: Record | None
+        return cls(max(1, get("next_seq", int, 1)), get("alerts", dict, {}), get("last_success", (int, float), None),
+                   parse_time(raw.get("clock")), [w for w in get("warned", list, []) if isinstance(w, str)],
+                   {k: v for k, v in get("settled", dict, {}).items() if isinstance(v, int)})
 
 
 @dataclass
 class Loaded:
-    """The history as read: the records the report needs, the alert state, and what a save carries over."""
+    """The history as a run reads it: the records (in ``seq`` order), the state, and what went wrong."""
 
-    records: list[Record] = field(default_factory=list)  # all of them, in time order: only without a window
-    tracks: dict[str, Track] = field(default_factory=dict)  # each wanted account's, as the report reads it
-    from_window: bool = False  # the tracks were read from the window file (the history's lines were not)
-    alerts: dict[str, Any] = field(default_factory=dict)
-    warning: str | None = None  # shown in the report: the file was set aside, or is not ours to write
-    refused: bool = False  # the file must be left untouched (unknown version, unreadable)
-    # The file in three parts: lines before the retention edge (parsed), the middle (bytes, unparsed,
-    # as ``_middle`` ranges of ``_data`` and parsed lines between them), the lines of the window (parsed).
-    _head: dict[str, Any] = field(default_factory=dict)
-    _data: Data = b""
-    _stat: str = ""  # the signature of the file read, to copy its bytes from it at the save
-    _front: list[_Line] = field(default_factory=list)
-    _middle: list[tuple[int, int] | _Line] = field(default_factory=list)
-    _back: list[_Line] = field(default_factory=list)
-    _keep: Keep = field(default_factory=Keep)
-    _later: set[str] = field(default_factory=set)  # accounts with a successful report record past the front
-    _settled: datetime | None = None  # the time of the middle's last line: new lines must not be older
-
-    @property
-    def keep(self) -> Keep:
-        return self._keep
+    records: list[Record] = field(default_factory=list)
+    state: State = field(default_factory=State)
+    last_seq: int = 0  # the highest seq in any file
+    warning: str | None = None  # shown in the report
+    refused: bool = False  # a newer release's history: left untouched, nothing written
+    unreadable: list[str] = field(default_factory=list)  # "file:line" of the lines skipped
+    torn: list[Path] = field(default_factory=list)  # files whose last line is cut short (a crash)
+    files: dict[str, int] = field(default_factory=dict)  # every log file's size, by name
 
 
-@dataclass(frozen=True)
-class Known:
-    """What the window file says of the history the last save wrote: each account's track as that save
-    left it (``Track.kept`` at ``edge``), and that no check record is older than ``checks_from``."""
-
-    tracks: dict[str, Track]
-    edge: datetime
-    checks_from: datetime
+def partition(run: str, moment: datetime) -> str:
+    """The file a run's records go to."""
+    utc = moment.astimezone(timezone.utc)
+    return f"reports-{utc:%Y-%m}.jsonl" if run == "report" else f"checks-{utc:%Y-%m-%d}.jsonl"
 
 
-def _lines_forward(data: Data, start: int, end: int) -> Iterator[tuple[int, int]]:
-    pos = start
-    while pos < end:
-        cut = data.find(_CUT, pos, end)
-        stop = end if cut < 0 else cut
-        yield pos, stop
-        pos = end if cut < 0 else cut + len(_CUT)
-
-
-def _lines_backward(data: Data, start: int, end: int) -> Iterator[tuple[int, int]]:
-    pos = end
-    while pos > start:
-        cut = data.rfind(_CUT, start, pos)
-        begin = start if cut < 0 else cut + len(_CUT)
-        yield begin, pos
-        pos = start if cut < 0 else cut
-
-
-def _layout(data: Data) -> tuple[dict[str, Any], int, int] | None:
-    """The head (every top-level key but ``records``) and the records' byte range, for a file laid out as
-    this module writes it; None for any other layout."""
-    eol = data.find(b"\n")
-    if eol < 0 or data[len(data) - 3:] != b"]}\n" or not data[:eol].rstrip().endswith(b"["):
+def _end_of(name: str) -> datetime | None:
+    """When the period a file's name covers ends (None for a name this module did not give)."""
+    found = _NAME.fullmatch(name)
+    if not found:
         return None
-    try:
-        head = json.loads(data[:eol] + b"]}")
-    except ValueError:
-        return None
-    if not isinstance(head, dict) or head.get("records") != [] or list(head)[-1] != "records":
-        return None
-    end = len(data) - len(b"]}\n")
-    if end > eol + 1:  # records present: the last one ends with a newline before the closing bracket
-        if data[end - 1:end] != b"\n":
-            return None
-        end -= 1
-    del head["records"]
-    return {"version": head.pop("version", VERSION), **head}, eol + 1, max(end, eol + 1)
+    first = date.fromisoformat(found[2] + (found[3] or "-01"))
+    end = first + timedelta(days=1) if found[3] else (first + timedelta(days=32)).replace(day=1)
+    return datetime(end.year, end.month, end.day, tzinfo=timezone.utc)
 
 
-def _head_bytes(head: dict[str, Any]) -> bytes:
-    text = json.dumps(head, ensure_ascii=False).encode("utf-8")
-    return text[:-1] + (b", " if head else b"") + b'"records": [\n'
+class History:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.state_path = folder / "state.json"
+        self.lock_path = folder / ".lock"
 
-
-class _Unreadable(Exception):
-    """Not a history this release can read (reason in the message)."""
-
-
-def _checked(data: Data) -> tuple[dict[str, Any], Data, int, int]:
-    """A file not known to be ours, checked in full: its head and the byte range of its records, in this
-    module's layout and in time order. A file already so (a copy of ours, times in any format) is used as
-    it is; any other is rebuilt: one record a line, in time order."""
-    layout = _layout(data)
-    if layout is not None and layout[0].get("version") == VERSION:
-        try:
-            if _as_written(data, layout[1], layout[2]):
-                return layout[0], data, layout[1], layout[2]
-        except (ValueError, RecursionError):
-            pass  # a record over several lines, say: read as plain JSON below
-    try:
-        document = json.loads(bytes(data))  # another layout, an unknown version, or out of order (rare)
-    except (ValueError, RecursionError) as exc:
-        raise _Unreadable(str(exc).splitlines()[0][:120]) from None
-    if isinstance(document, dict) and document.get("version", VERSION) != VERSION:
-        return document, data, 0, 0  # before the shape check: a newer version may change the shape
-    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        raise _Unreadable('not a {"version": 1, "records": [...]} document')
-    values = document.pop("records")
-    head = {"version": document.pop("version", VERSION), **document}
-    # A line whose time cannot be read goes first: it is kept for a person to fix, never pruned.
-    floor = datetime.min.replace(tzinfo=timezone.utc)
-    lines = sorted((((r.time if (r := parse(v)) else floor), _line(v)) for v in values), key=lambda item: item[0])
-    text = _head_bytes(head)
-    body = _CUT.join(line for _, line in lines)
-    return head, text + body + (b"\n" if lines else b"") + b"]}\n", len(text), len(text) + len(body)
-
-
-_CHUNK = 1 << 20  # bytes of lines parsed or searched at once: C speed, without a year of it in memory
-
-
-def _done_with(data: Data, start: int, end: int) -> None:
-    """Give back the mapped pages from ``start`` to ``end``: they stay in the page cache, not in this
-    process's memory (checking a year of history must not cost a year of resident memory)."""
-    if isinstance(data, mmap.mmap):
-        first = start - start % mmap.PAGESIZE
-        if end > first:
-            data.madvise(mmap.MADV_DONTNEED, first, end - first)
-
-
-def _search(pattern: re.Pattern[bytes], data: Data, start: int, end: int) -> int:
-    """Where ``pattern`` first matches between ``start`` and ``end`` (-1 if nowhere), a piece at a time."""
-    pos = start
-    while pos < end:
-        stop = min(pos + _CHUNK, end)
-        found = pattern.search(data, pos, min(stop + 64, end))  # a match across the cut is found too
-        _done_with(data, pos, stop)
-        if found is not None:
-            return found.start()
-        pos = stop
-    return -1
-
-
-def _not_before(text: str, last: str) -> bool | None:
-    """Whether the time ``text`` is not before the time ``last`` (None when ``text`` is no time). Two
-    times written alike — the same length and offset — compare as text: a year of them needs no parsing."""
-    if len(text) == len(last) and ((text[-6:] == last[-6:] and text[-6] in "+-") or text[-1] == last[-1] == "Z"):
-        return text >= last
-    moment, previous = parse_time(text), parse_time(last)
-    if moment is None:
-        return None
-    return previous is not None and moment >= previous  # (an unreadable ``last``: taken as out of order)
-
-
-def _as_written(data: Data, start: int, end: int) -> bool:
-    """Whether the lines from ``start`` to ``end`` are one record each, in time order. ``ValueError``
-    when a piece of them is not JSON (then the whole file is read the plain way, to say where)."""
-    last: str | None = None  # the last record's time, as written
-    pos = start
-    while pos < end:
-        stop = data.find(_CUT, min(pos + _CHUNK, end), end)
-        stop = end if stop < 0 else stop
-        chunk = data[pos:stop]
-        values = json.loads(b"[" + chunk + b"]")  # a piece's dicts at a time, dropped with it
-        cuts = chunk.count(_CUT)
-        if len(values) != cuts + 1 or chunk.count(b"},\n{") != cuts:
-            return False  # not one record a line
-        for value in values:
-            text = value.get("time") if type(value) is dict else None
-            if type(text) is not str:
-                continue
-            later = _not_before(text, last) if last is not None else parse_time(text) is not None
-            if later is False:
-                return False
-            if later:
-                last = text
-        _done_with(data, pos, stop)
-        pos = stop + len(_CUT)
-    return True
-
-
-def _front(loaded: Loaded, data: Data, start: int, end: int, now: datetime) -> int:
-    """The lines before the retention edge, from the start (usually none; a run's worth when they age
-    out): parsed into ``loaded``. Where the middle starts."""
-    retention_edge = now - timedelta(days=loaded._keep.days)
-    middle_start = start
-    for a, b in _lines_forward(data, start, end):
-        line = _Line((a, b), _parse_line(data[a:b]))
-        if line.record is not None and line.record.time >= retention_edge:
-            break
-        loaded._front.append(line)
-        middle_start = b + len(_CUT)
-    return min(middle_start, end)
-
-
-def _read(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep,
-          accounts: Sequence[str], known: Known | None) -> Loaded:
-    """The parts of a checked file, in this module's layout and in time order (see ``Loaded``), and each
-    wanted account's track: as the window file has it (``known``: the file is as the last save left it),
-    or made from the lines of the window, parsed a chunk at a time and not kept.
-
-    Only the lines a save changes are kept apart: those past retention, the checks that aged out, and
-    any newer than ``now`` (the clock moved back). The rest is carried over as bytes."""
-    loaded = _loaded(head, data, keep)
-    loaded.from_window = known is not None
-    middle_start = _front(loaded, data, start, end, now)
-    # The lines newer than this run's records (written to the second: the clock moved back) are read, so
-    # the save puts the new lines among them in time order; usually none.
-    tail = end
-    for a, b in _lines_backward(data, middle_start, end):
-        record = _parse_line(data[a:b])
-        if record is None or record.time <= now.replace(microsecond=0):
-            loaded._settled = record.time if record else None
-            break
-        tail = a
-    loaded._back = _parsed(data, tail, end) if tail < end else []
-    middle_end = end if tail >= end else max(tail - len(_CUT), middle_start)
-    # The last save left no check record older than its check edge: the search for aged checks starts there.
-    since = None if known is None else _first_since(data, middle_start, middle_end, known.checks_from)
-    loaded._middle = _middle(data, middle_start, middle_end, now - timedelta(days=keep.check_days), since)
-    edge = _view_edge(now, keep)
-    if known is not None:
-        retention_edge = micros(now - timedelta(days=keep.days))
-        loaded._later = {name for name, track in known.tracks.items()
-                         if (newest := track.newest_report()) is not None and track.time[newest] >= retention_edge}
-        loaded.tracks = {name: known.tracks[name].kept(edge) for name in accounts}
-        return loaded
-    tracks = {name: Track() for name in accounts}
-
-    def take(record: Record) -> None:
-        if record.ok and record.run == "report":
-            loaded._later.add(record.account)
-        if record.ok and record.account in tracks:
-            tracks[record.account].add(_point(record))
-
-    window_start = _first_since(data, middle_start, end, now - REPORT_WINDOW)
-    _parsed(data, window_start, end, take)
-    # Before the window: up to the cut before its first line; with no line in the window, to the end.
-    before = _latest_before(loaded, accounts, end if window_start >= end else window_start - len(_CUT))
-    loaded._later |= {r.account for r, place in before if r.run == "report" and place == "middle"}
-    # In the file's order (found from the end back): of two records in one second, the one written last is newer.
-    points = points_of(sorted((r for r, _ in reversed(before)), key=lambda r: r.time))
-    loaded.tracks = {name: Track.of(points.get(name, [])).joined(track).kept(edge) for name, track in tracks.items()}
-    return loaded
-
-
-def _every_record(data: Data, head: dict[str, Any], start: int, end: int, now: datetime, keep: Keep) -> Loaded:
-    """Every record within retention, in time order (the ``history`` command's view; never saved)."""
-    loaded = _loaded(head, data, keep)
-    middle_start = _front(loaded, data, start, end, now)
-    loaded.records = [line.record for line in _parsed(data, middle_start, end) if line.record is not None]
-    return loaded
-
-
-def _loaded(head: dict[str, Any], data: Data, keep: Keep) -> Loaded:
-    alerts = head.get("alerts")
-    return Loaded(alerts=alerts if isinstance(alerts, dict) else {}, _head=head, _data=data, _keep=keep)
-
-
-def _point(r: Record) -> Point:
-    return Point(r.time, r.key_fingerprint, r.balance, r.used, r.currency, r.run)
-
-
-def _view_edge(now: datetime, keep: Keep) -> datetime:
-    """Where the lines the report reads start: the window's edge, or the retention edge when retention is
-    shorter (the lines before it go at the save; only each account's newest ones are read)."""
-    return max(now - REPORT_WINDOW, now - timedelta(days=keep.days))
-
-
-def _first_since(data: Data, start: int, end: int, edge: datetime) -> int:
-    """Where the first line at or after ``edge`` starts (``end`` if none), in lines in time order.
-
-    A bisection over the bytes: a few dozen lines parsed, whatever the file's size and time format."""
-    low, high = start, end
-    while low < high:
-        cut = data.rfind(_CUT, low, (low + high) // 2)
-        a = low if cut < 0 else cut + len(_CUT)
-        b = data.find(_CUT, a, end)
-        b = end if b < 0 else b
-        record = _parse_line(data[a:b])
-        if record is not None and record.time >= edge:
-            high = a
-        else:
-            low = min(b + len(_CUT), end)
-    return low
-
-
-def _parsed(data: Data, start: int, end: int, take: Callable[[Record], None] | None = None) -> list[_Line]:
-    """The lines from ``start`` to ``end``, each with its record: parsed a few thousand at a time by one
-    ``json.loads`` (a line at a time only where that fails, in a file edited behind the last save's back).
-    With ``take``, each record is handed to it instead, and no line is kept: a week of them need not be
-    in memory at once."""
-    spans = _lines_forward(data, start, end)
-    lines = []
-    while some := list(itertools.islice(spans, 4096)):
-        try:
-            values = json.loads(b"[" + data[some[0][0]:some[-1][1]] + b"]")
-        except ValueError:
-            values = []
-        if len(values) == len(some):
-            records = [parse(value) for value in values]
-        else:
-            records = [_parse_line(data[a:b]) for a, b in some]
-        if take is None:
-            lines += [_Line(span, record) for span, record in zip(some, records)]
-        else:
-            for record in records:
-                if record is not None:
-                    take(record)
-        _done_with(data, some[0][0], some[-1][1])
-    return lines
-
-
-def _middle(data: Data, start: int, end: int, edge: datetime, search: int | None = None,
-            ) -> list[tuple[int, int] | _Line]:
-    """The middle of the file as byte ranges, and parsed lines where check records older than ``edge``
-    may be (a save drops those).
-
-    Every save prunes them, so the only ones left are those that aged out since the last save: they sit
-    at the first check record in the middle, and the lines from there to ``edge`` are the only ones read.
-    The search starts at ``search`` when no check record can be before it.
-    """
-    if start >= end:
-        return []
-    found = _search(_CHECK, data, max(start, search or start), end)
-    if found < 0:
-        return [(start, end)]
-    cut = data.rfind(_CUT, start, found)
-    begin = start if cut < 0 else cut + len(_CUT)
-    parts: list[tuple[int, int] | _Line] = [(start, cut)] if cut >= 0 else []
-    rest = end
-    for a, b in _lines_forward(data, begin, end):
-        record = _parse_line(data[a:b])
-        if record is not None and record.time >= edge:
-            rest = a
-            break
-        parts.append(_Line((a, b), record))  # a save drops the checks; the report may still read them
-    if rest < end:
-        parts.append((rest, end))
-    return parts
-
-
-def _latest_before(loaded: Loaded, accounts: Sequence[str], stop: int) -> list[tuple[Record, str]]:
-    """For each wanted account, its latest successful snapshot before the window (the step into it), and
-    its latest report record there (a report's previous snapshot, when the window holds none).
-    Searched from the window (the lines before byte ``stop``) back through the middle (parsing only the
-    lines that name the account; in the usual file the first few hundred lines find them all), then the
-    front."""
-    needs = {name: {"step", "report"} for name in accounts}
-    extra: list[tuple[Record, str]] = []
-
-    def take(record: Record | None, place: str) -> None:
-        need = needs.get(record.account) if record is not None and record.ok else None
-        if record is None or not need or not ("step" in need or record.run == "report"):
-            return
-        extra.append((record, place))
-        need.discard("step")
-        if record.run == "report":
-            need.discard("report")
-        if not need:
-            del needs[record.account]
-
-    data = loaded._data
-    needles = {name: _needles(name) for name in needs}
-    for part in reversed(loaded._middle):
-        if isinstance(part, _Line):
-            if part.span[1] <= stop:
-                take(part.record, "middle")
-            continue
-        for a, b in _lines_backward(data, part[0], min(part[1], stop)):
-            if not needs:
-                break
-            text = data[a:b]
-            if any(needle in text for name in needs for needle in needles[name]):
-                take(_parse_line(text), "middle")
-    for line in reversed(loaded._front):
-        if not needs:
-            break
-        take(line.record, "front")
-    return extra
-
-
-# --- the file on disk ---------------------------------------------------------------------------------
-
-
-class HistoryFile:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock_path = path.with_name(path.name + ".lock")
-
-    @property
-    def target(self) -> Path:
-        """Where the history really is: a symbolic link is followed, and stays a link."""
-        return Path(os.path.realpath(self.path))
+    # --- the lock -----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def locked(self, wait_seconds: float) -> Iterator[None]:
@@ -618,12 +133,14 @@ class HistoryFile:
         import fcntl
 
         try:
+            if not self.folder.is_dir():
+                self.folder.mkdir(mode=0o700)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise LockUnavailable(f"cannot open the lock file {self.lock_path}: {exc.strerror or exc}") from None
         try:
+            self._own(self.lock_path)
             deadline = time.monotonic() + wait_seconds
-            announced = False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -633,285 +150,356 @@ class HistoryFile:
                         raise
                 if time.monotonic() >= deadline:
                     raise HistoryLocked(
-                        f"another run holds {self.lock_path} and did not release it within {wait_seconds:g} s"
-                    )
-                if not announced:
-                    log.info("waiting for another run to release %s", self.lock_path)
-                    announced = True
+                        f"another run holds {self.lock_path} and did not release it within {wait_seconds:g} s")
                 time.sleep(0.1)
             yield
         finally:
             os.close(fd)  # closing releases the flock
 
-    def load(self, now: datetime, keep: Keep = Keep(), accounts: Sequence[str] = (),
-             window: timedelta | None = REPORT_WINDOW, dry_run: bool = False) -> Loaded:
-        """Each of ``accounts``' track as the report reads it (see ``Track.kept``), or, with ``window``
-        None, every record within retention. An unparsable file is moved aside (left in place on a dry
-        run) and reported; ``OSError`` when it cannot be read."""
+    # --- reading ------------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """The log's files, oldest name first."""
         try:
-            with open(self.path, "rb") as handle:
-                stat = os.fstat(handle.fileno())
-                # Mapped, not read: a run touches only the pages it parses (the window, a few lines of
-                # bisection), and a save copies the rest file to file, so a year of history never
-                # enters the process's memory. A small file is simply read.
-                data: Data = handle.read() if stat.st_size < max(_MAP_FROM, 1) else mmap.mmap(
-                    handle.fileno(), 0, access=mmap.ACCESS_READ)
+            return sorted(e.name for e in os.scandir(self.folder) if e.name.endswith(".jsonl") and e.is_file())
         except FileNotFoundError:
-            return Loaded(tracks={name: Track() for name in accounts}, _keep=keep)
-        if isinstance(data, bytes) and (not data or data.isspace()):
-            # created empty by hand: nothing to set aside, a new history
-            return Loaded(tracks={name: Track() for name in accounts}, _keep=keep)
-        layout = _layout(data) if _signature(stat) == self._written() else None
-        if layout is None:
-            try:
-                head, data, start, end = _checked(data[len(_BOM):] if data[:len(_BOM)] == _BOM else data)
-            except _Unreadable as exc:
-                return self._set_aside(str(exc), now, dry_run, keep, accounts)
-        else:
-            head, start, end = layout
-        if head.get("version") != VERSION:
-            warning = (f"history file {self.path} has version {head.get('version')!r}, which this release "
-                       "does not know; left untouched and not updated (upgrade api-balance-monitor)")
-            log.error("%s", warning)
-            return Loaded(warning=warning, refused=True)
-        if window is None:
-            loaded = _every_record(data, head, start, end, now, keep)
-        else:
-            known = self._known(stat, accounts, now, keep) if layout is not None else None
-            loaded = _read(data, head, start, end, now, keep, accounts, known)
-        loaded._stat = _signature(stat)
+            return []
+
+    def read(self, now: datetime, accounts: Sequence[str] = (), everything: bool = False) -> Loaded:
+        """The records a run needs, in ``seq`` order: those of the files of the last 8 days (by name or
+        by change) and, for each of ``accounts`` without a successful report among them, its newest one
+        further back. ``everything``: every file. Read only; ``OSError`` when the folder cannot be read."""
+        state = self._state()
+        if state is None:
+            return self._refuse(Loaded(), f"{self.state_path} was written by a newer release")
+        loaded = Loaded(state=state)
+        names = self.names()
+        edge = now - VIEW
+        read: list[tuple[str, list[Record]]] = []
+        older: list[str] = []
+        for name in names:
+            path = self.folder / name
+            stat = path.stat()
+            loaded.files[name] = stat.st_size
+            end = _end_of(name)
+            recent = end is None or end > edge or stat.st_mtime > edge.timestamp()
+            if everything or recent:
+                read.append((name, self._file(path, loaded)))
+            else:
+                older.append(name)
+                loaded.last_seq = max(loaded.last_seq, _last_seq(path, loaded))
+            if loaded.refused:
+                return Loaded(state=State(), warning=loaded.warning, refused=True)
+        have = {r.account for _, records in read for r in records if r.ok and r.run == "report"}
+        wanted = [a for a in accounts if a not in have]
+        for name in reversed(older):  # the newest report of an account that has none in the last 8 days
+            if not wanted or not name.startswith("reports-"):
+                continue
+            records = self._file(self.folder / name, loaded)
+            found = {}
+            for r in records:
+                if r.ok and r.run == "report" and r.account in wanted:
+                    found[r.account] = r
+            read.append((name, list(found.values())))
+            wanted = [a for a in wanted if a not in found]
+        loaded.records = sorted((r for _, records in read for r in records), key=lambda r: r.seq)
+        loaded.last_seq = max([loaded.last_seq, *(r.seq for r in loaded.records)])
+        fresh = [w for w in loaded.unreadable if w not in loaded.state.warned]
+        for where in fresh:
+            log.warning("history: %s/%s cannot be read; skipped, and kept as it is", self.folder, where)
         return loaded
 
-    def _set_aside(self, reason: str, now: datetime, dry_run: bool, keep: Keep, accounts: Sequence[str]) -> Loaded:
-        if dry_run:
-            warning = f"history file {self.path} cannot be read ({reason}); a real run will set it aside"
-        else:
-            target = self.target
-            stamp = f"{target.name}.corrupt-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
-            aside = target.with_name(stamp)
-            n = 1
-            while aside.exists() or aside.is_symlink():  # two in one second: never one over the other
-                n += 1
-                aside = target.with_name(f"{stamp}-{n}")
-            os.rename(target, aside)
-            warning = f"history file cannot be read ({reason}); moved aside to {aside}, starting a new one"
-        log.warning("%s", warning)
-        return Loaded(tracks={name: Track() for name in accounts}, warning=warning, _keep=keep)
+    def _state(self) -> State | None:
+        """The state as the last run left it; None when a newer release wrote it."""
+        try:
+            raw = json.loads(self.state_path.read_bytes())
+        except FileNotFoundError:
+            return State()
+        except (OSError, ValueError) as exc:
+            log.warning("history: %s cannot be read (%s); starting from an empty state (alerts may be posted "
+                        "once more)", self.state_path, exc)
+            return State()
+        if not isinstance(raw, dict):
+            log.warning("history: %s holds no state; starting from an empty one", self.state_path)
+            return State()
+        return State.of(raw) if raw.get("version", VERSION) == VERSION else None
 
-    def save(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime,
-             alerts: dict[str, Any] | None = None) -> None:
-        """``loaded`` with the ``new`` records (and the alert state, if given) written atomically (temp
-        file, fsync, rename, fsync the folder), mode 0600, pruned by retention."""
-        head = dict(loaded._head) or {"version": VERSION}
-        state = loaded.alerts if alerts is None else alerts
-        head.pop("alerts", None)
-        if state:
-            head["alerts"] = state
-        pieces, ordered = _pieces(loaded, new, now)
-        target = self.target
-        folder = target.parent
-        # Temp files of a writer that was killed mid-save (it held the lock we hold now): never history.
-        for stale in folder.glob(f".{glob.escape(target.name)}.*.tmp"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        with replacing(target, 0o600) as handle, self._source(loaded) as source:
-            handle.write(_head_bytes(head))
-            for n, piece in enumerate(_coalesced(pieces)):
-                if n:
-                    handle.write(_CUT)
-                if isinstance(piece, bytes):
-                    handle.write(piece)
-                elif source is not None:
-                    handle.flush()
-                    _copy(source, handle.fileno(), *piece)
-                else:
-                    handle.write(memoryview(loaded._data)[piece[0]:piece[1]])
-            handle.write(b"\n]}\n" if pieces else b"]}\n")
-        if ordered:
-            self._remember()
-            self._write_window(loaded, new, now)
-        else:
-            self._forget()
+    def _refuse(self, loaded: Loaded, what: str) -> Loaded:
+        loaded.refused = True
+        loaded.warning = f"history: {what}; left untouched and not updated (upgrade api-balance-monitor)"
+        log.error("%s", loaded.warning)
+        return loaded
 
-    @contextlib.contextmanager
-    def _source(self, loaded: Loaded) -> Iterator[int | None]:
-        """The file read, opened again to copy its bytes file to file, when it was mapped and is still
-        the same file (we hold the lock); else None, and the bytes are written from memory."""
-        if not isinstance(loaded._data, mmap.mmap):
-            yield None
+    def _file(self, path: Path, loaded: Loaded) -> list[Record]:
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        if lines[-1]:  # no newline at the end: a crash cut the last append short
+            loaded.torn.append(path)
+        lines.pop()
+        try:  # one parse for the whole file; line by line only when a line is bad
+            values = json.loads(b"[" + b",".join(t for t in lines if t.strip()) + b"]")
+            numbered = list(zip((n for n, t in enumerate(lines, 1) if t.strip()), values))
+        except ValueError:
+            numbered = []
+            for n, text in enumerate(lines, 1):
+                if text.strip():
+                    try:
+                        numbered.append((n, json.loads(text)))
+                    except ValueError:
+                        loaded.unreadable.append(f"{path.name}:{n}")
+        records = []
+        seq = 0
+        for n, value in numbered:
+            if isinstance(value, dict) and "account" not in value and "version" in value:
+                if value["version"] != VERSION:
+                    self._refuse(loaded, f"{path} has version {value['version']!r}, which this release does not know")
+                continue
+            record = parse(value, seq)  # a line without a seq (added by hand) follows the line before it
+            if record is None:
+                loaded.unreadable.append(f"{path.name}:{n}")
+                continue
+            seq = record.seq
+            records.append(record)
+        return records
+
+    # --- writing (under the lock) -------------------------------------------------------------------
+
+    def append(self, loaded: Loaded, values: Sequence[dict[str, Any]], run: str, now: datetime) -> int:
+        """``values`` (records without their seq) appended as the next run, in one write, fsynced; the
+        torn last lines a crash left are cut off first. Returns the run's seq."""
+        for path in loaded.torn:
+            _cut_torn(path)
+        seq = max(loaded.state.next_seq, loaded.last_seq + 1)
+        path = self.folder / partition(run, now)
+        data = b"".join(line({"seq": seq, **value}) for value in values)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._own(path)
+        loaded.files[path.name] = loaded.files.get(path.name, 0) + len(data)
+        loaded.last_seq = seq
+        return seq
+
+    def prune(self, loaded: Loaded, now: datetime, keep: Keep) -> None:
+        """Delete the files past retention; an old month of reports that holds an account's newest
+        successful report is rewritten to those records alone."""
+        clock = _prune_clock(loaded, now)
+        loaded.state.clock = clock
+        check_edge = clock - timedelta(days=min(keep.check_days, keep.days))
+        report_edge = clock - timedelta(days=keep.days)
+        for name in list(loaded.files):
+            end = _end_of(name)
+            if end is None:
+                continue
+            if name.startswith("checks-") and end <= check_edge:
+                self._remove(name, loaded)
+            elif name.startswith("reports-") and end <= report_edge and loaded.state.settled.get(name) != \
+                    loaded.files[name]:
+                self._settle(name, loaded)
+        loaded.state.settled = {k: v for k, v in loaded.state.settled.items() if k in loaded.files}
+        loaded.state.warned = [w for w in loaded.unreadable if w.split(":")[0] in loaded.files]
+
+    def _settle(self, name: str, loaded: Loaded) -> None:
+        """``name`` down to the records that are some account's newest successful report."""
+        path = self.folder / name
+        data = path.read_bytes()
+        mine: dict[str, int] = {}  # account: the seq of its newest successful report in this file
+        for text in data.splitlines():
+            try:
+                r = parse(json.loads(text))
+            except ValueError:
+                continue
+            if r is not None and r.ok and r.run == "report":
+                mine[r.account] = max(mine.get(r.account, 0), r.seq)
+        newer: dict[str, int] = {}
+        for other in loaded.files:
+            if other.startswith("reports-") and other > name:
+                for text in (self.folder / other).read_bytes().splitlines():
+                    with contextlib.suppress(ValueError):
+                        r = parse(json.loads(text))
+                        if r is not None and r.ok and r.run == "report" and r.account in mine:
+                            newer[r.account] = max(newer.get(r.account, 0), r.seq)
+        stays = {seq for account, seq in mine.items() if newer.get(account, 0) <= seq}
+        kept = [text + b"\n" for text in data.splitlines() if _seq_of(text) in stays]
+        if not kept:
+            self._remove(name, loaded)
             return
-        fd = os.open(self.path, os.O_RDONLY)
+        body = b"".join(kept)
+        if body != data:
+            with replacing(path, 0o600) as handle:
+                handle.write(body)
+            self._own(path)
+        loaded.files[name] = len(body)
+        loaded.state.settled[name] = len(body)
+
+    def _remove(self, name: str, loaded: Loaded) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / name).unlink()
+        del loaded.files[name]
+
+    def write_state(self, state: State) -> None:
+        with replacing(self.state_path, 0o600) as handle:
+            handle.write(json.dumps(state.to_json(), ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
+        self._own(self.state_path)
+
+    def _own(self, path: Path) -> None:
+        """Run as root on a folder that belongs to the job's user: the files stay that user's, so the
+        next cron run (as that user) can still write them."""
+        if os.geteuid() != 0:
+            return
+        owner = self.folder.stat()
+        if owner.st_uid != 0:
+            os.chown(path, owner.st_uid, owner.st_gid)
+
+    # --- export and import --------------------------------------------------------------------------
+
+    def export(self, since: datetime | None, until: datetime | None, account: str | None) -> Iterator[bytes]:
+        """Every record (as written, its seq filled in), in seq order, within the bounds given."""
+        found: list[tuple[int, int, dict[str, Any]]] = []
+        for name in self.names():
+            seq = 0
+            for n, text in enumerate((self.folder / name).read_bytes().split(b"\n")):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    continue
+                record = parse(value, seq)
+                if record is None:
+                    continue
+                seq = record.seq
+                if (since is None or record.time >= since) and (until is None or record.time <= until) \
+                        and (account is None or record.account == account):
+                    found.append((seq, n, {**value, "seq": seq}))
+        for _, _, value in sorted(found, key=lambda item: item[:2]):
+            yield line(value)
+
+    def has_records(self) -> bool:
+        return any((self.folder / name).stat().st_size for name in self.names())
+
+    def migrate(self, legacy: Path, now: datetime) -> Loaded | None:
+        """A v1 history file imported into the empty log, then renamed ``<file>.imported-<time>``; a
+        refused ``Loaded`` when it is of a version this release does not know (it is left untouched)."""
+        if not legacy.is_file() or self.has_records():
+            return None
         try:
-            yield fd if _signature(os.fstat(fd)) == loaded._stat else None
+            with open(legacy, "rb") as handle:
+                stream = Stream(handle)
+                count, seq = self.load(stream.records())
+        except Unknown as exc:
+            return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
+        state = State(next_seq=seq + 1, alerts=stream.head.get("alerts") or {})
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # the metrics' last success
+            state.last_success = float(json.loads(legacy.with_name(legacy.name + ".metrics-state").read_bytes())[
+                "last_success_timestamp_seconds"])
+        self.write_state(state)
+        aside = legacy.with_name(f"{legacy.name}.imported-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}")
+        os.rename(legacy, aside)
+        log.warning("history: %d records of %s imported into %s%s; the file is kept as %s", count, legacy,
+                    self.folder, f" ({stream.skipped} unreadable, skipped)" if stream.skipped else "", aside)
+        return None
+
+    def preview(self, legacy: Path, now: datetime, accounts: Sequence[str]) -> Loaded:
+        """What ``read`` will give once ``legacy`` is imported (for a dry run, which writes nothing)."""
+        with open(legacy, "rb") as handle:
+            stream = Stream(handle)
+            records, newest, seq = [], {}, 0
+            try:
+                for value in stream.records():
+                    record = parse(value, seq := seq + 1)
+                    if record is None:
+                        continue
+                    if record.time >= now - VIEW:
+                        records.append(record)
+                    elif record.ok and record.run == "report" and record.account in accounts:
+                        newest[record.account] = record
+            except Unknown as exc:
+                return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
+        return Loaded(records=sorted([*newest.values(), *records], key=lambda r: r.seq),
+                      state=State(alerts=stream.head.get("alerts") or {}))
+
+    def load(self, values: Iterable[dict[str, Any]]) -> tuple[int, int]:
+        """An empty history filled with ``values`` in their order: each run (consecutive records of one
+        seq, or of one time and command) gets the next seq. Returns how many records were written, and
+        the last seq. On an error, the files it made are removed again."""
+        handles: dict[str, Any] = {}
+        seq, count, last = 0, 0, None
+        try:
+            for value in values:
+                record = parse(value)
+                if record is None:
+                    continue
+                run = (value.get("seq"), utc_text(record.time), record.run)
+                if run != last:
+                    seq, last = seq + 1, run
+                name = partition(record.run, record.time)
+                if name not in handles:
+                    handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed below)
+                    os.fchmod(handles[name].fileno(), 0o600)
+                handles[name].write(line({**value, "seq": seq}))
+                count += 1
+            for handle in handles.values():
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            for name in handles:
+                with contextlib.suppress(OSError):
+                    (self.folder / name).unlink()
+            raise
         finally:
-            os.close(fd)
-
-    # The window file, beside the history, keeps what the report reads of it — each account's track over
-    # the last 8 days — as the last save left it, with that save's signature: a run whose history still
-    # matches reads the tracks from it instead of parsing and comparing a week of snapshots again. It is
-    # only ever derived from the history: a missing, stale or damaged one costs one slower run, never a
-    # wrong number.
-
-    @property
-    def window_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".window")
-
-    def _known(self, stat: os.stat_result, accounts: Sequence[str], now: datetime, keep: Keep) -> Known | None:
-        try:
-            with open(self.window_path, "rb") as handle:
-                digest, _, body = handle.read().partition(b"\n")
-            if digest != _digest(body):  # damaged (a disk, a hand): every byte must be as written
-                return None
-            doc = json.loads(body)
-            if doc.get("version") != VERSION or doc.get("history") != _signature(stat):
-                return None
-            known = Known({name: Track.from_json(track) for name, track in doc["tracks"].items()},
-                          moment(doc["edge"]), moment(doc["checks_from"]))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None
-        # Every account the report wants, and the window the report reads, must be in it (an account
-        # added to the config, or a clock set back, need lines the window file never kept).
-        if not set(accounts) <= set(known.tracks) or _view_edge(now, keep) < known.edge:
-            return None
-        return known
-
-    def _write_window(self, loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> None:
-        keep = loaded._keep
-        edge, check_edge = _view_edge(now, keep), now - timedelta(days=keep.check_days)
-        added = points_of(r for r in (parse(value) for value in new) if r is not None)
-        head = {"version": VERSION, "history": _signature(os.stat(self.target)), "edge": micros(edge),
-                "checks_from": micros(check_edge)}
-        try:
-            with replacing(self.window_path, 0o600, durable=False) as handle:  # read only if it matches
-                # The first line is the digest of the rest, written last.
-                digest = hashlib.blake2b(digest_size=16)
-                handle.write(b"0" * 32 + b"\n")
-
-                def write(text: str) -> None:
-                    data = text.encode()
-                    digest.update(data)
-                    handle.write(data)
-
-                write(json.dumps(head)[:-1] + ', "tracks": {')
-                for n, (name, track) in enumerate(loaded.tracks.items()):
-                    fresh = added.get(name, [])
-                    if fresh and track.time and min(micros(p.time) for p in fresh) < track.time[-1]:
-                        track = Track.of([*track.points(), *fresh])  # the clock moved back: in time order
-                    elif fresh:  # to a copy: the report may still read the track it loaded
-                        track = track.select([range(len(track))]).extended(fresh)
-                    track = track.pruned(now - timedelta(days=keep.days), check_edge).kept(edge)
-                    # An account at a time: a week of 200 accounts' snapshots is never one string in memory.
-                    write(", " * bool(n) + json.dumps(name, ensure_ascii=False) + ": "
-                          + json.dumps(track.to_json(), ensure_ascii=False, separators=(",", ":")))
-                write("}}\n")
-                handle.seek(0)
-                handle.write(digest.hexdigest().encode())
-        except OSError as exc:  # the history is saved: the next run reads it the slower way
-            log.warning("window file not written: %s", exc.strerror or exc)
-
-    # The lock file (never deleted, otherwise empty) remembers which file the last save wrote: size,
-    # modification time and inode. A file that still matches is ours, unedited, in time order, and the
-    # next run reads only what it needs. Any edit, copy or replacement changes it: the file is checked.
-
-    def _remember(self) -> None:
-        with contextlib.suppress(OSError):
-            self._write_lock_text(_signature(os.stat(self.target)))
-
-    def _forget(self) -> None:
-        with contextlib.suppress(OSError):
-            self._write_lock_text("")
-
-    def _write_lock_text(self, text: str) -> None:
-        fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-
-    def _written(self) -> str | None:
-        try:
-            with open(self.lock_path, "rb") as handle:
-                return handle.read(200).decode("ascii", "replace") or None
-        except OSError:
-            return None
+            for handle in handles.values():
+                handle.close()
+        for name in handles:
+            self._own(self.folder / name)
+        return count, seq
 
 
-def _copy(source: int, target: int, start: int, end: int) -> None:
-    """Bytes ``start`` to ``end`` of ``source`` appended to ``target`` by the kernel, never through this
-    process's memory; a piece at a time where the file system cannot (then still bounded)."""
-    while start < end:
-        try:
-            done = os.copy_file_range(source, target, end - start, start)
-        except OSError:
-            done = os.write(target, os.pread(source, min(end - start, _CHUNK), start))
-        if done <= 0:
-            raise OSError(errno.EIO, "the history file ended while it was copied")
-        start += done
+def _prune_clock(loaded: Loaded, now: datetime) -> datetime:
+    """The time pruning goes by: now, but never more than a day past the last run's (or, with no state,
+    the newest record's): a clock set a year ahead prunes at most a day early a run, not the year."""
+    anchor = loaded.state.clock or max((r.time for r in loaded.records), default=now)
+    return min(now, anchor + timedelta(days=1))
 
 
-def _digest(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=16).hexdigest().encode()
+def _seq_of(text: bytes) -> int | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    seq = value.get("seq") if isinstance(value, dict) else None
+    return seq if type(seq) is int else None
 
 
-def _signature(stat: os.stat_result) -> str:
-    return f"written v{VERSION} {stat.st_size} {stat.st_mtime_ns} {stat.st_ino} {stat.st_dev}"
+def _last_seq(path: Path, loaded: Loaded) -> int:
+    """The seq of a file's last whole line (the highest: lines are appended in order of runs)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - _TAIL))
+        tail = handle.read()
+    if tail and not tail.endswith(b"\n"):
+        loaded.torn.append(path)
+    for text in reversed(tail.split(b"\n")[:-1]):
+        seq = _seq_of(text)
+        if seq is not None:
+            return seq
+    return 0
 
 
-Piece = tuple[int, int] | bytes  # a range of the bytes read, or a new line
-
-
-def _coalesced(pieces: list[Piece]) -> Iterator[Piece]:
-    """Neighbouring ranges of the file read as one: a year of lines is written in a few calls."""
-    run: tuple[int, int] | None = None
-    for piece in pieces:
-        if isinstance(piece, tuple) and run is not None and piece[0] == run[1] + len(_CUT):
-            run = (run[0], piece[1])
-            continue
-        if run is not None:
-            yield run
-        run = piece if isinstance(piece, tuple) else None
-        if run is None:
-            yield piece
-    if run is not None:
-        yield run
-
-
-def _pieces(loaded: Loaded, new: Sequence[dict[str, Any]], now: datetime) -> tuple[list[Piece], bool]:
-    """What a save writes, as byte ranges of the file read and lines; and whether it is in time order."""
-    keep = loaded._keep
-    report_edge = now - timedelta(days=keep.days)
-    check_edge = now - timedelta(days=keep.check_days)
-
-    def kept(line: _Line) -> bool:
-        r = line.record
-        return r is None or r.time >= (check_edge if r.run == "check" else report_edge)
-
-    # Past retention, an account's newest successful report record stays while it has none later: a clock
-    # set a year ahead, or an account removed long ago, never empties the file of what it knew.
-    later = loaded._later | {record.get("account") for record in new
-                             if record.get("run", "report") == "report" and record.get("ok") is True}
-    newest: dict[str, _Line] = {}
-    for line in loaded._front:
-        r = line.record
-        if r is not None and r.run == "report" and r.ok and r.account not in later:
-            newest[r.account] = line
-    protected = {id(line) for line in newest.values()}
-    front = [line.span for line in loaded._front if line.record is None or id(line) in protected]
-    middle = [part if isinstance(part, tuple) else part.span for part in loaded._middle
-              if isinstance(part, tuple) or kept(part)]
-    back: list[tuple[datetime | None, Piece]] = [(line.record.time if line.record else None, line.span)
-                                                 for line in loaded._back if kept(line)]
-    floor = datetime.min.replace(tzinfo=timezone.utc)
-    added: list[tuple[datetime | None, Piece]] = sorted(
-        ((parse_time(record.get("time")) or floor, _line(record)) for record in new), key=lambda item: item[0] or floor)
-    last = max((t for t, _ in back if t is not None), default=None)
-    # New lines older than the middle's last (records not of this run): written in order all the same;
-    # the file is then not known to be in time order, and the next run checks it in full.
-    settled = not added or loaded._settled is None or (added[0][0] or floor) >= loaded._settled
-    if not added or last is None or (added[0][0] or floor) >= last:
-        return [*front, *middle, *(t for _, t in back), *(t for _, t in added)], settled
-    # The clock moved back: the new lines go where their times say. They are newer than the middle
-    # (older than the window), so that keeps the file in time order, unless a line's time is unknown.
-    ordered = all(t is not None for t, _ in back)
-    lines = sorted(back + added, key=lambda item: item[0] or floor) if ordered else back + added
-    return [*front, *middle, *(t for _, t in lines)], ordered and settled
+def _cut_torn(path: Path) -> None:
+    """A last line without its newline: kept (with the newline) when it is a whole record, else cut off."""
+    with open(path, "r+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - _TAIL))
+        tail = handle.read()
+        if not tail or tail.endswith(b"\n"):
+            return
+        start = tail.rfind(b"\n") + 1
+        if _seq_of(tail[start:]) is not None:
+            handle.write(b"\n")
+        else:
+            log.warning("history: %s ended in a line cut short (a run was stopped mid-write); cut off", path)
+            handle.truncate(size - (len(tail) - start))
+        handle.flush()
+        os.fsync(handle.fileno())

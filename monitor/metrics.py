@@ -6,7 +6,6 @@ that need it, and only when ``metrics`` is configured, so the base install never
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +36,6 @@ PREFIX = "api_balance_monitor"
 # A run "succeeded" when it queried every account and delivered every message (SPEC, Metrics): a low
 # balance is the job doing its work, and an unsaved history has its own exit bit and alert.
 FAILURE_BITS = Exit.ACCOUNT_FAILED | Exit.NOT_DELIVERED
-STATE_KEY = "last_success_timestamp_seconds"
 SECONDS_PER_DAY = 86400
 TEXTFILE_MODE = 0o644  # node_exporter runs as another user; the unit's UMask=0077 must not hide the file
 
@@ -126,9 +124,10 @@ def _add(family: Family, labels: tuple[str, ...], value: Decimal | None) -> None
 
 def write_metrics(config: Config, report: Report, exit_code: int, started: float,
                   redactor: Redactor | None = None, *, dry_run: bool = False,
-                  clock: Callable[[], float] = time.time) -> MetricsResult:
+                  clock: Callable[[], float] = time.time, last_success: float | None = None) -> MetricsResult:
     """Write and/or push this run's metrics as configured. Never raises for an I/O failure: it is
-    logged as a warning and returned in ``error``. ``started`` is the run's start (Unix time)."""
+    logged as a warning and returned in ``error``. ``started`` is the run's start (Unix time),
+    ``last_success`` when a run last succeeded before this one (kept in the history's state)."""
     settings = config.metrics
     if settings is None:
         return MetricsResult()
@@ -137,15 +136,8 @@ def write_metrics(config: Config, report: Report, exit_code: int, started: float
         return MetricsResult()
     ended = clock()
     problems: list[str] = []
-    state = state_path(config.history.file)
-    if exit_code & FAILURE_BITS:
-        last_success = read_last_success(state)
-    else:
+    if not exit_code & FAILURE_BITS:
         last_success = ended
-        try:
-            _replace(state, json.dumps({STATE_KEY: ended}).encode() + b"\n", 0o600)
-        except OSError as exc:
-            problems.append(f"cannot write {state}: {exc.strerror or exc}")
     registry = registry_of(families(report, exit_code, ended, max(0.0, ended - started), last_success))
     written = pushed = False
     if settings.textfile is not None:
@@ -231,27 +223,6 @@ def shown_url(url: str) -> str:
         return url
     host = split.hostname or ""
     return urlunsplit(split._replace(netloc=f"{host}:{split.port}" if split.port else host))
-
-
-def state_path(history_file: Path) -> Path:
-    """Where the last success is kept between runs: beside the history, so a Pushgateway-only setup
-    (a Kubernetes CronJob with nothing but the history volume) carries it over too."""
-    return history_file.with_name(history_file.name + ".metrics-state")
-
-
-def read_last_success(path: Path) -> float | None:
-    """The last success kept by an earlier run; None when there was none (or the file is unreadable)."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))[STATE_KEY]
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        log.warning("metrics: %s cannot be read (%s); the last success is unknown until the next one", path, exc)
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        log.warning("metrics: %s holds no timestamp; the last success is unknown until the next one", path)
-        return None
-    return float(value)
 
 
 def _replace(path: Path, data: bytes, mode: int) -> None:

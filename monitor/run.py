@@ -11,16 +11,19 @@ from datetime import datetime
 from typing import Any
 
 from monitor import alerts, exitcodes
+from monitor.amounts import exact
 from monitor.collect import AccountResult, collect
 from monitor.config import Config
-from monitor.history import HistoryFile, Keep, Loaded, LockUnavailable, record_of
+from monitor.history import History, Keep, Loaded, LockUnavailable
 from monitor.http import HttpClient
-from monitor.metrics import MetricsResult, write_metrics
+from monitor.metrics import FAILURE_BITS, MetricsResult, write_metrics
 from monitor.notify.message import Message, from_report
+from monitor.records import utc_text
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, document
 from monitor.report.text import render
+from monitor.usage import series_of
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
     started or ended. Raises ``HistoryLocked`` when another run holds the lock (nothing done then)."""
     started = time.time()
     hooks = dataclasses.replace(hooks, command=command)
-    history = HistoryFile(config.history.file)
+    history = History(config.history.folder)
     if dry_run:
         return _pass(config, redactor, now, history, started, dry_run=True, hooks=hooks)
     try:
@@ -65,11 +68,11 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
     return _pass(config, redactor, now, history, started, dry_run=False, hooks=hooks, unwritable=unwritable)
 
 
-def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFile, started: float, dry_run: bool,
+def _pass(config: Config, redactor: Redactor, now: datetime, history: History, started: float, dry_run: bool,
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     loaded = _load(history, now, config, dry_run or unwritable is not None)
-    report = build(results, loaded.tracks, now, config.timezone, config.language,
+    report = build(results, series_of(loaded.records), now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning, run=hooks.command)
     problem: str | None
     if unwritable:
@@ -82,24 +85,29 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
     warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
     order = [a.name for a in config.accounts]
     posted = document(report, early, None, saved, warning, order=order)
-    found = alerts.changes(report, loaded.alerts, now, config.alerts.repeat_hours)
+    found = alerts.changes(report, loaded.state.alerts, now, config.alerts.repeat_hours)
     if hooks.command == "check":
         message = _alert_message(report, found, config.alerts.repeat_hours)
         cards, delivery = _deliver(config, message, redactor, dry_run, hooks) if message else ([], Delivery())
     else:
         message = from_report(report, problem, posted)
         cards, delivery = _deliver(config, message, redactor, dry_run, hooks)
-    if saved and message is not None and (delivery.delivered or not config.channels):
+    if message is not None and (delivery.delivered or not config.channels):
         # What the group has now been told: the next check compares against it. Undelivered: unchanged,
         # so the next check tries again.
-        _save_state(history, loaded, alerts.next_state(report, loaded.alerts, now, found), now)
+        loaded.state.alerts = alerts.next_state(report, loaded.state.alerts, now, found)
     code = exitcodes.combine(
         low=report.low,
         failed=report.failed > 0,
         undelivered=delivery.attempted and not delivery.delivered,
         unsaved=not dry_run and not saved,
     )
-    metrics = write_metrics(config, report, code, started, redactor, dry_run=dry_run)
+    metrics = write_metrics(config, report, code, started, redactor, dry_run=dry_run,
+                            last_success=loaded.state.last_success)
+    if saved:
+        if not code & FAILURE_BITS:
+            loaded.state.last_success = time.time()
+        _save_state(history, loaded)
     doc = document(report, code, delivery, saved, warning, order=order, metrics=metrics)
     if hooks.command == "check":  # what cron mails when it was not posted: the alert, or nothing
         text = "" if message is None else "\n".join([message.title, *message.sections[0].lines]) + "\n"
@@ -108,13 +116,19 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: HistoryFil
     return Outcome(code, report, text, doc, delivery, cards, metrics)
 
 
-def _load(history: HistoryFile, now: datetime, config: Config, dry_run: bool) -> Loaded:
-    keep = Keep(config.history.retention_days, config.history.check_retention_days)
+def _load(history: History, now: datetime, config: Config, dry_run: bool) -> Loaded:
+    names = [a.name for a in config.accounts]
     try:
-        return history.load(now, keep, accounts=[a.name for a in config.accounts], dry_run=dry_run)
+        if dry_run and not history.has_records() and config.history.file.is_file():
+            return history.preview(config.history.file, now, names)
+        if not dry_run:
+            refused = history.migrate(config.history.file, now)
+            if refused is not None:
+                return refused
+        return history.read(now, names)
     except OSError as exc:
         # Unreadable (permissions, I/O error): report it, keep going, and do not overwrite it.
-        warning = f"history file {history.path} cannot be read: {exc.strerror or exc}"
+        warning = f"history folder {history.folder} cannot be read: {exc.strerror or exc}"
         log.error("%s", warning)
         return Loaded(warning=warning, refused=True)
 
@@ -127,29 +141,54 @@ def _alert_message(report: Report, found: list[alerts.Change], repeat_hours: flo
                          mention=mention, language=report.language)
 
 
-def _save_state(history: HistoryFile, loaded: Loaded, state: dict[str, Any], now: datetime) -> None:
-    if state == loaded.alerts:
-        return
-    try:  # under the same lock: the file is the one this run just wrote, read back from its window
-        history.save(history.load(now, loaded.keep, accounts=list(loaded.tracks)), [], now, alerts=state)
+def _save_state(history: History, loaded: Loaded) -> None:
+    try:
+        history.write_state(loaded.state)
     except OSError as exc:
-        log.error("alert state not saved (the next check may post again): %s", exc.strerror or exc)
+        log.warning("history: state not saved (the next check may post again): %s", exc.strerror or exc)
 
 
-def _save(history: HistoryFile, loaded: Loaded, results: list[AccountResult], config: Config, now: datetime,
+def record_of(result: AccountResult, run: str = "report") -> dict[str, Any]:
+    """The history record of one query (the SPEC's fields, plus ``note`` when there is one): amounts
+    exactly as sent. ``run`` is ``report`` or ``check``."""
+    snap = result.snapshot
+    note = {"note": snap.note} if snap and snap.note else {}
+    return {
+        "time": utc_text(result.time),
+        "account": result.account.name,
+        "run": run,
+        "key_fingerprint": result.fingerprint,
+        "provider": result.account.provider,
+        "ok": result.ok,
+        "currency": snap.currency if snap else (result.account.currency or None),
+        "balance": exact(snap.balance) if snap else None,
+        "used": exact(snap.used) if snap else None,
+        "total": exact(snap.total) if snap else None,
+        "unlimited": bool(snap and snap.unlimited),
+        "error": result.error,
+        **note,
+    }
+
+
+def _save(history: History, loaded: Loaded, results: list[AccountResult], config: Config, now: datetime,
           dry_run: bool, command: str) -> tuple[bool, str | None]:
     if dry_run:
-        log.info("history: (dry run; not writing %s)", history.path)
+        log.info("history: (dry run; not writing %s)", history.folder)
         return False, None
     if loaded.refused:
         return False, loaded.warning
+    keep = Keep(config.history.retention_days, config.history.check_retention_days)
     try:
-        history.save(loaded, [record_of(r, run=command) for r in results], now)
+        history.append(loaded, [record_of(r, run=command) for r in results], command, now)
     except OSError as exc:
-        problem = f"cannot write {history.path}: {exc.strerror or exc}"
+        problem = f"cannot write {history.folder}: {exc.strerror or exc}"
         log.error("history not saved: %s", problem)
         return False, problem
-    log.info("history saved to %s", history.path)
+    try:
+        history.prune(loaded, now, keep)
+    except OSError as exc:  # the records are saved; the old files stay until a run can remove them
+        log.warning("history: old files not pruned: %s", exc.strerror or exc)
+    log.info("history saved to %s", history.folder)
     return True, None
 
 

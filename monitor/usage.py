@@ -1,33 +1,25 @@
-"""Usage maths, pure: period usage with resets and top-ups, burn rate, days left, daily usage."""
+"""Usage maths, pure: period usage with resets and top-ups, burn rate, spikes, days left, daily usage.
+
+Everything here works on a ``Series``: one account's successful snapshots in the order of the runs that
+took them (their ``seq``), never sorted by time. The time only measures how long a step took; a step
+whose time is zero or negative (two runs in one second, a clock that moved back) still counts its usage
+in every sum (the money was spent) but has no rate: it is left out of rate medians and denominators.
+"""
 
 from __future__ import annotations
 
-import functools
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
-from decimal import Context, Decimal
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from monitor.track import Track
+from monitor.records import Record
 
-EXACT = Context(prec=60)  # sums of amounts to the last digit, whatever their size
-# A letter for the command that wrote a snapshot and for each kind of step ("" for none): a track keeps a
-# week of them as one short string (see monitor.track).
-RUN_LETTER = {"report": "r", "check": "c"}
-KIND_LETTER = {"": "-", "usage": "u", "reset": "r", "topup": "t", "unknown": "?"}
-EVENTS = {KIND_LETTER[kind]: kind for kind in ("reset", "topup")}  # the steps a day of usage marks
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MICRO = timedelta(microseconds=1)
-
-
-def moment(micros: int) -> datetime:
-    return EPOCH + micros * MICRO
+SPIKE_MIN_PERIODS = 4
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,108 +34,158 @@ class Point:
     run: str = "report"  # the command that wrote it: "report" or "check"
 
 
-@dataclass(frozen=True)
-class Period:
-    kind: str  # usage | reset | topup | first
-    since: datetime | None
-    elapsed_seconds: int | None
-    usage: Decimal | None
-    topup: Decimal | None = None
-    reason: str | None = None  # why there is no usage: "first", "clock", "too old", "key changed"…
-    approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
-
-
-def latest(points: Sequence[Point]) -> Point | None:
-    """The newest snapshot. Times are saved to the second, so two runs in one second (a check and the
-    report both started at boot by their timers) tie: the one written last, later in the file, is newer."""
-    return max(reversed(points), key=lambda p: p.time, default=None)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
-    """What happened between two consecutive points."""
+    """What happened between two consecutive snapshots."""
 
-    kind: str  # usage | reset | topup | unknown
+    kind: str  # usage | reset | topup | unknown (another currency: the numbers cannot be compared)
     amount: Decimal | None  # usage for kind usage, the top-up for topup
     topup: Decimal | None = None  # kind usage: the grant was raised by this much (balance rose beyond the usage)
+    seconds: float = 0.0  # the time it took by the clocks (zero or negative: it has no rate)
+
+    @property
+    def spent(self) -> Decimal:
+        return self.amount if self.kind == "usage" and self.amount is not None else _ZERO
 
 
 def step(before: Point, after: Point) -> Step:
+    seconds = (after.time - before.time).total_seconds()
     if before.fingerprint and after.fingerprint and before.fingerprint != after.fingerprint:
-        return Step("reset", None)  # the key was changed: its counters start again
-    if before.currency and after.currency and before.currency != after.currency:
-        # A relay switched its display to CNY, or a DeepSeek account's first entry changed: the two
-        # numbers are in different currencies and their difference means nothing.
-        return Step("unknown", None)
+        return Step("reset", None, seconds=seconds)  # the key was changed: its counters start again
+    if not same_money(before, after):
+        # A relay switched its display to CNY: the two numbers are in different currencies.
+        return Step("unknown", None, seconds=seconds)
     if before.used is not None and after.used is not None:
         delta = after.used - before.used
         if delta < 0:
-            return Step("reset", None)
+            return Step("reset", None, seconds=seconds)
         # A relay key whose quota was raised: balance = total − used, so the top-up is the rise of the
         # balance plus what was spent meanwhile, exactly (the recovery message says how much).
         raised = after.balance - before.balance + delta if after.balance is not None and before.balance is not None \
             else None
-        return Step("usage", delta, raised if raised is not None and raised > 0 else None)
+        return Step("usage", delta, raised if raised is not None and raised > 0 else None, seconds)
     if before.balance is not None and after.balance is not None:
         delta = before.balance - after.balance
-        return Step("topup", -delta) if delta < 0 else Step("usage", delta)
-    return Step("unknown", None)
+        return Step("topup", -delta, seconds=seconds) if delta < 0 else Step("usage", delta, seconds=seconds)
+    return Step("unknown", None, seconds=seconds)
 
 
-def period(previous: Point | None, current: Point, retention: timedelta) -> Period:
-    """Usage since the previous successful snapshot, never negative."""
-    if previous is None:
+def same_money(point: Point, other: Point) -> bool:
+    """Whether two snapshots' amounts are in one currency (an unknown currency is taken to be)."""
+    return point.currency is None or other.currency is None or point.currency == other.currency
+
+
+class Series:
+    """One account's snapshots in the order of runs, and the step into each (``steps[0]`` is None)."""
+
+    def __init__(self, points: Iterable[Point] = ()) -> None:
+        self.points: list[Point] = []
+        self.steps: list[Step | None] = []
+        for p in points:
+            self.add(p)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def add(self, p: Point) -> None:
+        self.steps.append(step(self.points[-1], p) if self.points else None)
+        self.points.append(p)
+
+    def last_report(self, before: int) -> int | None:
+        """Where the newest report snapshot before index ``before`` is."""
+        return next((i for i in range(before - 1, -1, -1) if self.points[i].run == "report"), None)
+
+    def in_money(self, currency: str | None) -> Series:
+        """The snapshots in ``currency`` (all of them, unless a relay switched)."""
+        if currency is None or all(p.currency in (None, currency) for p in self.points):
+            return self
+        return Series(p for p in self.points if p.currency in (None, currency))
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str  # usage | reset | topup | first
+    since: datetime | None
+    elapsed_seconds: int | None  # None: no duration to show (the clock moved back)
+    usage: Decimal | None
+    topup: Decimal | None = None
+    # why there is no usage or no duration: "first", "clock", "same_second", "too_old", "key_changed",
+    # "reset", "not_comparable"
+    reason: str | None = None
+    approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
+    previous_currency: str | None = None  # reason "not_comparable": the currency before the switch
+
+
+def period(series: Series, start: int | None, retention: timedelta) -> Period:
+    """Usage from snapshot ``start`` to the last one, summed over each step in between: a top-up or a
+    reset between two checks spoils only its own step, and only a reset (or a currency change) makes the
+    whole approximate. ``start`` None: there is nothing before the last snapshot."""
+    current = series.points[-1]
+    if start is None:
         return Period("first", None, None, None, reason="first")
-    elapsed = current.time - previous.time
-    seconds = int(elapsed.total_seconds())
-    if elapsed.total_seconds() <= 0:  # the clock moved back: no elapsed time to show (never a negative one)
-        return Period("first", previous.time, None, None, reason="clock")
-    if elapsed > retention:
-        return Period("first", previous.time, seconds, None, reason="too_old")
-    change = step(previous, current)
-    if change.kind == "usage":
-        return Period("usage", previous.time, seconds, change.amount, topup=change.topup)
-    if change.kind == "topup":
-        return Period("topup", previous.time, seconds, None, topup=change.amount)
-    if change.kind == "reset":
-        reason = "key_changed" if previous.fingerprint and current.fingerprint != previous.fingerprint else "reset"
-        return Period("reset", previous.time, seconds, None, reason=reason)
-    return Period("first", previous.time, seconds, None, reason="not_comparable")
-
-
-def period_over(points: Sequence[Point], current: Point, retention: timedelta) -> Period:
-    """Usage from the first of ``points`` (a report's previous report, a check's previous snapshot) to
-    ``current``, summed over each consecutive pair of snapshots in between: a top-up or a reset between
-    two checks spoils only its own step, and only a reset (or a currency change) makes it approximate."""
-    chain = sorted(points, key=lambda p: p.time)
-    if len(chain) <= 1 or chain[-1].time >= current.time:
-        return period(chain[-1] if chain else None, current, retention)
-    start = chain[0]
-    if current.time - start.time > retention:
-        return period(start, current, retention)
+    first = series.points[start]
+    seconds = int((current.time - first.time).total_seconds())
+    if seconds > retention.total_seconds():
+        return Period("first", first.time, seconds, None, reason="too_old")
+    pairs = list(zip(series.points[start:], series.points[start + 1:], series.steps[start + 1:]))
     # A step in another currency than this run's (before a relay switched to CNY) cannot be added to it.
-    steps = [step(a, b) if same_money(a, current) and same_money(b, current) else Step("unknown", None)
-             for a, b in zip([*chain, current], [*chain[1:], current])]
-    spent = [s.amount for s in steps if s.kind == "usage" and s.amount is not None]
-    # No step measured any usage: say so (as for one step) rather than show a made-up $0.
-    usage = sum(spent, Decimal(0)) if spent else None
-    topups = [t for s in steps for t in (s.amount if s.kind == "topup" else s.topup,) if t is not None]
-    topup = sum(topups, Decimal(0)) if topups else None
-    seconds = int((current.time - start.time).total_seconds())
+    steps = [s if s is not None and same_money(a, current) and same_money(b, current) else Step("unknown", None)
+             for a, b, s in pairs]
+    shown = seconds if seconds >= 0 else None
+    clock = "clock" if seconds < 0 else "same_second" if seconds == 0 else None
     if all(s.kind == "unknown" for s in steps):
-        return Period("first", start.time, seconds, None, reason="not_comparable")
+        return Period("first", first.time, shown, None, reason="not_comparable",
+                      previous_currency=first.currency if first.currency != current.currency else None)
+    spent = [s.amount for s in steps if s.kind == "usage" and s.amount is not None]
+    usage = sum(spent, _ZERO) if spent else None  # no step measured usage: say so, never a made-up $0
+    topups = [t for s in steps for t in (s.amount if s.kind == "topup" else s.topup,) if t is not None]
+    topup = sum(topups, _ZERO) if topups else None
     if any(s.kind in ("reset", "unknown") for s in steps):
-        changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint
-                      for a, b in zip([*chain, current], [*chain[1:], current]))
-        return Period("reset", start.time, seconds, usage, topup, "key_changed" if changed else "reset", True)
+        changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint for a, b, _ in pairs)
+        why = "key_changed" if changed else "reset"
+        if len(steps) == 1:  # one step, a reset: no usage to show
+            return Period("reset", first.time, shown, None, reason=why)
+        return Period("reset", first.time, shown, usage, topup, clock or why, True)
     if usage is None:  # only top-ups
-        return Period("topup", start.time, seconds, None, topup)
-    return Period("usage", start.time, seconds, usage, topup)
+        return Period("topup", first.time, shown, None, topup, clock)
+    return Period("usage", first.time, shown, usage, topup, clock)
+
+
+def _per_day(amount: Decimal, seconds: float | int) -> Fraction:
+    # Exact: a spend of exactly 3× the usual rate is a spike at spike_factor 3, never lost to rounding.
+    return Fraction(amount) * 86400 / Fraction(seconds)
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _inside(series: Series, start: datetime, end: int) -> Iterable[tuple[Point, Step]]:
+    """The steps up to snapshot ``end`` between two snapshots taken from ``start`` on, in ``end``'s money."""
+    last = series.points[end]
+    for i in range(end, 0, -1):
+        before, after, s = series.points[i - 1], series.points[i], series.steps[i]
+        if before.time < start:
+            break
+        if s is not None and same_money(before, last) and same_money(after, last):
+            yield after, s
+
+
+def usual_rate(series: Series, end: int) -> Fraction | None:
+    """The median spend per day of the steps in the 7×24 h up to snapshot ``end`` (resets, top-ups and
+    steps without a rate left out); None with fewer than 4 such steps."""
+    until = series.points[end].time
+    rates = sorted(_per_day(s.spent, s.seconds) for _, s in _inside(series, until - BURN_WINDOW, end)
+                   if s.kind == "usage" and s.seconds > 0)
+    if len(rates) < SPIKE_MIN_PERIODS:
+        return None
+    middle = len(rates) // 2
+    return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
 
 
 @dataclass(frozen=True)
 class Spike:
-    """This period's spend rate against the account's usual one (per day)."""
+    """This span's spend rate against the account's usual one (per day)."""
 
     usage: Decimal
     elapsed_seconds: int
@@ -155,147 +197,68 @@ class Spike:
         return None if self.usual <= 0 else self.rate / self.usual
 
 
-SPIKE_MIN_PERIODS = 4
-_DAY = 86400 * 1_000_000  # microseconds
-
-
-def _per_day(amount: Decimal, micros: int) -> Fraction:
-    # Exact: a spend of exactly 3× the usual rate is a spike at spike_factor 3, never lost to rounding.
-    return Fraction(amount) * _DAY / micros
-
-
-def _decimal(value: Fraction) -> Decimal:
-    return Decimal(value.numerator) / Decimal(value.denominator)
-
-
-def _track(points: Sequence[Point]) -> Track:
-    from monitor.track import Track  # the track builds on this module's Point and step
-
-    return Track.of(points)
-
-
-def in_money(track: Track, current: Point) -> Track:
-    """The snapshots of ``track`` in ``current``'s currency (all of them, unless a relay switched)."""
-    if current.currency is None or set(track.currency) <= {None, current.currency}:
-        return track
-    return _track([p for p in track.points() if same_money(p, current)])
-
-
-_SORTING = Context(prec=60)  # enough digits that two different rates of a week never round to one
-
-
-def _usual(track: Track, until: datetime) -> Fraction | None:
-    week = track.within(until - BURN_WINDOW, until)
-    # Sorted by a rounded rate (a Decimal division: a week of half-hourly checks sorts in a millisecond,
-    # where exact fractions took 4); the median is then taken exactly among the rates that round alike.
-    time = week.time
-    spent = [(week.spent(i), time[i] - time[i - 1]) for i in range(1, len(week))
-             if week.kind[i] == KIND_LETTER["usage"] and time[i] > time[i - 1]]
-    rates = sorted((_SORTING.divide(amount, micros), amount, micros) for amount, micros in spent)
-    if len(rates) < SPIKE_MIN_PERIODS:
+def spike(series: Series, factor: Decimal, min_amount: Decimal, window: timedelta = timedelta(minutes=30),
+          ) -> Spike | None:
+    """Over the span from the newest earlier snapshot at least ``window`` old to the last one: a spend
+    at least ``factor`` times the usual rate (of the week before the span) and at least ``min_amount``;
+    an account idle for a week (usual rate 0) spikes on ``min_amount``."""
+    series = series.in_money(series.points[-1].currency)  # CNY against CNY
+    end = len(series) - 1
+    current = series.points[end]
+    start = next((i for i in range(end - 1, -1, -1) if current.time - series.points[i].time >= window), None)
+    if start is None:
         return None
-    keys = [key for key, _, _ in rates]
-
-    def nth(n: int) -> Fraction:
-        same = rates[bisect_left(keys, keys[n]):bisect_right(keys, keys[n])]
-        exact = sorted(_per_day(spent, micros) for _, spent, micros in same)
-        return exact[n - bisect_left(keys, keys[n])]
-
-    middle = len(rates) // 2
-    return nth(middle) if len(rates) % 2 else (nth(middle - 1) + nth(middle)) / 2
-
-
-def usual_rate(points: Sequence[Point], until: datetime) -> Decimal | None:
-    """The median spend per day of the periods between consecutive snapshots in the 7×24 h before
-    ``until`` (resets, top-ups and currency changes left out); None with fewer than 4 such periods."""
-    usual = _usual(_track(points), until)
-    return None if usual is None else _decimal(usual)
-
-
-def spike(points: Sequence[Point] | Track, current: Point, factor: Decimal, min_amount: Decimal) -> Spike | None:
-    """A spend over the last period (since the latest snapshot) at least ``factor`` times the usual rate
-    and at least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``."""
-    past = points if not isinstance(points, Sequence) else _track(points)
-    if not past.time or past.time[-1] >= (current.time - EPOCH) // MICRO:
-        return None  # nothing before, or the clock moved back: check measures no period
-    previous = past.point(len(past) - 1)
-    change = step(previous, current)
-    seconds = int((current.time - previous.time).total_seconds())
-    if change.kind != "usage" or change.amount is None or change.amount < min_amount:
+    spent = sum((s.spent for s in series.steps[start + 1:] if s is not None), _ZERO)
+    if spent < min_amount:
         return None
-    usual = _usual(in_money(past, current), previous.time)  # CNY against CNY
+    usual = usual_rate(series, start)
     if usual is None:
         return None
-    rate = _per_day(change.amount, (current.time - previous.time) // MICRO)
+    seconds = (current.time - series.points[start].time).total_seconds()
+    rate = _per_day(spent, seconds)
     if usual > 0 and rate < Fraction(factor) * usual:
         return None
-    return Spike(change.amount, seconds, _decimal(rate), _decimal(usual))
+    return Spike(spent, int(seconds), _decimal(rate), _decimal(usual))
 
 
-def same_money(point: Point, current: Point) -> bool:
-    """Whether ``point``'s amounts are in ``current``'s currency (an unknown currency is taken to be)."""
-    return point.currency is None or current.currency is None or point.currency == current.currency
-
-
-def burn_rate(points: Sequence[Point] | Track, now: datetime) -> Decimal | None:
-    """Average usage per day over the last 7×24 h (resets and top-ups excluded); None under 24 h of data."""
-    week = (points if not isinstance(points, Sequence) else _track(points)).within(now - BURN_WINDOW, now)
-    if len(week) < 2:
+def burn_rate(series: Series, now: datetime) -> Decimal | None:
+    """Usage per day over the last 7×24 h (resets and top-ups excluded): the usage of the steps between
+    snapshots of that week over the time they took; None until they took 24 h."""
+    if not series.points:
         return None
-    span = week.time[-1] - week.time[0]
-    if span < MIN_BURN_SPAN // MICRO:
+    steps = [s for _, s in _inside(series, now - BURN_WINDOW, len(series) - 1)]
+    seconds = sum(s.seconds for s in steps if s.seconds > 0)
+    if seconds < MIN_BURN_SPAN.total_seconds():
         return None
-    total = EXACT.subtract(Decimal(week.tally[-1]), Decimal(week.tally[0]))  # the usage steps between
-    return _decimal(_per_day(total, span))  # the exact ratio, rounded once: no float seconds
+    return _decimal(_per_day(sum((s.spent for s in steps), _ZERO), seconds))
 
 
 def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:
     if balance is None or rate is None or rate <= 0:
         return None
-    return max(balance, Decimal(0)) / rate
+    return max(balance, _ZERO) / rate
 
 
-@functools.lru_cache(maxsize=64)  # the same few days for every account of a run
-def _midnight(day: date, zone: tzinfo) -> int:
-    """The first microsecond of local ``day`` (a midnight skipped by a clock change: the change)."""
-    return (datetime.combine(day, datetime.min.time(), tzinfo=zone) - EPOCH) // MICRO
-
-
-def daily_usage(points: Sequence[Point] | Track, zone: tzinfo, since: date | None = None,
-                ) -> dict[date, tuple[Decimal, set[str]]]:
+def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict[date, tuple[Decimal, set[str]]]:
     """Usage per local day (by the later snapshot's day), with the events (reset, topup) of that day;
-    from local day ``since`` on (from the first day when None)."""
-    track = points if not isinstance(points, Sequence) else _track(points)
+    from local day ``since`` on."""
     days: dict[date, tuple[Decimal, set[str]]] = {}
-    if len(track) < 2:
-        return days
-    time, kind, tally = track.time, track.kind, track.tally
-    day = since or moment(time[1]).astimezone(zone).date()
-    start = bisect_left(time, _midnight(day, zone))
-    while start < len(time):  # a day's snapshots found by bisection: no time zone sum per snapshot
-        end = bisect_left(time, _midnight(day + timedelta(days=1), zone)) if day < date.max else len(time)
-        start = max(start, 1)
-        if start < end:
-            if len(set(time[start - 1:end])) == end - start + 1:  # no two snapshots in one second (the usual)
-                days[day] = (EXACT.subtract(Decimal(tally[end - 1]), Decimal(tally[start - 1])),
-                             {EVENTS[k] for k in set(kind[start:end]) & EVENTS.keys()})
-            else:  # a step between two snapshots in one second took no time: it belongs to no day
-                steps = [i for i in range(start, end) if time[i] > time[i - 1]]
-                if steps:
-                    days[day] = (sum((track.spent(i) for i in steps), Decimal(0)),
-                                 {EVENTS[kind[i]] for i in steps if kind[i] in EVENTS})
-        if end < len(time):  # on to the next day with a snapshot (a month without any is one step)
-            day = moment(time[end]).astimezone(zone).date()
-        start = end
+    for after, s in zip(series.points[1:], series.steps[1:]):
+        if s is None:
+            continue
+        day = after.time.astimezone(zone).date()
+        if since is not None and day < since:
+            continue
+        spent, events = days.get(day, (_ZERO, set()))
+        days[day] = (spent + s.spent, events | ({s.kind} if s.kind in ("reset", "topup") else set()))
     return days
 
 
-def trend(points: Sequence[Point] | Track, zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:
+def trend(series: Series, zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:
     """Usage for each of the last ``days`` local days, oldest first; None where nothing was measured."""
     first = today - timedelta(days=days - 1)
-    per_day = daily_usage(points, zone, since=first)
-    wanted = [first + timedelta(days=n) for n in range(days)]
-    return [per_day[d][0] if d in per_day else None for d in wanted]
+    per_day = daily_usage(series, zone, since=first)
+    return [per_day[d][0] if d in per_day else None for d in (first + timedelta(days=n) for n in range(days))]
 
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -304,7 +267,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 def sparkline(values: Sequence[Decimal | None]) -> str:
     """One character per value, scaled to the largest; a space where there is no value."""
     known = [v for v in values if v is not None]
-    top = max(known, default=Decimal(0))
+    top = max(known, default=_ZERO)
     chars = []
     for v in values:
         if v is None:
@@ -314,3 +277,13 @@ def sparkline(values: Sequence[Decimal | None]) -> str:
         else:
             chars.append(SPARK[min(int(v / top * (len(SPARK) - 1) + Decimal("0.5")), len(SPARK) - 1)])
     return "".join(chars)
+
+
+def series_of(records: Iterable[Record]) -> dict[str, Series]:
+    """Each account's successful snapshots, in the records' order (the order of runs)."""
+    found: dict[str, Series] = {}
+    for r in records:
+        if r.ok:
+            found.setdefault(r.account, Series()).add(Point(r.time, r.key_fingerprint, r.balance, r.used,
+                                                            r.currency, r.run))
+    return found

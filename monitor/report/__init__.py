@@ -9,9 +9,7 @@ from decimal import Decimal
 
 from monitor import usage
 from monitor.collect import AccountResult
-from monitor.history import Record, points_of
-from monitor.track import Track
-from monitor.usage import Period, Point, Spike
+from monitor.usage import Period, Point, Series, Spike
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ class Report:
 
 def build(
     results: Sequence[AccountResult],
-    history: Sequence[Record] | Mapping[str, Track],
+    history: Mapping[str, Series],
     now: datetime,
     zone: tzinfo,
     language: str,
@@ -79,13 +77,12 @@ def build(
     history_warning: str | None = None,
     run: str = "report",
 ) -> Report:
-    """The report of one run. ``history`` holds the records from before this run, or each account's
-    track of them; ``run`` is the command (a report measures its period since the previous report, a
+    """The report of one run. ``history`` holds each account's snapshots from before this run, in the
+    order of runs; ``run`` is the command (a report measures its period since the previous report, a
     check since the previous snapshot)."""
-    past = history if isinstance(history, Mapping) else {
-        name: Track.of(points) for name, points in points_of(history).items()}
     today = now.astimezone(zone).date()
-    lines = [_account(r, past.get(r.account.name) or Track(), run == "report", now, zone, today, retention_days)
+    lines = [_account(r, history.get(r.account.name) or Series(), run == "report", now, zone, today,
+                      retention_days)
              for r in results]
     lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
@@ -96,7 +93,7 @@ def build(
 
 
 def _account(
-    result: AccountResult, past: Track, report: bool, now: datetime, zone: tzinfo,
+    result: AccountResult, past: Series, report: bool, now: datetime, zone: tzinfo,
     today: date, retention_days: int,
 ) -> AccountReport:
     account = result.account
@@ -107,35 +104,30 @@ def _account(
             None, None, None, tuple(usage.trend(past, zone, today)),
             False, False, account.low_balance,
         )
-    current = Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency)
+    series = Series(past.points)
+    series.add(Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency))
+    end = len(series) - 1
     retention = timedelta(days=retention_days)
-    newest = past.point(len(past) - 1) if len(past) else None
-    # A check: since the previous snapshot of either kind. The clock moved back: say so, as for one step.
-    if not report or (newest is not None and newest.time >= current.time):
-        period = usage.period(newest, current, retention)
-    else:  # a report: since the previous report, over every snapshot in between
-        # No report yet but checks already ran (check was scheduled first): since the first of them, rather
-        # than "first record" over hours of snapshots.
-        first = past.newest_report() or 0
-        start = past.point(first) if newest is not None else None
-        chain = [] if start is None else [start, *(p for p in past.points(first + 1) if p.time > start.time)]
-        period = usage.period_over(chain, current, retention)
-    points = past.before(current.time)
-    points.add(current)
-    # Only the records in this run's currency: after a relay switched to CNY, its USD week says nothing
+    # A check: since the previous snapshot of either kind. A report: since the previous report, over every
+    # snapshot in between; with no report yet but checks already run, since the first of them.
+    start = (end - 1 if end else None) if not report else series.last_report(end)
+    if report and start is None and end:
+        start = 0
+    period = usage.period(series, start, retention)
+    # Only the snapshots in this run's currency: after a relay switched to CNY, its USD week says nothing
     # about how fast the CNY balance goes (and summed with CNY steps it would be wrong).
-    rate = usage.burn_rate(usage.in_money(points, current), now)
+    rate = usage.burn_rate(series.in_money(snap.currency), now)
     left = None if snap.unlimited else usage.days_left(snap.balance, rate)
     low_balance = snap.exhausted or (
         not snap.unlimited and snap.balance is not None and snap.balance < account.low_balance
     )
     low_days = left is not None and left < account.low_days
-    # Over the period as check measures it, which has no usage when its start is older than retention.
-    recent = newest is not None and current.time - newest.time <= retention
-    spike = usage.spike(past, current, account.spike_factor, account.spike_min_amount) if recent else None
+    window = timedelta(minutes=getattr(account, "spike_window_minutes", 30))
+    recent = end > 0 and (result.time - series.points[end - 1].time) <= retention
+    spike = usage.spike(series, account.spike_factor, account.spike_min_amount, window) if recent else None
     return AccountReport(
         account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
         snap.unlimited, snap.note, period, rate, left,
-        tuple(usage.trend(points, zone, today)),
+        tuple(usage.trend(series, zone, today)),
         low_balance, low_days, account.low_balance, spike,
     )
