@@ -29,9 +29,10 @@ def _pass_options(command: argparse.ArgumentParser) -> None:
 
 
 def _history_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("action", nargs="?", choices=("export", "import"),
-                         help="export: every record as JSON Lines; import FILE: fill an empty history")
-    command.add_argument("file", nargs="?", metavar="FILE", help="import: a v1 history or JSON Lines (- for stdin)")
+    # One list, not two optional positionals: argparse cannot take ``import -c x.yaml FILE`` otherwise.
+    command.add_argument("action", nargs="*", metavar="export | import FILE",
+                         help="export: every record as JSON Lines; import FILE (- for stdin): a v1 history or "
+                              "JSON Lines into an empty history")
     command.add_argument("--since", metavar="TIME", help="export: records from this time (ISO 8601 or a date)")
     command.add_argument("--until", metavar="TIME", help="export: records up to this time")
     command.add_argument("--account", metavar="NAME", help="one account only")
@@ -153,10 +154,23 @@ def _command_first(argv: list[str]) -> list[str]:
         elif arg in _TAKES_VALUE:
             skip = True
         elif arg in COMMANDS:
-            return [arg, *argv[:index], *argv[index + 1:]]
+            return [arg, *_words_first([*argv[:index], *argv[index + 1:]])]
         elif arg in ("-h", "--help", "--version") or not arg.startswith("-"):
             return argv  # the top level's own, or an unknown word: let argparse say so
     return ["run", *argv]
+
+
+def _words_first(argv: list[str]) -> list[str]:
+    """A subcommand's own words (``history import FILE``) before its options: argparse takes positionals
+    in one go, so ``import -c x.yaml FILE`` would leave FILE unrecognised."""
+    words, options, skip = [], [], False
+    for arg in argv:
+        if skip or arg.startswith("-") and arg != "-":
+            options.append(arg)
+            skip = not skip and arg in _TAKES_VALUE
+        else:
+            words.append(arg)
+    return [*words, *options]
 
 
 class _Output:
@@ -327,9 +341,13 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
     if args.command == "history" and args.action:
         from monitor.commands import history_export, history_import
 
-        if args.action == "export":
+        if args.action == ["export"]:
             return history_export(config, stdout, args.since, args.until, args.account)
-        return history_import(config, args.file, stdout)
+        if args.action[0] == "import" and len(args.action) == 2:
+            return history_import(config, args.action[1], stdout)
+        log.error("history: expected `history export [--since T] [--until T] [--account NAME]` or "
+                  "`history import FILE`, not %s", " ".join(args.action))
+        return Exit.USAGE
     if args.command == "history":
         from monitor.commands import history
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import logging
 import sys
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from monitor.report import Report
     from monitor.report.daily import Column
     from monitor.usage import Series
+
+_log = logging.getLogger(__name__)
 
 
 def check_config(config: Config, stdout: IO[str]) -> int:
@@ -263,52 +266,51 @@ def history_export(config: Config, out: IO[str], since: str | None, until: str |
     """Every record, in seq order, as JSON Lines on ``out``."""
     from monitor.history import History
 
-    err = err or sys.stderr
     try:
         start, end = _moment(since, config.timezone), _moment(until, config.timezone)
     except ValueError as exc:
-        err.write(f"history export: --since/--until: {exc}\n")
+        _log.error(f"history export: --since/--until: {exc}")
         return Exit.USAGE
     try:
         for line in History(config.history.folder).export(start, end, account):
             out.write(line.decode("utf-8"))
     except OSError as exc:
-        err.write(f"history export: cannot read {config.history.folder}: {exc.strerror or exc}\n")
+        _log.error(f"history export: cannot read {config.history.folder}: {exc.strerror or exc}")
         return Exit.NO_INPUT
     return Exit.OK
 
 
-def history_import(config: Config, source: str | None, out: IO[str], err: IO[str] | None = None,
+def history_import(config: Config, source: str | None, out: IO[str],
                    stdin: IO[bytes] | None = None) -> int:
     """A v1 history or JSON Lines loaded into an empty history, under the run lock; refused (65) when it
     already holds records."""
     from monitor.history import History, HistoryLocked, LockUnavailable, State
     from monitor.legacy import Stream, Unknown
 
-    err = err or sys.stderr
     if not source:
-        err.write("history import: name the FILE to import (- for standard input)\n")
+        _log.error("history import: name the FILE to import (- for standard input)")
         return Exit.USAGE
     history = History(config.history.folder)
     try:
         with history.locked(config.history.lock_wait_seconds):
             if history.has_records():
-                err.write(f"history import: {config.history.folder} already holds records; import only into an "
-                          "empty history (move its .jsonl files away first). Nothing changed.\n")
+                _log.error(f"history import: {config.history.folder} already holds records; import only into an "
+                          "empty history (move its .jsonl files away first). Nothing changed.")
                 return Exit.DATA
             with (contextlib.nullcontext(stdin or sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
                 stream = Stream(handle)
                 count, seq = history.load(stream.records())
             history.write_state(State(next_seq=seq + 1, alerts=stream.head.get("alerts") or {}))
     except Unknown as exc:
-        err.write(f"history import: {source} has {exc}, which this release does not know. Nothing changed.\n")
+        _log.error(f"history import: {source} has {exc}, which this release does not know. Nothing changed.")
         return Exit.DATA
     except HistoryLocked as exc:
-        err.write(f"history import: {exc}\n")
+        _log.error(f"history import: {exc}")
         return Exit.LOCKED
     except (OSError, LockUnavailable) as exc:
-        err.write(f"history import: {getattr(exc, 'strerror', None) or exc}\n")
+        _log.error(f"history import: cannot read {source} or write {config.history.folder}: "
+                  f"{getattr(exc, 'strerror', None) or exc}")
         return Exit.NO_INPUT
     skipped = f"; {stream.skipped} unreadable, skipped" if stream.skipped else ""
-    out.write(f"history import: {count} records imported into {config.history.folder} ({seq} runs{skipped})\n")
+    out.write(f"history import: {count} records imported into {config.history.folder} ({seq} runs{skipped})")
     return Exit.OK

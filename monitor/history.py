@@ -281,6 +281,7 @@ class History:
         self._own(path)
         loaded.files[path.name] = loaded.files.get(path.name, 0) + len(data)
         loaded.last_seq = seq
+        loaded.state.next_seq = seq + 1
         return seq
 
     def prune(self, loaded: Loaded, now: datetime, keep: Keep) -> None:
@@ -457,10 +458,11 @@ class History:
 
 
 def _prune_clock(loaded: Loaded, now: datetime) -> datetime:
-    """The time pruning goes by: now, but never more than a day past the last run's (or, with no state,
-    the newest record's): a clock set a year ahead prunes at most a day early a run, not the year."""
-    anchor = loaded.state.clock or max((r.time for r in loaded.records), default=now)
-    return min(now, anchor + timedelta(days=1))
+    """The time pruning goes by: now, but never more than a day past the last run's time (or the last
+    pruning clock): one run with a clock set a year ahead prunes at most a day early, not the year."""
+    last = max((r.time for r in loaded.records if r.seq == loaded.last_seq - 1), default=None)
+    anchors = [t for t in (loaded.state.clock, last) if t is not None]
+    return min(now, max(anchors) + timedelta(days=1)) if anchors else now
 
 
 def _seq_of(text: bytes) -> int | None:

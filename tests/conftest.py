@@ -66,7 +66,7 @@ def config_text(relay_url: str, bot_url: str | None = None, extra: str = "", acc
         """
     )
     return (
-        f"timezone: Asia/Shanghai\nhistory:\n  file: api_usage_history.json\n"
+        f"timezone: Asia/Shanghai\nhistory:\n  folder: api_usage_history\n"
         f"defaults:\n  provider: openai-billing\n  base_url: {relay_url}\n  low_balance: 5\n"
         f"{feishu}{extra}{accounts}"
     )
@@ -76,11 +76,19 @@ def config_text(relay_url: str, bot_url: str | None = None, extra: str = "", acc
 class Setup:
     folder: Path
     config: Path
-    history: Path
+    history: Path  # where a v1 history file (of an earlier release) is: the first run imports it
+    log: Path  # the history folder
 
     def records(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = json.loads(self.history.read_text(encoding="utf-8"))["records"]
-        return records
+        """Every record of the history folder, in seq order (as ``history export`` prints them)."""
+        return log_records(self.log)
+
+
+def log_records(folder: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(folder.glob("*.jsonl")):
+        found += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sorted(found, key=lambda r: r["seq"])
 
 
 def write_setup(folder: Path, config: str, env: dict[str, str] | None = None) -> Setup:
@@ -91,7 +99,7 @@ def write_setup(folder: Path, config: str, env: dict[str, str] | None = None) ->
         dotenv = folder / ".env"
         dotenv.write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
         os.chmod(dotenv, 0o600)
-    return Setup(folder, path, folder / "api_usage_history.json")
+    return Setup(folder, path, folder / "api_usage_history.json", folder / "api_usage_history")
 
 
 def standard_env(bot: FeishuBotEmulator | None) -> dict[str, str]:
