@@ -24,7 +24,10 @@ WORDS: dict[str, dict[str, str]] = {
         "period_clock": "上次记录的时间晚于现在（系统时钟被回调？），本次不计时段用量",
         "period_too_old": "上次记录早于保留期，本次不计时段用量",
         "period_not_comparable": "无法与上次记录比较，本次不计时段用量",
-        "elapsed": "{hours} 小时 {minutes} 分钟",
+        "seconds": "{n} 秒",
+        "minutes": "{n} 分钟",
+        "hours": "{n} 小时",
+        "days": "{n} 天",
         "burn": "消耗速度：≈ {rate}/天",
         "burn_days": "消耗速度：≈ {rate}/天，预计可用 {days} 天",
         "trend": "近 7 天",
@@ -74,7 +77,10 @@ WORDS: dict[str, dict[str, str]] = {
         "period_clock": "The previous record is in the future (clock moved back?); no period usage this time",
         "period_too_old": "The previous record is older than the retention; no period usage this time",
         "period_not_comparable": "Cannot compare with the previous record; no period usage this time",
-        "elapsed": "{hours} h {minutes} min",
+        "seconds": "{n} s",
+        "minutes": "{n} min",
+        "hours": "{n} h",
+        "days": "{n} d",
         "burn": "Burn rate: ≈ {rate}/day",
         "burn_days": "Burn rate: ≈ {rate}/day, about {days} days left",
         "trend": "Last 7 days",
@@ -130,8 +136,20 @@ def days(amount: Decimal) -> str:
 
 
 def elapsed(seconds: int, language: str) -> str:
-    minutes_total = int(round(seconds / 60))
-    return WORDS[language]["elapsed"].format(hours=minutes_total // 60, minutes=minutes_total % 60)
+    """A span as people say it: "45 秒", "30 分钟", "2 小时 5 分钟", "3 天 4 小时", "40 天" ("45 s", "30 min",
+    "2 h 5 min", "3 d 4 h", "40 d"). Under a minute in seconds; under a day in hours and minutes, the
+    minutes rounded half-up (90 s is 2 minutes); from a day on in days and hours, the hours rounded half-up.
+    A part that is zero is left out. ``seconds`` is never negative (a clock step has no span to show)."""
+    w = WORDS[language]
+    if seconds < 60:
+        return w["seconds"].format(n=max(seconds, 0))
+    minutes = (seconds + 30) // 60
+    if minutes < 24 * 60:
+        parts = [("hours", minutes // 60), ("minutes", minutes % 60)]
+    else:
+        hours = (seconds + 1800) // 3600  # from the seconds: 4 h 29 min 40 s is 4 h, not 4 h 30 min then 5 h
+        parts = [("days", hours // 24), ("hours", hours % 24)]
+    return " ".join(w[unit].format(n=n) for unit, n in parts if n)
 
 
 # --- our own notes and error texts, as a Chinese report shows them --------------------------------

@@ -1,0 +1,80 @@
+"""How the report, the card and the alert messages say things: durations as people say them, the footnote
+only where it applies, a change of currency, runs in one second and clock steps. Pure: no server, no file."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from monitor import alerts
+from monitor.report import AccountReport, Report
+from monitor.report.card import card
+from monitor.report.text import period_line, render, spike_line
+from monitor.report.words import elapsed
+from monitor.usage import Period, Spike
+
+NOW = datetime(2026, 11, 28, 14, 47, 12, 345678, tzinfo=timezone(timedelta(hours=8)))
+USED = Decimal("0.012345")  # six decimals, as relays give them: shown $0.0123
+
+
+def account(period: Period | None = None, currency: str = "USD", name: str = "main", spike: Spike | None = None,
+            ok: bool = True, error: str | None = None, note: str | None = None, low: bool = False) -> AccountReport:
+    return AccountReport(
+        name, "openai-billing", ok, error, currency, Decimal("12.340001") if ok else None, Decimal("7.659999"),
+        None, False, note, period, None, None, (), low, False, Decimal(5), spike)
+
+
+def usage(seconds: int, amount: Decimal | None = USED, kind: str = "usage", topup: Decimal | None = None,
+          reason: str | None = None) -> Period:
+    return Period(kind, NOW - timedelta(seconds=seconds), seconds, amount, topup, reason)
+
+
+def card_words(report: Report) -> str:
+    built = card(report, report.accounts)
+    texts = [built["header"]["title"]["content"]]
+    for element in built["elements"]:
+        if element["tag"] == "div":
+            texts.append(element["text"]["content"])
+        elif element["tag"] == "note":
+            texts += [e["content"] for e in element["elements"]]
+    return "\n".join(texts)
+
+
+# --- durations ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "zh", "en"), [
+    (29, "29 秒", "29 s"),
+    (89, "1 分钟", "1 min"),
+    (90, "2 分钟", "2 min"),  # 1.5 min, half-up
+    (150, "3 分钟", "3 min"),  # 2.5 min: half-up, where half-to-even said 2
+    (30 * 60 + 29, "30 分钟", "30 min"),
+    (2 * 3600, "2 小时", "2 h"),
+    (2 * 3600 + 5 * 60 - 30, "2 小时 5 分钟", "2 h 5 min"),
+    (12 * 3600 + 10 * 60 + 3, "12 小时 10 分钟", "12 h 10 min"),
+    (24 * 3600 - 20, "1 天", "1 d"),
+    (3 * 86400, "3 天", "3 d"),
+    (3 * 86400 + 4 * 3600 + 29 * 60 + 40, "3 天 4 小时", "3 d 4 h"),  # 4 h 29 min 40 s: not 4 h 30 min, then 5 h
+    (3 * 86400 + 4 * 3600 + 30 * 60, "3 天 5 小时", "3 d 5 h"),
+    (40 * 86400 + 7 * 60, "40 天", "40 d"),
+])
+def test_durations_read_as_people_say_them(seconds: int, zh: str, en: str) -> None:
+    assert (elapsed(seconds, "zh"), elapsed(seconds, "en")) == (zh, en)
+
+
+def test_the_text_the_card_the_alert_and_the_spike_line_share_the_durations() -> None:
+    leak = Spike(Decimal("1.208641"), 90, Decimal("1160.295360"), Decimal("2.901234"))
+    a = account(usage(150), spike=leak)
+    zh, en = Report(NOW, "zh", (a,), {}), Report(NOW, "en", (a,), {})
+    assert "在过去的 3 分钟用量为：$0.0123" in render(zh) and "在过去的 3 分钟用量为：$0.0123" in card_words(zh)
+    assert "Usage in the past 3 min: $0.0123" in render(en)
+    assert spike_line(a, "zh") == "⚠️ 用量异常：过去 2 分钟用量 $1.2086，约为近 7 天常态速率的 399.9 倍"
+    assert alerts.lines(zh, [alerts.Change("main", "spike", True)]) == [
+        "🔥 main：用量异常：过去 2 分钟用量 $1.2086，约为近 7 天常态速率的 399.9 倍"]
+    assert alerts.lines(en, [alerts.Change("main", "spike", True)]) == [
+        "🔥 main: Unusual spending: $1.2086 in the past 2 min, about 399.9× the usual rate of 7 days"]
+    forty = account(usage(40 * 86400 + 7 * 60))
+    assert period_line(forty, "zh") == "在过去的 40 天用量为：$0.0123"
+    assert period_line(forty, "en") == "Usage in the past 40 d: $0.0123"
