@@ -78,3 +78,18 @@ def test_the_text_the_card_the_alert_and_the_spike_line_share_the_durations() ->
     forty = account(usage(40 * 86400 + 7 * 60))
     assert period_line(forty, "zh") == "在过去的 40 天用量为：$0.0123"
     assert period_line(forty, "en") == "Usage in the past 40 d: $0.0123"
+
+
+# --- the footnote -------------------------------------------------------------------------------------
+
+
+def test_the_footnote_stands_only_under_a_report_with_an_approximate_period() -> None:
+    topup = usage(150, None, kind="topup", topup=Decimal("100.000001"))
+    plain = Report(NOW, "zh", (account(usage(43200 + 603)), account(topup, name="spare")), {})
+    assert "注：" not in render(plain) and "注：" not in card_words(plain)
+    reset = Period("reset", NOW - timedelta(hours=12), 43200, USED, reason="reset", approximate=True)
+    rough = Report(NOW, "en", (account(usage(150)), account(reset, name="spare")), {})
+    assert render(rough).rstrip().endswith("a reset or a new key in between makes it approximate.")
+    assert "Note: period usage is the difference" in card_words(rough)
+    changed = Period("reset", NOW - timedelta(hours=12), 43200, None, reason="key_changed")
+    assert "注：" in render(Report(NOW, "zh", (account(changed),), {}))

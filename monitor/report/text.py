@@ -84,6 +84,16 @@ def period_line(a: AccountReport, language: str) -> str:
     return w[f"period_{p.reason or 'first'}"]
 
 
+def approximate(report: Report) -> bool:
+    """Whether some account's period usage is approximate (a reset inside it): the footnote then says why."""
+    return any(a.period is not None and (a.period.approximate or a.period.kind == "reset") for a in report.accounts)
+
+
+def footnote_lines(report: Report) -> list[str]:
+    """The note under the report that resets make period usage approximate, only when one does."""
+    return [WORDS[report.language]["footnote"]] if approximate(report) else []
+
+
 def totals_line(report: Report) -> str:
     w = WORDS[report.language]
     shown = " · ".join(money(v, c) for c, v in sorted(report.totals.items()))
@@ -107,5 +117,5 @@ def render(report: Report, history_problem: str | None = None) -> str:
     for a in report.accounts:
         out.append(status_line(a))
         out += [f"  {line}" for line in detail_lines(a, report.language)]
-    out += ["", *summary_lines(report, history_problem), WORDS[report.language]["footnote"]]
+    out += ["", *summary_lines(report, history_problem), *footnote_lines(report)]
     return "\n".join(out) + "\n"

@@ -38,7 +38,7 @@ WORDS: dict[str, dict[str, str]] = {
         "totals": "合计剩余",
         "no_totals": "无",
         "succeeded": "查询成功：{ok}/{all} 个账户",
-        "footnote": "注：时段用量为两次快照之差；期间如有重置或充值，数值为近似值。",
+        "footnote": "注：时段用量为快照之差；期间如有重置或更换密钥，数值为近似值。",
         "history_warning": "⚠️ 历史记录：{warning}",
         "history_not_saved": "⚠️ 本次历史记录未能保存：{reason}",
         "part": "（第 {n}/{count} 部分）",
@@ -91,7 +91,8 @@ WORDS: dict[str, dict[str, str]] = {
         "totals": "Total remaining",
         "no_totals": "none",
         "succeeded": "Queried: {ok}/{all} accounts",
-        "footnote": "Note: period usage is the difference of two snapshots; resets and top-ups make it approximate.",
+        "footnote": "Note: period usage is the difference of snapshots; "
+                    "a reset or a new key in between makes it approximate.",
         "history_warning": "⚠️ History: {warning}",
         "history_not_saved": "⚠️ History was not saved this time: {reason}",
         "part": " (part {n}/{count})",
