@@ -51,6 +51,7 @@ class Period:
     topup: Decimal | None = None
     reason: str | None = None  # why there is no usage: "first", "clock", "too old", "key changed"…
     approximate: bool = False  # a reset (or a change of currency) between two of its snapshots
+    previous_currency: str | None = None  # the currency before a change of currency inside the period
 
 
 def latest(points: Sequence[Point]) -> Point | None:

@@ -93,3 +93,41 @@ def test_the_footnote_stands_only_under_a_report_with_an_approximate_period() ->
     assert "Note: period usage is the difference" in card_words(rough)
     changed = Period("reset", NOW - timedelta(hours=12), 43200, None, reason="key_changed")
     assert "注：" in render(Report(NOW, "zh", (account(changed),), {}))
+
+
+# --- a change of currency -----------------------------------------------------------------------------
+
+
+def test_a_currency_switch_says_so_not_a_reset() -> None:
+    switched = Period("first", NOW - timedelta(hours=12), 43200 + 150, None, reason="not_comparable",
+                      previous_currency="USD")
+    a = account(switched, currency="CNY")
+    assert period_line(a, "zh") == "币种变更：USD → CNY，本时段不计用量"
+    assert period_line(a, "en") == "Currency changed: USD → CNY, no usage counted for this period"
+    # Over a report's period, the checks after the switch still measured CNY usage.
+    after = Period("reset", NOW - timedelta(hours=12), 43200 + 150, Decimal("2.991800"), reason="reset",
+                   approximate=True, previous_currency="USD")
+    line = period_line(account(after, currency="CNY"), "zh")
+    assert line == "在过去的 12 小时 3 分钟用量约为：¥2.9918（币种变更：USD → CNY，变更前的用量不计）"
+    assert "重置" not in line
+
+
+# --- runs in one second, and clock steps --------------------------------------------------------------
+
+
+def test_two_runs_in_the_same_second_show_the_usage_and_say_nothing_of_a_clock() -> None:
+    same = account(usage(0, reason="same_second"))
+    assert period_line(same, "zh") == "用量为：$0.0123（与上次运行在同一秒）"
+    assert period_line(same, "en") == "Usage: $0.0123 (in the same second as the previous run)"
+    nothing = account(Period("first", NOW, 0, None, reason="same_second"))
+    for language in ("zh", "en"):
+        for line in (period_line(same, language), period_line(nothing, language)):
+            assert "时钟" not in line and "clock" not in line and "0 分钟" not in line and " 0 s" not in line
+
+
+def test_a_clock_step_back_shows_the_usage_without_a_duration_and_says_the_clock_moved() -> None:
+    back = account(usage(-3598, reason="clock"))
+    zh = period_line(back, "zh")
+    assert zh.startswith("用量为：$0.0123（") and "系统时钟被调整过" in zh and "小时" not in zh
+    assert "the clock moved" in period_line(back, "en") and "-" not in period_line(back, "en")
+    assert "系统时钟被调整过" in period_line(account(Period("first", NOW, None, None, reason="clock")), "zh")
