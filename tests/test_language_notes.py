@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
-from monitor.emulators import RelayEmulator, Token
+from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
 from monitor.report.words import localised
-from tests.conftest import MAIN_KEY, SPARE_KEY, config_text, cron_run, write_setup
+from tests.conftest import MAIN_KEY, SPARE_KEY, config_text, cron_run, standard_env, write_setup
 
 ACCOUNTS = """\
 accounts:
@@ -38,6 +39,32 @@ def test_zh_report_translates_notes_and_errors_but_json_keeps_them(tmp_path: Pat
     assert accounts["slow"]["error"].startswith("timed out after 0.4 s")
 
 
+DOWN_AND_EMPTY = """\
+accounts:
+  - name: down
+    base_url: http://127.0.0.1:1
+    api_key: ${SPARE_API_KEY}
+  - name: relay
+    api_key: ${MAIN_API_KEY}
+"""
+
+
+def test_a_zh_check_says_its_alerts_in_chinese_as_the_report_does(tmp_path: Path, bot: FeishuBotEmulator) -> None:
+    exhausted = {MAIN_KEY[3:]: Token(total=Decimal("20"), used=Decimal("20.000001"), name="relay")}
+    with RelayEmulator(tokens=exhausted) as relay:
+        text = config_text(relay.url, bot.url, extra="http:\n  retries: 0\n", accounts=DOWN_AND_EMPTY)
+        setup = write_setup(tmp_path / "etc", "language: zh\n" + text, standard_env(bot))
+        result = cron_run(["check", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 3, result.stderr
+    [message] = bot.received
+    card = message["card"]
+    shown = "\n".join([card["header"]["title"]["content"],
+                       *(e["text"]["content"] for e in card["elements"] if e["tag"] == "div")])
+    assert "查询失败：无法连接 127.0.0.1:1：连接被拒绝" in shown and "relay：额度已用尽" in shown, shown
+    words = set(re.findall(r"[A-Za-z]{3,}", shown)) - {"API", "down", "relay", "all"}  # names; <at id=all>
+    assert words == set(), shown
+
+
 def test_english_and_unknown_texts_are_left_as_they_are() -> None:
     assert localised("quota exhausted", "en") == "quota exhausted"
     assert localised("HTTP 401: 无效的令牌", "zh") == "HTTP 401: 无效的令牌"
@@ -47,3 +74,4 @@ def test_english_and_unknown_texts_are_left_as_they_are() -> None:
         "超时：在本次运行的 120 秒时限内没有应答"
     assert localised("response is not JSON (text/html, 'Just a moment...')", "zh") == \
         "答复不是 JSON（text/html, 'Just a moment...'）"
+

@@ -3,6 +3,7 @@ only where it applies, a change of currency, runs in one second and clock steps.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -131,3 +132,20 @@ def test_a_clock_step_back_shows_the_usage_without_a_duration_and_says_the_clock
     assert zh.startswith("用量为：$0.0123（") and "系统时钟被调整过" in zh and "小时" not in zh
     assert "the clock moved" in period_line(back, "en") and "-" not in period_line(back, "en")
     assert "系统时钟被调整过" in period_line(account(Period("first", NOW, None, None, reason="clock")), "zh")
+
+
+# --- alerts speak the report's language ---------------------------------------------------------------
+
+
+def test_a_zh_alert_says_errors_and_notes_in_chinese_as_the_report_does() -> None:
+    down = account(None, name="down", ok=False, error="cannot reach 127.0.0.1:1: connection refused")
+    relay = account(usage(1803), name="relay", note="quota exhausted", low=True)
+    report = Report(NOW, "zh", (down, relay), {})
+    found = [alerts.Change("down", "failed", True), alerts.Change("relay", "low", True)]
+    lines = alerts.lines(report, found)
+    assert lines == ["❌ down：查询失败：无法连接 127.0.0.1:1：连接被拒绝", "⚠️ relay：额度已用尽"]
+    assert re.findall(r"[A-Za-z]{3,}", "\n".join(lines).replace("down", "").replace("relay", "")) == []
+    assert "无法连接 127.0.0.1:1：连接被拒绝" in render(report) and "⚠️ 额度已用尽" in render(report)
+    english = Report(NOW, "en", (down, relay), {})
+    assert alerts.lines(english, found) == ["❌ down: query failed: cannot reach 127.0.0.1:1: connection refused",
+                                            "⚠️ relay: quota exhausted"]
