@@ -17,7 +17,7 @@ from typing import Any
 from monitor.records import parse_time, utc_text
 from monitor.report import AccountReport, Report
 from monitor.report.text import spike_line
-from monitor.report.words import WORDS, days, money
+from monitor.report.words import WORDS, days, localised, money
 
 CONDITIONS = ("failed", "low", "spike")
 State = dict[str, dict[str, str]]
@@ -99,16 +99,17 @@ def _started(a: AccountReport, condition: str, language: str) -> str:
     w = WORDS[language]
     balance = money(a.balance, a.currency) if a.balance is not None else "-"
     if condition == "failed":
-        return w["alert_failed"].format(name=a.name, error=a.error)
+        return w["alert_failed"].format(name=a.name, error=localised(a.error or "", language))
     if condition == "spike" and a.spike is not None:
         return w["alert_spike"].format(name=a.name, line=spike_line(a, language).removeprefix("⚠️ "))
     if condition == "low" and a.note and a.low_balance:
-        return w["alert_exhausted"].format(name=a.name, note=a.note)
+        return w["alert_exhausted"].format(name=a.name, note=localised(a.note, language))
     if condition == "low" and a.low_balance and a.threshold is not None:
         return w["alert_low"].format(name=a.name, balance=balance, threshold=money(a.threshold, a.currency))
     if condition == "low" and a.days_left is not None:
         return w["alert_low_days"].format(name=a.name, days=days(a.days_left), balance=balance)
-    return w["alert_failed"].format(name=a.name, error=a.error or condition)  # a failed query kept it active
+    # A failed query kept it active.
+    return w["alert_failed"].format(name=a.name, error=localised(a.error, language) if a.error else condition)
 
 
 def _ended(a: AccountReport, condition: str, language: str) -> str:

@@ -220,7 +220,7 @@ def test_a_key_spending_ten_times_its_usual_rate_is_a_spike_in_the_check_and_the
 
     report = cron_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home")
     assert report.returncode == 1
-    assert "⚠️ 用量异常：过去 0 小时 30 分钟用量 $1.2086，约为近 7 天常态速率的" in report.stdout
+    assert "⚠️ 用量异常：过去 30 分钟用量 $1.2086，约为近 7 天常态速率的" in report.stdout
 
     result = check(setup, "--json")
     assert result.returncode == 1, result.stderr
@@ -232,7 +232,7 @@ def test_a_key_spending_ten_times_its_usual_rate_is_a_spike_in_the_check_and_the
     [alert] = bot.received
     assert mentioned(alert)
     text = body(alert)
-    found = re.search(r"🔥 main：用量异常：过去 0 小时 30 分钟用量 \$1\.2086，约为近 7 天常态速率的 ([\d.]+) 倍", text)
+    found = re.search(r"🔥 main：用量异常：过去 30 分钟用量 \$1\.2086，约为近 7 天常态速率的 ([\d.]+) 倍", text)
     assert found and Decimal("9.9") <= Decimal(found.group(1)) <= Decimal("10.0"), text
     assert "spare" not in text and "unlimited" not in text
 
@@ -251,7 +251,7 @@ def test_an_idle_week_then_five_dollars_on_a_key_without_limit_is_a_spike(
     result = check(setup)
     assert result.returncode == 1, result.stderr
     [alert] = bot.received
-    assert "🔥 unlimited：用量异常：过去 0 小时 30 分钟用量 $5.0000，而近 7 天几乎没有用量" in body(alert)
+    assert "🔥 unlimited：用量异常：过去 30 分钟用量 $5.0000，而近 7 天几乎没有用量" in body(alert)
 
 
 def test_an_undelivered_alert_is_posted_again_at_the_next_check(
@@ -477,7 +477,7 @@ def test_the_demo_tells_the_whole_story_quickly(tmp_path: Path) -> None:
     passes = out.split("\n== ")
     assert "💵API 余额监控时报" in passes[1] and "exit code 1" in passes[1]  # the report: spare is low
     assert "(nothing changed: nothing posted)" in passes[2]
-    assert re.search(r"🔥 主账户：用量异常：过去 0 小时 30 分钟用量 \$6\.2252，约为近 7 天常态速率的 [\d.]+ 倍",
+    assert re.search(r"🔥 主账户：用量异常：过去 30 分钟用量 \$6\.2252，约为近 7 天常态速率的 [\d.]+ 倍",
                      passes[3])
     assert "✅ 备用账户 已恢复：充值 $20.0000" in passes[4] and "exit code 0" in passes[4]
     assert "3 messages" in passes[5] and "Demo succeeded" in out

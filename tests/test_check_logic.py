@@ -241,7 +241,7 @@ def test_a_spike_line_has_the_numbers_and_the_reason() -> None:
         "🔥 main：用量异常：过去 1 小时 30 分钟用量 $12.0000，约为近 7 天常态速率的 8.0 倍"]
     idle = report(account(the_spike=Spike(Decimal("5"), 1800, Decimal("240"), Decimal(0))), language="en")
     assert alerts.lines(idle, alerts.changes(idle, {}, NOW, 0)) == [
-        "🔥 main: Unusual spending: $5.0000 in the past 0 h 30 min, after 7 days with almost none"]
+        "🔥 main: Unusual spending: $5.0000 in the past 30 min, after 7 days with almost none"]
 
 
 def test_repeat_hours_reposts_a_still_active_alert_once_that_long_has_passed() -> None:

@@ -92,7 +92,7 @@ def test_the_second_run_shows_the_usage_since_the_first(
     main = next(a for a in doc["accounts"] if a["name"] == "main")
     assert main["period"]["kind"] == "usage" and main["period"]["usage"] == "1.2345"
     assert 43200 <= main["period"]["elapsed_seconds"] < 43260
-    assert "在过去的 12 小时 0 分钟用量为：$1.2345" in card_text(bot.received[-1])
+    assert "在过去的 12 小时用量为：$1.2345" in card_text(bot.received[-1])
     assert len(setup.records()) == 4
 
 

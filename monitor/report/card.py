@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.report import AccountReport, Report
-from monitor.report.text import detail_lines, status_line, summary_lines, title
+from monitor.report.text import detail_lines, footnote_lines, status_line, summary_lines, title
 from monitor.report.words import WORDS
 
 COLOURS = {"ok": "green", "low": "orange", "failed": "red"}
@@ -55,7 +55,7 @@ def card(
     if n == count:
         elements.append({"tag": "hr"})
         elements.append(_div("\n".join(_escape(line) for line in summary_lines(report, history_problem))))
-    notes = [w["footnote"]] if n == count else []
+    notes = footnote_lines(report) if n == count else []
     if keyword and keyword not in header:
         notes.append(w["keyword"].format(keyword=keyword))  # the bot rejects any message without it (19024)
     if notes:

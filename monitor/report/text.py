@@ -71,17 +71,46 @@ def period_line(a: AccountReport, language: str) -> str:
     w = WORDS[language]
     p = a.period
     assert p is not None
-    span = elapsed(p.elapsed_seconds or 0, language)
-    if p.kind == "usage" and p.usage is not None:
-        line = w["period_usage"].format(elapsed=span, amount=money(p.usage, a.currency))
-        return line + (w["period_with_topup"].format(amount=money(p.topup, a.currency)) if p.topup else "")
-    if p.kind == "reset" and p.usage is not None:
-        return w["period_approximate"].format(elapsed=span, amount=money(p.usage, a.currency))
+    seconds = p.elapsed_seconds
+    clock = p.reason == "clock" or (seconds is not None and seconds < 0)
+    same_second = not clock and (p.reason == "same_second" or seconds == 0)
+    # Runs in the same second, or a clock step: the usage still counts, but there is no span to say.
+    span = None if clock or same_second or seconds is None else elapsed(seconds, language)
+    aside = w["clock_moved"] if clock else w["same_second"] if same_second else ""
+
+    def dated(key: str, **values: str) -> str:
+        return w[key].format(elapsed=span, **values) if span is not None else w[f"{key}_undated"].format(**values)
+
+    amount = money(p.usage, a.currency) if p.usage is not None else None
+    before = p.previous_currency
+    if before and a.currency and before != a.currency:  # a relay switched USD → CNY: neither usage nor a reset
+        if amount is None:
+            return w["period_currency"].format(before=before, after=a.currency)
+        return dated("period_currency_usage", amount=amount, before=before, after=a.currency) + aside
+    if p.kind == "usage" and amount is not None:
+        line = dated("period_usage", amount=amount)
+        return line + aside + (w["period_with_topup"].format(amount=money(p.topup, a.currency)) if p.topup else "")
+    if p.kind == "reset" and amount is not None:
+        return dated("period_approximate", amount=amount) + aside
     if p.kind == "topup" and p.topup is not None:
-        return w["period_topup"].format(elapsed=span, amount=money(p.topup, a.currency))
+        return dated("period_topup", amount=money(p.topup, a.currency)) + aside
     if p.kind == "reset":
-        return w["period_key_changed"] if p.reason == "key_changed" else w["period_reset"].format(elapsed=span)
-    return w[f"period_{p.reason or 'first'}"]
+        return w["period_key_changed"] if p.reason == "key_changed" else dated("period_reset") + aside
+    if clock:
+        return w["period_clock"]
+    if same_second:
+        return w["period_same_second"]
+    return w.get(f"period_{p.reason or 'first'}", w["period_not_comparable"])
+
+
+def approximate(report: Report) -> bool:
+    """Whether some account's period usage is approximate (a reset inside it): the footnote then says why."""
+    return any(a.period is not None and (a.period.approximate or a.period.kind == "reset") for a in report.accounts)
+
+
+def footnote_lines(report: Report) -> list[str]:
+    """The note under the report that resets make period usage approximate, only when one does."""
+    return [WORDS[report.language]["footnote"]] if approximate(report) else []
 
 
 def totals_line(report: Report) -> str:
@@ -107,5 +136,5 @@ def render(report: Report, history_problem: str | None = None) -> str:
     for a in report.accounts:
         out.append(status_line(a))
         out += [f"  {line}" for line in detail_lines(a, report.language)]
-    out += ["", *summary_lines(report, history_problem), WORDS[report.language]["footnote"]]
+    out += ["", *summary_lines(report, history_problem), *footnote_lines(report)]
     return "\n".join(out) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 
 from monitor.amounts import rounded
@@ -21,10 +22,24 @@ WORDS: dict[str, dict[str, str]] = {
         "period_key_changed": "密钥已更换，用量从新密钥重新计算",
         "period_topup": "在过去的 {elapsed}内充值了 {amount}，不计入用量",
         "period_first": "首次记录，暂无时段用量",
-        "period_clock": "上次记录的时间晚于现在（系统时钟被回调？），本次不计时段用量",
+        "period_usage_undated": "用量为：{amount}",
+        "period_approximate_undated": "用量约为：{amount}（期间用量被重置或更换了密钥，为近似值）",
+        "period_reset_undated": "用量已重置（已用额度变小），本时段不计用量",
+        "period_topup_undated": "充值了 {amount}，不计入用量",
+        "period_currency": "币种变更：{before} → {after}，本时段不计用量",
+        "period_currency_usage": "在过去的 {elapsed}用量约为：{amount}"
+                                 "（币种变更：{before} → {after}，变更前的用量不计）",
+        "period_currency_usage_undated": "用量约为：{amount}（币种变更：{before} → {after}，变更前的用量不计）",
+        "period_clock": "上次记录的时间晚于现在（系统时钟被调整过），本次不计时段用量",
+        "period_same_second": "与上次运行在同一秒，本次不计时段用量",
+        "clock_moved": "（上次记录的时间晚于现在：系统时钟被调整过，时长不可知）",
+        "same_second": "（与上次运行在同一秒）",
         "period_too_old": "上次记录早于保留期，本次不计时段用量",
         "period_not_comparable": "无法与上次记录比较，本次不计时段用量",
-        "elapsed": "{hours} 小时 {minutes} 分钟",
+        "seconds": "{n} 秒",
+        "minutes": "{n} 分钟",
+        "hours": "{n} 小时",
+        "days": "{n} 天",
         "burn": "消耗速度：≈ {rate}/天",
         "burn_days": "消耗速度：≈ {rate}/天，预计可用 {days} 天",
         "trend": "近 7 天",
@@ -35,7 +50,7 @@ WORDS: dict[str, dict[str, str]] = {
         "totals": "合计剩余",
         "no_totals": "无",
         "succeeded": "查询成功：{ok}/{all} 个账户",
-        "footnote": "注：时段用量为两次快照之差；期间如有重置或充值，数值为近似值。",
+        "footnote": "注：时段用量为快照之差；期间如有重置或更换密钥，数值为近似值。",
         "history_warning": "⚠️ 历史记录：{warning}",
         "history_not_saved": "⚠️ 本次历史记录未能保存：{reason}",
         "part": "（第 {n}/{count} 部分）",
@@ -71,10 +86,25 @@ WORDS: dict[str, dict[str, str]] = {
         "period_key_changed": "The key was changed; usage starts again with the new key",
         "period_topup": "Topped up {amount} in the past {elapsed}; not counted as usage",
         "period_first": "First record, no period usage yet",
-        "period_clock": "The previous record is in the future (clock moved back?); no period usage this time",
+        "period_usage_undated": "Usage: {amount}",
+        "period_approximate_undated": "Usage: about {amount} (a reset or a new key in between)",
+        "period_reset_undated": "Usage was reset (used went down); not counted",
+        "period_topup_undated": "Topped up {amount}; not counted as usage",
+        "period_currency": "Currency changed: {before} → {after}, no usage counted for this period",
+        "period_currency_usage": "Usage in the past {elapsed}: about {amount} (currency changed: {before} → {after}; "
+                                 "the usage before the change is not counted)",
+        "period_currency_usage_undated": "Usage: about {amount} (currency changed: {before} → {after}; "
+                                         "the usage before the change is not counted)",
+        "period_clock": "The previous record is later than now (the clock moved); no period usage this time",
+        "period_same_second": "In the same second as the previous run; no period usage this time",
+        "clock_moved": " (the previous record is later than now: the clock moved, so the time is unknown)",
+        "same_second": " (in the same second as the previous run)",
         "period_too_old": "The previous record is older than the retention; no period usage this time",
         "period_not_comparable": "Cannot compare with the previous record; no period usage this time",
-        "elapsed": "{hours} h {minutes} min",
+        "seconds": "{n} s",
+        "minutes": "{n} min",
+        "hours": "{n} h",
+        "days": "{n} d",
         "burn": "Burn rate: ≈ {rate}/day",
         "burn_days": "Burn rate: ≈ {rate}/day, about {days} days left",
         "trend": "Last 7 days",
@@ -85,7 +115,8 @@ WORDS: dict[str, dict[str, str]] = {
         "totals": "Total remaining",
         "no_totals": "none",
         "succeeded": "Queried: {ok}/{all} accounts",
-        "footnote": "Note: period usage is the difference of two snapshots; resets and top-ups make it approximate.",
+        "footnote": "Note: period usage is the difference of snapshots; "
+                    "a reset or a new key in between makes it approximate.",
         "history_warning": "⚠️ History: {warning}",
         "history_not_saved": "⚠️ History was not saved this time: {reason}",
         "part": " (part {n}/{count})",
@@ -130,8 +161,20 @@ def days(amount: Decimal) -> str:
 
 
 def elapsed(seconds: int, language: str) -> str:
-    minutes_total = int(round(seconds / 60))
-    return WORDS[language]["elapsed"].format(hours=minutes_total // 60, minutes=minutes_total % 60)
+    """A span as people say it: "45 秒", "30 分钟", "2 小时 5 分钟", "3 天 4 小时", "40 天" ("45 s", "30 min",
+    "2 h 5 min", "3 d 4 h", "40 d"). Under a minute in seconds; under a day in hours and minutes, the
+    minutes rounded half-up (90 s is 2 minutes); from a day on in days and hours, the hours rounded half-up.
+    A part that is zero is left out. ``seconds`` is never negative (a clock step has no span to show)."""
+    w = WORDS[language]
+    if seconds < 60:
+        return w["seconds"].format(n=max(seconds, 0))
+    minutes = (seconds + 30) // 60
+    if minutes < 24 * 60:
+        parts = [("hours", minutes // 60), ("minutes", minutes % 60)]
+    else:
+        hours = (seconds + 1800) // 3600  # from the seconds: 4 h 29 min 40 s is 4 h, not 4 h 30 min then 5 h
+        parts = [("days", hours // 24), ("hours", hours % 24)]
+    return " ".join(w[unit].format(n=n) for unit, n in parts if n)
 
 
 # --- our own notes and error texts, as a Chinese report shows them --------------------------------
@@ -159,31 +202,98 @@ REASONS_ZH = {
     "connection failed": "连接失败",
 }
 
-_ERRORS_ZH = [
-    (re.compile(r"timed out after (\S+) s connecting \((.+)\)"), "超时：{0} 秒内未能连上 {1}"),
-    (re.compile(r"timed out after (\S+) s waiting for an answer \((.+)\)"), "超时：{1} 在 {0} 秒内没有应答"),
-    (re.compile(r"timed out: no answer within the run's limit of (\S+) s"), "超时：在本次运行的 {0} 秒时限内没有应答"),
-    (re.compile(r"timed out: the run's time limit was reached"), "超时：已到本次运行的时限"),
-    (re.compile(r"(\S+) asked us to wait (\S+) s, past the run's time limit"),
-     "{0} 要求等待 {1} 秒，超出本次运行的时限"),
-    (re.compile(r"response is not JSON \((.*)\)"), "答复不是 JSON（{0}）"),
-    (re.compile(r"HTTP 429: the server asks to wait (\S+) s, longer than the run has left"),
-     "HTTP 429：服务器要求等待 {0} 秒，超出本次运行剩余的时间"),
+# What stands after "HTTP 404: " when the answer had no message of its own (providers.common._status_text).
+STATUS_ZH = {
+    "bad request": "请求有误",
+    "unauthorized (is the key right?)": "未授权（密钥对吗？）",
+    "forbidden": "拒绝访问",
+    "not found (is the base_url right?)": "找不到（base_url 对吗？）",
+    "rate limited (empty answer)": "被限流（空答复）",
+    "server error": "服务器出错",
+    "bad gateway": "网关出错",
+    "service unavailable": "服务不可用",
+    "gateway timeout": "网关超时",
+    "error": "出错",
+}
+
+_MOONSHOT_HINT = ("a key from platform.moonshot.cn works only on api.moonshot.cn, one from .ai only on "
+                  "api.moonshot.ai")
+_MOONSHOT_HINT_ZH = "platform.moonshot.cn 的密钥只能用于 api.moonshot.cn，.ai 的密钥只能用于 api.moonshot.ai"
+
+
+def _wait_zh(text: str) -> str:
+    """http._seconds: "12 s" or "indefinitely"."""
+    return "无限期" if text == "indefinitely" else re.sub(r"^(\S+) s$", r"\1 秒", text)
+
+
+def _described_zh(text: str) -> str:
+    """common._describe_non_json: "text/html, 'Just a moment...'", "no content type, empty body"."""
+    text = re.sub(r"^no content type(?=, )", "没有内容类型", text)
+    return re.sub(r", empty body$", "，正文为空", text)
+
+
+# Each error text of ours (monitor/http.py, monitor/providers/*, monitor/collect.py) and its Chinese; the
+# groups are passed through the function beside them (the provider's own words are kept as they came).
+def _same(text: str) -> str:
+    return text
+
+
+_ERRORS_ZH: list[tuple[re.Pattern[str], str, Callable[[str], str]]] = [
+    (re.compile(r"timed out after (\S+) s connecting \((.+)\)"), "超时：{0} 秒内未能连上 {1}", _same),
+    (re.compile(r"timed out after (\S+) s waiting for an answer \((.+)\)"), "超时：{1} 在 {0} 秒内没有应答", _same),
+    (re.compile(r"timed out: no answer within the run's limit of (\S+) s"), "超时：在本次运行的 {0} 秒时限内没有应答",
+     _same),
+    (re.compile(r"timed out: the run's time limit was reached"), "超时：已到本次运行的时限", _same),
+    (re.compile(r"(\S+) asks to wait (.+) more, longer than the run has left"),
+     "{0} 要求再等待 {1}，超出本次运行剩余的时间", _wait_zh),
+    (re.compile(r"HTTP (\d+): the server asks to wait (.+), longer than the run has left"),
+     "HTTP {0}：服务器要求等待 {1}，超出本次运行剩余的时间", _wait_zh),
+    (re.compile(r"HTTP (\d+): (" + "|".join(map(re.escape, STATUS_ZH)) + ")"), "HTTP {0}：{1}",
+     lambda part: STATUS_ZH.get(part, part)),
+    (re.compile(r"HTTP (\d+): ((?:no content type|[\w.+-]+/[\w.+-]+), empty body)"), "HTTP {0}：{1}", _described_zh),
+    (re.compile(r"response is not JSON \((.*)\)"), "答复不是 JSON（{0}）", _described_zh),
+    (re.compile(r"answer larger than (\d+) MB; is the URL right\?"), "答复大于 {0} MB；URL 对吗？", _same),
+    (re.compile(r"answer is not a JSON object"), "答复不是 JSON 对象", _same),
+    (re.compile(r"error in answer: unspecified"), "答复中有错误（未说明原因）", _same),
+    (re.compile(r"error in answer: (\w+) is (-?\d+|true|false|null|\"[^\"]*\"…?)"), "答复中有错误：{0} 为 {1}", _same),
+    (re.compile(r"error in answer: (.+)"), "答复中有错误：{0}", _same),
+    (re.compile(r"answer has no field '(.+)'"), "答复中没有字段 '{0}'", _same),
+    (re.compile(r"field '(.+)' is not a number \((.*)\)"), "字段 '{0}' 不是数字（{1}）", _same),
+    (re.compile(r"field '(.+)' is not a plain decimal number \((.*)\)"), "字段 '{0}' 不是普通的十进制数（{1}）", _same),
+    (re.compile(r"field '(.+)' is not a plausible amount \((.*)\)"), "字段 '{0}' 不是可信的金额（{1}）", _same),
+    (re.compile(r"field '(.+)' has more than (\d+) decimals \((.*)\)"), "字段 '{0}' 的小数超过 {1} 位（{2}）", _same),
+    (re.compile(r"field '(.+)' is negative \((.*)\): a relay never reports that"),
+     "字段 '{0}' 为负数（{1}）：中转站不会这样报告", _same),
+    (re.compile(r"field 'balance_infos' is not a list of balances"), "字段 'balance_infos' 不是余额列表", _same),
+    (re.compile(r"field 'is_available' is not true or false"), "字段 'is_available' 不是 true 或 false", _same),
+    (re.compile(r"answer has no (\S+) balance \(it lists (.*)\); fix the account's currency"),
+     "答复中没有 {0} 余额（只列出了 {1}）；请改正账户的 currency", _same),
+    (re.compile(r"balance entry has no currency code \((.*)\)"), "余额条目没有币种代码（{0}）", _same),
+    (re.compile(r"field 'data' of /api/status is not an object"), "/api/status 的字段 'data' 不是对象", _same),
+    (re.compile(r"(quota_per_unit|usd_exchange_rate) is (.+), not a positive number"), "{0} 为 {1}，不是正数", _same),
+    (re.compile(r"unknown quota_display_type (.+) \(known: (.+)\)"), "未知的 quota_display_type {0}（已知：{1}）",
+     _same),
+    (re.compile(r"provider (\S+) needs base_url"), "提供方 {0} 需要 base_url", _same),
+    (re.compile(r"unexpected error: (.+)"), "意外错误（程序缺陷，请报告）：{0}", _same),
 ]
 _CANNOT_REACH = re.compile(r"cannot reach (\S+): (.+)")
 
 
 def localised(text: str, language: str) -> str:
-    """A note or error of ours in the report's language; anything else unchanged."""
+    """A note or error of ours in the report's language; anything else (a provider's own message) unchanged.
+
+    The report, the card and the alert messages all show notes and errors through this one function."""
     if language != "zh":
         return text
     if text in NOTES_ZH:
         return NOTES_ZH[text]
+    if text.endswith(f" ({_MOONSHOT_HINT})"):
+        return f"{localised(text[:-len(_MOONSHOT_HINT) - 3], language)}（{_MOONSHOT_HINT_ZH}）"
     reach = _CANNOT_REACH.fullmatch(text)
     if reach:
         return f"无法连接 {reach.group(1)}：{REASONS_ZH.get(reach.group(2), reach.group(2))}"
-    for pattern, words in _ERRORS_ZH:
+    for pattern, words, part in _ERRORS_ZH:
         match = pattern.fullmatch(text)
         if match:
-            return words.format(*match.groups())
+            return words.format(*map(part, match.groups()))
     return text

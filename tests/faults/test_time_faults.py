@@ -82,7 +82,7 @@ def test_across_the_autumn_dst_change_the_elapsed_time_is_the_real_one() -> None
     assert after.astimezone(timezone.utc) - before.astimezone(timezone.utc) == timedelta(hours=1)
     line, text = one_pass([record(before, "main", MAIN_KEY, "7.0000")], after.astimezone(timezone.utc))
     assert line["period"]["elapsed_seconds"] == 3600 and line["period"]["usage"] == "0.6600"
-    assert "Usage in the past 1 h 0 min: $0.6600" in text
+    assert "Usage in the past 1 h: $0.6600" in text
 
 
 def test_across_the_spring_dst_change_the_elapsed_time_is_the_real_one() -> None:
@@ -91,7 +91,7 @@ def test_across_the_spring_dst_change_the_elapsed_time_is_the_real_one() -> None
     after = datetime(2026, 3, 8, 3, 30, tzinfo=NEW_YORK)
     line, text = one_pass([record(before, "main", MAIN_KEY, "7.0000")], after.astimezone(timezone.utc))
     assert line["period"]["elapsed_seconds"] == 3600
-    assert "Usage in the past 1 h 0 min: $0.6600" in text
+    assert "Usage in the past 1 h: $0.6600" in text
 
 
 def test_twice_daily_runs_across_dst_count_each_day_once() -> None:
