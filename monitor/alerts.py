@@ -19,7 +19,7 @@ from monitor.report import AccountReport, Report
 from monitor.report.text import spike_line
 from monitor.report.words import WORDS, days, localised, money
 
-CONDITIONS = ("failed", "low", "spike")
+CONDITIONS = ("failed", "exhausted", "low", "spike")
 State = dict[str, dict[str, str]]
 
 
@@ -49,7 +49,7 @@ def active(a: AccountReport, before: Mapping[str, datetime]) -> set[str]:
     balance or a spike posted before stays as it was, never "recovered" by an error."""
     now = set(a.conditions)
     if not a.ok:
-        now |= set(before) & {"low", "spike"}
+        now |= set(before) & {"low", "exhausted", "spike"}
     return now
 
 
@@ -86,6 +86,9 @@ def lines(report: Report, found: list[Change]) -> list[str]:
     """One line per change, in the report's order: what started (with the numbers), then what ended."""
     w = WORDS[report.language]
     by_name = {a.name: a for a in report.accounts}
+    # A key that ran dry says so; that it is also below its threshold goes without saying.
+    dry = {(c.account, c.started) for c in found if c.condition == "exhausted"}
+    found = [c for c in found if not (c.condition == "low" and (c.account, c.started) in dry)]
     out = []
     for change in sorted(found, key=lambda c: (not c.started, CONDITIONS.index(c.condition))):
         a = by_name[change.account]
@@ -102,7 +105,9 @@ def _started(a: AccountReport, condition: str, language: str) -> str:
         return w["alert_failed"].format(name=a.name, error=localised(a.error or "", language))
     if condition == "spike" and a.spike is not None:
         return w["alert_spike"].format(name=a.name, line=spike_line(a, language).removeprefix("⚠️ "))
-    if condition == "low" and a.note and a.low_balance:
+    if condition == "exhausted" and not a.note:
+        return w["alert_exhausted_balance"].format(name=a.name, balance=balance)
+    if condition in ("low", "exhausted") and a.note and a.low_balance:
         return w["alert_exhausted"].format(name=a.name, note=localised(a.note, language))
     if condition == "low" and a.low_balance and a.threshold is not None:
         return w["alert_low"].format(name=a.name, balance=balance, threshold=money(a.threshold, a.currency))
@@ -123,6 +128,21 @@ def _ended(a: AccountReport, condition: str, language: str) -> str:
     if topup:
         return w["ended_low_topup"].format(name=a.name, topup=money(topup, a.currency), balance=balance)
     return w["ended_low"].format(name=a.name, balance=balance)
+
+
+def for_channel(state: Mapping[str, Any], label: str) -> Mapping[str, Any]:
+    """What channel ``label`` was last told (an imported state without channels stands for every one)."""
+    own = state.get(label)
+    if isinstance(own, dict):
+        return own
+    shared = state.get("*")
+    return shared if isinstance(shared, dict) else {}
+
+
+def merged(told: Mapping[str, Any], new: State, accounts: set[str]) -> dict[str, Any]:
+    """``told`` with the state of ``accounts`` (this run's) replaced by ``new``: another config's accounts
+    in the same history keep theirs."""
+    return {**{name: value for name, value in told.items() if name not in accounts}, **new}
 
 
 def title(report: Report, found: list[Change]) -> str:

@@ -86,8 +86,6 @@ def collect(
         except Exception as exc:
             log.error("%s: unexpected error while querying (a bug, please report it)", account.name, exc_info=exc)
             error = redactor(f"unexpected error: {type(exc).__name__}: {exc}")
-        if error:
-            log.warning("%s: %s", account.name, error)
         results.append(
             AccountResult(account=account, time=now, fingerprint=fingerprint(account.api_key),
                           snapshot=snapshot, error=error)

@@ -300,7 +300,7 @@ def history_import(config: Config, source: str | None, out: IO[str],
             with (contextlib.nullcontext(stdin or sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
                 stream = Stream(handle)
                 count, seq = history.load(stream.records())
-            history.write_state(State(next_seq=seq + 1, alerts=stream.head.get("alerts") or {}))
+            history.write_state(State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}}))
     except Unknown as exc:
         _log.error(f"history import: {source} has {exc}, which this release does not know. Nothing changed.")
         return Exit.DATA

@@ -66,14 +66,15 @@ class State:
     """What one run carries to the next (``state.json``)."""
 
     next_seq: int = 1
-    alerts: dict[str, Any] = field(default_factory=dict)
+    alerts: dict[str, Any] = field(default_factory=dict)  # per channel: what it was told (see monitor.alerts)
+    failing: list[str] = field(default_factory=list)  # the accounts whose query failed at their last run
     last_success: float | None = None
     clock: datetime | None = None  # the pruning clock: never ahead of the data (see ``_prune_clock``)
     warned: list[str] = field(default_factory=list)  # unreadable lines already warned about ("file:line")
     settled: dict[str, int] = field(default_factory=dict)  # old report files pruned to what stays, by size
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": VERSION, "next_seq": self.next_seq, "alerts": self.alerts,
+        return {"version": VERSION, "next_seq": self.next_seq, "alerts": self.alerts, "failing": self.failing,
                 "last_success": self.last_success, "clock": self.clock and utc_text(self.clock),
                 "warned": self.warned, "settled": self.settled}
 
@@ -84,7 +85,8 @@ class State:
             value = raw.get(key)
             return value if isinstance(value, kind) and not isinstance(value, bool) else default
 
-        return cls(max(1, get("next_seq", int, 1)), get("alerts", dict, {}), get("last_success", (int, float), None),
+        return cls(max(1, get("next_seq", int, 1)), get("alerts", dict, {}),
+                   [f for f in get("failing", list, []) if isinstance(f, str)], get("last_success", (int, float), None),
                    parse_time(raw.get("clock")), [w for w in get("warned", list, []) if isinstance(w, str)],
                    {k: v for k, v in get("settled", dict, {}).items() if isinstance(v, int)})
 
@@ -391,14 +393,14 @@ class History:
                 count, seq = self.load(stream.records())
         except Unknown as exc:
             return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
-        state = State(next_seq=seq + 1, alerts=stream.head.get("alerts") or {})
+        state = State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}})
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # the metrics' last success
             state.last_success = float(json.loads(legacy.with_name(legacy.name + ".metrics-state").read_bytes())[
                 "last_success_timestamp_seconds"])
         self.write_state(state)
         aside = legacy.with_name(f"{legacy.name}.imported-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}")
         os.rename(legacy, aside)
-        log.warning("history: %d records of %s imported into %s%s; the file is kept as %s", count, legacy,
+        log.info("history: %d records of %s imported into %s%s; the file is kept as %s", count, legacy,
                     self.folder, f" ({stream.skipped} unreadable, skipped)" if stream.skipped else "", aside)
         return None
 
@@ -419,7 +421,7 @@ class History:
             except Unknown as exc:
                 return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
         return Loaded(records=sorted([*newest.values(), *records], key=lambda r: r.seq),
-                      state=State(alerts=stream.head.get("alerts") or {}))
+                      state=State(alerts={"*": stream.head.get("alerts") or {}}))
 
     def load(self, values: Iterable[dict[str, Any]]) -> tuple[int, int]:
         """An empty history filled with ``values`` in their order: each run (consecutive records of one

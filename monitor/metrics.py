@@ -74,7 +74,7 @@ class Family:
 def alert_conditions(account: AccountReport) -> dict[str, bool]:
     """The alert conditions of one account, each active or not (the ``condition`` label's values)."""
     active = account.conditions
-    return {condition: condition in active for condition in ("low", "failed", "spike")}
+    return {condition: condition in active for condition in ("low", "exhausted", "failed", "spike")}
 
 
 def families(report: Report, exit_code: int, ended: float, duration: float,
@@ -88,7 +88,7 @@ def families(report: Report, exit_code: int, ended: float, duration: float,
     balance = gauge("balance", "Remaining balance (absent for unlimited keys and failed queries).")
     used = gauge("used", "Amount used, as the provider reports it.")
     limit = gauge("limit", "Total (the key's limit), as the provider reports it.")
-    period = gauge("period_usage", "Usage over this run's period, since the previous snapshot.")
+    period = gauge("period_usage", "Usage since the previous snapshot (of run or check).")
     burn = gauge("burn_rate_per_day", "Spend per day over the last 7 days.")
     left = gauge("time_left_seconds", "Time until the balance runs out at the burn rate.")
     up = gauge("up", "1 if this run's balance query worked, else 0.", ("account", "provider"))
@@ -103,7 +103,7 @@ def families(report: Report, exit_code: int, ended: float, duration: float,
         _add(balance, ids, None if a.unlimited else a.balance)
         _add(used, ids, a.used)
         _add(limit, ids, a.total)
-        _add(period, ids, a.period.usage if a.period is not None else None)
+        _add(period, ids, a.step_usage)
         _add(burn, ids, a.burn_rate)
         _add(left, ids, None if a.days_left is None else a.days_left * SECONDS_PER_DAY)
     run = [

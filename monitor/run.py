@@ -13,10 +13,11 @@ from typing import Any
 from monitor import alerts, exitcodes
 from monitor.amounts import exact
 from monitor.collect import AccountResult, collect
-from monitor.config import Config
+from monitor.config import ChannelEntry, Config
 from monitor.history import History, Keep, Loaded, LockUnavailable
 from monitor.http import HttpClient
 from monitor.metrics import FAILURE_BITS, MetricsResult, write_metrics
+from monitor.notify.base import Result
 from monitor.notify.message import Message, from_report
 from monitor.records import utc_text
 from monitor.redact import Redactor
@@ -26,6 +27,7 @@ from monitor.report.text import render
 from monitor.usage import series_of
 
 log = logging.getLogger(__name__)
+STDOUT = "stdout"  # the state of what a config without channels printed (cron mails it)
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,36 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
     warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
     order = [a.name for a in config.accounts]
     posted = document(report, early, None, saved, warning, order=order)
-    found = alerts.changes(report, loaded.state.alerts, now, config.alerts.repeat_hours)
-    if hooks.command == "check":
-        message = _alert_message(report, found, config.alerts.repeat_hours)
-        cards, delivery = _deliver(config, message, redactor, dry_run, hooks) if message else ([], Delivery())
-    else:
-        message = from_report(report, problem, posted)
-        cards, delivery = _deliver(config, message, redactor, dry_run, hooks)
-    if message is not None and (delivery.delivered or not config.channels):
-        # What the group has now been told: the next check compares against it. Undelivered: unchanged,
-        # so the next check tries again.
-        loaded.state.alerts = alerts.next_state(report, loaded.state.alerts, now, found)
+    _log_failures(report, loaded, hooks.command)
+    # Each channel has its own record of what it was told: one that could not be reached gets the
+    # changes again at the next check; those that were reached do not.
+    labels = [entry.label for entry in config.channels] or [STDOUT]
+    told = {label: alerts.for_channel(loaded.state.alerts, label) for label in labels}
+    found = {label: alerts.changes(report, told[label], now, config.alerts.repeat_hours) for label in labels}
+    groups: dict[tuple[alerts.Change, ...], list[str]] = {}
+    for label in labels:
+        groups.setdefault(tuple(found[label]), []).append(label)
+    report_message = None if hooks.command == "check" else from_report(report, problem, posted)
+    reached: dict[str, Result] = {}
+    cards: list[dict[str, Any]] = []
+    text = ""
+    for changes, members in groups.items():
+        message = report_message or _alert_message(report, list(changes), config.alerts.repeat_hours)
+        if message is None:
+            continue
+        entries = [e for e in config.channels if e.label in members]
+        shown, delivered = _deliver(entries, message, redactor, dry_run, hooks)
+        cards = cards or shown
+        reached.update({r.channel: r for r in delivered})
+        if hooks.command == "check" and (not text or not all(r.delivered for r in delivered)):
+            text = "\n".join([message.title, *message.sections[0].lines]) + "\n"
+        for label in members:
+            if not dry_run and (label == STDOUT or label in reached and reached[label].delivered):
+                new = alerts.next_state(report, told[label], now, found[label])
+                loaded.state.alerts[label] = alerts.merged(told[label], new, {a.name for a in report.accounts})
+    if all(label in loaded.state.alerts for label in labels):
+        loaded.state.alerts.pop("*", None)  # an imported state without channels, now told to each
+    delivery = Delivery.of([reached[e.label] for e in config.channels if e.label in reached])
     code = exitcodes.combine(
         low=report.low,
         failed=report.failed > 0,
@@ -109,9 +130,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
             loaded.state.last_success = time.time()
         _save_state(history, loaded)
     doc = document(report, code, delivery, saved, warning, order=order, metrics=metrics)
-    if hooks.command == "check":  # what cron mails when it was not posted: the alert, or nothing
-        text = "" if message is None else "\n".join([message.title, *message.sections[0].lines]) + "\n"
-    else:
+    if hooks.command != "check":  # a check prints what it posted (what cron mails when it was not), or nothing
         text = render(report, problem)
     return Outcome(code, report, text, doc, delivery, cards, metrics)
 
@@ -192,21 +211,35 @@ def _save(history: History, loaded: Loaded, results: list[AccountResult], config
     return True, None
 
 
-def _deliver(config: Config, message: Message, redactor: Redactor, dry_run: bool,
-             hooks: Hooks) -> tuple[list[dict[str, Any]], Delivery]:
-    """Post the report to every channel. The Feishu cards are returned for the demo to show."""
-    if not config.channels:
-        return [], Delivery()
+def _deliver(entries: list[ChannelEntry], message: Message, redactor: Redactor, dry_run: bool,
+             hooks: Hooks) -> tuple[list[dict[str, Any]], list[Result]]:
+    """Post ``message`` to the channels of ``entries``. The Feishu cards are returned for the demo to show."""
+    if not entries:
+        return [], []
     from monitor import notify
 
-    channels = [notify.channel(entry, redactor, **_timing(hooks)) for entry in config.channels]
+    channels = [notify.channel(entry, redactor, **_timing(hooks)) for entry in entries]
     rendered = [c.render(message) for c in channels]
     cards = next((parts for c, parts in zip(channels, rendered) if c.kind == "feishu"), [])
     if dry_run:
         for c, parts in zip(channels, rendered):
             log.info("%s: (dry run; not posting %d part(s))", c.label, len(parts))
-        return cards, Delivery()
-    return cards, Delivery.of(notify.deliver_all(config.channels, message, redactor, **_timing(hooks)))
+        return cards, []
+    return cards, notify.deliver_all(entries, message, redactor, **_timing(hooks))
+
+
+def _log_failures(report: Report, loaded: Loaded, command: str) -> None:
+    """An account that cannot be queried: a warning when that starts and when it ends, and in between
+    (a check every 30 minutes) info only, so that cron does not mail the same line 48 times a day."""
+    was = set(loaded.state.failing)
+    for a in report.accounts:
+        if not a.ok:
+            level = logging.INFO if command == "check" and a.name in was else logging.WARNING
+            log.log(level, "%s: %s", a.name, a.error)
+        elif a.name in was:
+            log.warning("%s: the query works again", a.name)
+    mine = {a.name for a in report.accounts}
+    loaded.state.failing = sorted((was - mine) | {a.name for a in report.accounts if not a.ok})
 
 
 def _timing(hooks: Hooks) -> dict[str, Any]:

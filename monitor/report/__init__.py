@@ -32,16 +32,18 @@ class AccountReport:
     low_days: bool
     threshold: Decimal | None  # the low_balance amount, for the warning line
     spike: Spike | None = None  # spending far faster than usual over the last period
+    exhausted: bool = False  # the key can spend no more: balance <= 0, quota used up, expired or disabled
+    step_usage: Decimal | None = None  # the usage since the previous snapshot of either command
 
     @property
     def alert(self) -> bool:
-        return self.low_balance or self.low_days or self.spike is not None
+        return self.low_balance or self.low_days or self.exhausted or self.spike is not None
 
     @property
     def conditions(self) -> list[str]:
         """The active alert conditions, as ``--json``'s ``alerts`` lists them."""
-        return [name for name, on in (("low", self.low_balance or self.low_days), ("failed", not self.ok),
-                                      ("spike", self.spike is not None)) if on]
+        return [name for name, on in (("low", self.low_balance or self.low_days), ("exhausted", self.exhausted),
+                                      ("failed", not self.ok), ("spike", self.spike is not None)) if on]
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,13 @@ def _account(
     if report and start is None and end:
         start = 0
     period = usage.period(series, start, retention)
+    step = period if not report else usage.period(series, end - 1 if end else None, retention)
     # Only the snapshots in this run's currency: after a relay switched to CNY, its USD week says nothing
     # about how fast the CNY balance goes (and summed with CNY steps it would be wrong).
     rate = usage.burn_rate(series.in_money(snap.currency), now)
     left = None if snap.unlimited else usage.days_left(snap.balance, rate)
-    low_balance = snap.exhausted or (
+    exhausted = snap.exhausted or (not snap.unlimited and snap.balance is not None and snap.balance <= 0)
+    low_balance = exhausted or (
         not snap.unlimited and snap.balance is not None and snap.balance < account.low_balance
     )
     low_days = left is not None and left < account.low_days
@@ -129,5 +133,5 @@ def _account(
         account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
         snap.unlimited, snap.note, period, rate, left,
         tuple(usage.trend(series, zone, today)),
-        low_balance, low_days, account.low_balance, spike,
+        low_balance, low_days, account.low_balance, spike, exhausted, step.usage,
     )
