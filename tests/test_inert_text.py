@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -146,6 +147,16 @@ def test_slack_mrkdwn_shows_untrusted_text_inert(kind: str) -> None:
     [body] = hook.received
     seen = render.slack_message(body)  # the blocks and the notification text
     assert_inert(seen, message, ["U0CONFIG9", "here"] * 2)
+    # Were Slack to read the zero-width spaces as spaces, the marks would still format nothing.
+    spaced = json.loads(json.dumps(body).replace("\\u200b", " "))
+    assert "\u200b" not in json.dumps(spaced, ensure_ascii=False)
+    seen = render.slack_message(spaced)
+    assert (seen.links, seen.other_styles) == ([], [])
+    assert sorted(seen.mentions) == sorted(["U0CONFIG9", "here"] * 2)
+    def squeezed(texts: set[str]) -> set[str]:
+        return {re.sub(r"\s", "", t) for t in texts}
+
+    assert squeezed(set(seen.bold)) <= squeezed(ours(message))
 
 
 @pytest.mark.parametrize("kind", MESSAGES)

@@ -36,8 +36,10 @@ def escape(text: str) -> str:
     ``&``, ``<`` and ``>`` are the escapes Slack documents: with them no ``<@U1>``, ``<!channel>`` or
     ``<url|text>`` survives. mrkdwn has no escape for ``*``, ``_``, ``~`` and `````: Slack formats them only
     where they stand at a word boundary (``2*3*4`` stays as written), so each gets a zero-width space on
-    both sides, which is no boundary. (*Uncertain*: Slack does not document this; it is the common
-    workaround.) Sections holding this text are ``verbatim``, so bare URLs, ``#channel`` and ``@here``
+    both sides. Whether Slack reads that space as a letter (then the mark is inside a word) or as a
+    space (then the mark has space on both sides, which can neither open nor close), the mark formats
+    nothing. (Slack does not document this; it is the common workaround, and the reading above is
+    why it holds.) Sections holding this text are ``verbatim``, so bare URLs, ``#channel`` and ``@here``
     are not turned into links or mentions either; a word joiner after ``@`` keeps ``@here`` plain in
     the notification text too, which has no ``verbatim``.
     """
