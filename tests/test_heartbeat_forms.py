@@ -12,9 +12,9 @@ import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, json_answer
 from monitor.notify.heartbeat import ping, succeeded, url_for
-from monitor.redact import Redactor
+from monitor.redact import Redactor, url_secrets
 from tests.conftest import cron_run
-from tests.helpers_ops import HeartbeatServer
+from tests.helpers_ops import HeartbeatServer, closed_port
 from tests.test_heartbeat import heartbeat_setup
 
 UUID = "5bf1a9e2-41f0-4a3c-9d7e-0c8f2b6a1d34"
@@ -125,3 +125,13 @@ def test_the_ping_url_never_reaches_the_log(caplog: pytest.LogCaptureFixture) ->
         assert ping(url, 1, Redactor([url])) is False
     assert "heartbeat answered HTTP 404" in caplog.text
     assert UUID not in caplog.text
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_an_unreachable_heartbeat_warns_without_its_token(form: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="monitor")
+    url = f"http://127.0.0.1:{closed_port()}" + FORMS[form].format(uuid=UUID)
+    for code in (1, 6):
+        assert ping(url, code, Redactor(url_secrets(url))) is False
+    assert "heartbeat not sent" in caplog.text
+    assert UUID not in caplog.text and KUMA_TOKEN not in caplog.text
