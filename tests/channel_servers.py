@@ -344,13 +344,18 @@ class Mail:
     sender: str
     recipients: list[str]
     data: bytes
+    options: list[str] = field(default_factory=list)  # MAIL FROM's parameters (SMTPUTF8, BODY=8BITMIME)
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1: ``security`` none, starttls or tls; refuses the addresses in ``refuse``."""
+    """aiosmtpd on 127.0.0.1: ``security`` none, starttls or tls; refuses the addresses in ``refuse``.
+
+    Like many real servers it does not offer SMTPUTF8 (unless ``smtputf8``): an envelope address that
+    is not ASCII cannot be sent to it at all.
+    """
 
     def __init__(self, security: str = "none", cert: tuple[str, str] | None = None, username: str = "",
-                 password: str = "", refuse: tuple[str, ...] = ()) -> None:
+                 password: str = "", refuse: tuple[str, ...] = (), smtputf8: bool = False) -> None:
         import ssl
 
         from aiosmtpd.controller import Controller
@@ -370,7 +375,8 @@ class SmtpServer:
                 return "250 OK"
 
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-                owner.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+                owner.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
+                                           list(envelope.mail_options)))
                 return "250 Message accepted for delivery"
 
         def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
@@ -384,7 +390,7 @@ class SmtpServer:
         if cert:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*cert)
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": _free_port()}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": _free_port(), "enable_SMTPUTF8": smtputf8}
         if username:
             kwargs.update(authenticator=authenticate, auth_require_tls=security == "starttls")
         if security == "tls":

@@ -403,6 +403,29 @@ def test_email_a_wrong_password_is_explained(certificate: tuple[str, str], monke
     assert "wrong-password-123" not in result.error
 
 
+def test_email_with_display_names_reaches_a_server_without_smtputf8() -> None:
+    with SmtpServer("none") as server:  # offers no SMTPUTF8, like many company relays
+        settings = EmailSettings("127.0.0.1", "API 余额监控 · 生产 <mon+balance@example.com>",
+                                 ("运维值班 <ops@example.com>", "cto@example.com"), server.port, "none")
+        result = send(settings, from_report(report()))
+    assert result == Result("email", True, 1, None)
+    [mail] = server.received
+    # The envelope: bare addresses, and nothing that needs SMTPUTF8.
+    assert mail.sender == "mon+balance@example.com"
+    assert mail.recipients == ["ops@example.com", "cto@example.com"]
+    assert not any(o.upper() == "SMTPUTF8" for o in mail.options)
+    head = mail.data.split(b"\r\n\r\n", 1)[0].decode("ascii")  # the header block is 7-bit ASCII
+    [from_line] = [h for h in head.replace("\r\n ", " ").split("\r\n") if h.startswith("From:")]
+    assert "=?utf-8?" in from_line and from_line.endswith(" <mon+balance@example.com>")  # RFC 2047
+    parsed = email.message_from_bytes(mail.data, _class=EmailMessage, policy=email.policy.default)
+    sender = parsed["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == ("API 余额监控 · 生产", "mon+balance@example.com")
+    assert [(a.display_name, a.addr_spec) for a in parsed["To"].addresses] == [
+        ("运维值班", "ops@example.com"), ("", "cto@example.com")]
+    assert parsed["Date"].datetime is not None and parsed["Date"].datetime.tzinfo is not None
+    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith("@example.com>")
+
+
 def test_email_an_untrusted_certificate_is_refused(certificate: tuple[str, str]) -> None:
     with SmtpServer("tls", certificate) as server:
         settings = EmailSettings("127.0.0.1", "monitor@example.com", ("ops@example.com",), server.port, "tls")

@@ -42,7 +42,8 @@ def test_placeholders_carry_the_code_and_the_status(tmp_path: Path, relay: Relay
         ok = heartbeat_setup(tmp_path / "ok", relay, bot, f"{hb.url}/hb/{{status}}")
         second = cron_run(["-c", str(ok.config)], tmp_path / "home")
     assert (first.returncode, second.returncode) == (1, 0)
-    assert [r.path for r in hb.requests] == ["/hb?code=1&status=down", "/hb/up"]
+    # Exit 1 (a low key, reported) is the job doing its work: "up", with the code kept in {code}.
+    assert [r.path for r in hb.requests] == ["/hb?code=1&status=up", "/hb/up"]
 
 
 def test_a_dead_heartbeat_server_is_a_warning_not_a_failed_run(tmp_path: Path, relay: RelayEmulator,

@@ -10,6 +10,7 @@ from urllib.parse import quote_plus
 
 from monitor.config import DingTalkSettings
 from monitor.notify import base
+from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
 from monitor.report.words import WORDS
 
@@ -45,15 +46,23 @@ def fits(payload: dict[str, Any]) -> bool:
     return len(base.encode(payload)) <= BODY_LIMIT
 
 
+def escape(text: str) -> str:
+    """A message's text as DingTalk's markdown shows it, inert: no emphasis, link, tag or ``@`` of its own.
+
+    (A mention in DingTalk needs the ``at`` field as well; escaping ``@`` keeps the text honest anyway.)
+    """
+    return markdown_inert(text)
+
+
 def markdown(part: Part, mobiles: list[str], keyword: str) -> dict[str, Any]:
-    paragraphs = [f"### {part.title}"]
+    paragraphs = [f"### {escape(part.title)}"]
     if mobiles:
         paragraphs.append(" ".join(f"@{m}" for m in mobiles))  # DingTalk wants them in the text too
     for section in part.sections:
-        head = [f"**{section.heading}**"] if section.heading else []
-        paragraphs.append("\n\n".join([*head, *section.lines]))
+        head = [f"**{escape(section.heading)}**"] if section.heading else []
+        paragraphs.append("\n\n".join([*head, *(escape(line) for line in section.lines)]))
     if part.footer:
-        paragraphs.append("\n\n".join(part.footer))
+        paragraphs.append("\n\n".join(escape(line) for line in part.footer))
     text = "\n\n".join(paragraphs)
     if keyword and keyword not in text:
         text += "\n\n" + WORDS[part.message.language]["keyword"].format(keyword=keyword)  # else 310000

@@ -6,8 +6,9 @@ import html
 import smtplib
 import socket
 import ssl
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 from monitor import __version__
@@ -44,13 +45,24 @@ def html_of(message: Message) -> str:
     return "<!DOCTYPE html>\n<html><body>\n" + "\n".join(out) + "\n</body></html>\n"
 
 
+def address(text: str) -> Address:
+    """``监控 <mon@example.com>`` or a bare ``mon@example.com`` as an address with its display name.
+
+    The display name goes into the header RFC 2047-encoded (``=?utf-8?b?…?=``); only the bare address
+    goes into the SMTP envelope, so a server without SMTPUTF8 takes the mail.
+    """
+    name, spec = parseaddr(text)
+    return Address(display_name=name, addr_spec=spec or text.strip())
+
+
 def mail(message: Message, settings: EmailSettings) -> EmailMessage:
+    sender = address(settings.sender)
     m = EmailMessage()
     m["Subject"] = message.title
-    m["From"] = settings.sender
-    m["To"] = ", ".join(settings.to)
+    m["From"] = sender
+    m["To"] = [address(to) for to in settings.to]
     m["Date"] = formatdate(localtime=True)
-    m["Message-ID"] = make_msgid(domain=settings.sender.rsplit("@", 1)[-1].strip("> "))
+    m["Message-ID"] = make_msgid(domain=sender.domain or None)
     m["X-Mailer"] = f"api-balance-monitor/{__version__}"
     m.set_content(plain(message))
     m.add_alternative(html_of(message), subtype="html")
@@ -69,7 +81,9 @@ class Channel(base.Channel[EmailSettings]):
             with self._connect() as smtp:
                 if s.username:
                     smtp.login(s.username, s.password)
-                refused = smtp.send_message(part, from_addr=s.sender, to_addrs=list(s.to))
+                # The envelope carries bare addresses: a display name there needs SMTPUTF8 (or is refused).
+                refused = smtp.send_message(part, from_addr=address(s.sender).addr_spec,
+                                            to_addrs=[address(to).addr_spec for to in s.to])
         except smtplib.SMTPRecipientsRefused as exc:
             return base.Verdict(f"the mail server refused every recipient: {_refusals(exc.recipients)}")
         except smtplib.SMTPAuthenticationError as exc:

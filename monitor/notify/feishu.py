@@ -191,16 +191,16 @@ class Channel(base.Channel[FeishuSettings]):
 
 
 def alert_card(part: Part, mentions: Sequence[str], keyword: str) -> dict[str, Any]:
-    from monitor.report.card import COLOURS, _div, _escape, mention_text
+    from monitor.report.card import COLOURS, _div, escape, mention_text
 
     elements: list[dict[str, Any]] = []
     if part.mention and mentions:
         elements.append(_div(mention_text(mentions)))
     for section in part.sections:
-        lines = [f"**{_escape(section.heading)}**"] if section.heading else []
-        elements.append(_div("\n".join([*lines, *(_escape(line) for line in section.lines)])))
+        lines = [f"**{escape(section.heading)}**"] if section.heading else []
+        elements.append(_div("\n".join([*lines, *(escape(line) for line in section.lines)])))
     if part.footer:
-        elements.append(_div("\n".join(_escape(line) for line in part.footer)))
+        elements.append(_div("\n".join(escape(line) for line in part.footer)))
     if keyword and keyword not in part.title:
         elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": keyword}]})
     return {

@@ -4,6 +4,12 @@ Every channel renders a ``Message`` in its own best form (a card, markdown, Bloc
 mail, JSON). A message is a title, a state, sections (one per account) and footer lines; channels
 that must split a long message split it between sections, never inside one.
 
+Every string in a message is plain text, never markup: our wording mixed with text from outside the
+config (account names, notes, providers' and relays' error texts). A channel escapes each string with
+its own ``escape`` when it renders (see ``monitor.notify.inert``) and puts its own markup (a bold
+heading, a colour, the configured mentions) around it, so that outside text never formats, links or
+mentions, while our formatting stays.
+
 To post a short alert through every configured channel::
 
     from monitor import notify

@@ -25,17 +25,34 @@ FIXES: dict[str, str] = {
 }
 
 
+ZWSP = "\u200b"  # zero-width space
+_INERT = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", ord("\n"): " ", ord("\r"): " ",
+          ord("@"): "@\u2060"} | {ord(c): f"{ZWSP}{c}{ZWSP}" for c in "*_~`"}
+
+
 def escape(text: str) -> str:
-    """mrkdwn's three control characters; anything else is shown as written."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A message's text as mrkdwn shows it, inert: no bold, italics, strike, code, link or mention.
+
+    ``&``, ``<`` and ``>`` are the escapes Slack documents: with them no ``<@U1>``, ``<!channel>`` or
+    ``<url|text>`` survives. mrkdwn has no escape for ``*``, ``_``, ``~`` and `````: Slack formats them only
+    where they stand at a word boundary (``2*3*4`` stays as written), so each gets a zero-width space on
+    both sides. Whether Slack reads that space as a letter (then the mark is inside a word) or as a
+    space (then the mark has space on both sides, which can neither open nor close), the mark formats
+    nothing. (Slack does not document this; it is the common workaround, and the reading above is
+    why it holds.) Sections holding this text are ``verbatim``, so bare URLs, ``#channel`` and ``@here``
+    are not turned into links or mentions either; a word joiner after ``@`` keeps ``@here`` plain in
+    the notification text too, which has no ``verbatim``.
+    """
+    return text.translate(_INERT)
 
 
 def mention_text(mentions: tuple[str, ...]) -> str:
     return " ".join(f"<!{m}>" if m in ("channel", "here", "everyone") else f"<@{m}>" for m in mentions)
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+def _section(text: str, verbatim: bool = True) -> dict[str, Any]:
+    """A mrkdwn section; ``verbatim`` (the default) keeps Slack from linking URLs and names inside it."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": verbatim}}
 
 
 def _short(text: str, limit: int = LINE_LIMIT) -> str:
@@ -43,18 +60,28 @@ def _short(text: str, limit: int = LINE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _shown(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` escaped, shortened (before escaping, so no escape is cut in two) to ``limit`` characters."""
+    shown = escape(text)
+    while len(shown) > limit:
+        # A character escapes to at most 3: dropping a third of the excess never drops too much.
+        text = text[: len(text) - max((len(shown) - limit) // 3, 1)]
+        shown = escape(text) + "…"
+    return shown
+
+
 def blocks(part: Part, mentions: tuple[str, ...]) -> dict[str, Any]:
     title = _short(part.title, HEADER_LIMIT)
     found: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}]
     shout = mention_text(mentions) if part.mention and mentions else ""
     if shout:
-        found.append(_section(shout))
+        found.append(_section(shout, verbatim=False))  # the configured mentions: the only live ones
     for section in part.sections:
-        head = [f"*{escape(_short(section.heading, 200))}*"] if section.heading else []
-        found.append(_section("\n".join([*head, *(escape(_short(line)) for line in section.lines)])))
+        head = [f"*{_shown(section.heading, 200)}*"] if section.heading else []
+        found.append(_section("\n".join([*head, *(_shown(line) for line in section.lines)])))
     if part.footer:
         found.append({"type": "divider"})
-        found.append(_section("\n".join(escape(_short(line)) for line in part.footer)))
+        found.append(_section("\n".join(_shown(line) for line in part.footer)))
     # The fallback is what notifications and old clients show; mentions there wake people too.
     return {"text": f"{shout} {escape(part.title)}".strip(), "blocks": found}
 

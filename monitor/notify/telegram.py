@@ -27,14 +27,23 @@ def visible_length(text: str) -> int:
     return len(html.unescape(_TAG.sub("", text)).encode("utf-16-le")) // 2
 
 
+def escape(text: str) -> str:
+    """A message's text as Telegram's HTML shows it, inert: no tag, and no ``@username`` mention.
+
+    Telegram turns ``@username`` in any text into a mention that notifies that user; a word joiner
+    after the ``@`` (invisible) keeps it plain text.
+    """
+    return html.escape(text, quote=False).replace("@", "@\u2060")
+
+
 def text_of(part: Part) -> str:
-    e = html.escape
-    blocks = [f"<b>{e(part.title, quote=False)}</b>"]
+    e = escape
+    blocks = [f"<b>{e(part.title)}</b>"]
     for section in part.sections:
-        head = [f"<b>{e(section.heading, quote=False)}</b>"] if section.heading else []
-        blocks.append("\n".join([*head, *(e(line, quote=False) for line in section.lines)]))
+        head = [f"<b>{e(section.heading)}</b>"] if section.heading else []
+        blocks.append("\n".join([*head, *(e(line) for line in section.lines)]))
     if part.footer:
-        blocks.append("<i>" + "\n".join(e(line, quote=False) for line in part.footer) + "</i>")
+        blocks.append("<i>" + "\n".join(e(line) for line in part.footer) + "</i>")
     return "\n\n".join(blocks)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from monitor.config import WeComSettings
 from monitor.notify import base
+from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
 
 CONTENT_LIMIT = 4096  # bytes of UTF-8 in markdown.content
@@ -26,20 +27,26 @@ def content_fits(payload: dict[str, Any]) -> bool:
     return len(payload["markdown"]["content"].encode("utf-8")) <= CONTENT_LIMIT
 
 
+def escape(text: str) -> str:
+    """A message's text as WeCom's markdown shows it, inert: no bold, link, code, ``<font>`` or ``<@user>``."""
+    return markdown_inert(text)
+
+
 def _line(text: str) -> str:
     # A warning stands out in WeCom's own colour ("warning" is orange-red).
-    return f'<font color="warning">{text}</font>' if text.startswith(("⚠️", "❌")) else text
+    shown = escape(text)
+    return f'<font color="warning">{shown}</font>' if text.startswith(("⚠️", "❌")) else shown
 
 
 def markdown(part: Part, users: list[str]) -> dict[str, Any]:
-    blocks = [f"**{part.title}**"]
+    blocks = [f"**{escape(part.title)}**"]
     if users:
         blocks.append(" ".join(f"<@{u}>" for u in users))
     for section in part.sections:
         head = [f"**{_line(section.heading)}**"] if section.heading else []
         blocks.append("\n".join([*head, *(_line(line) for line in section.lines)]))
     if part.footer:
-        blocks.append("\n".join(f'<font color="comment">{line}</font>' for line in part.footer))
+        blocks.append("\n".join(f'<font color="comment">{escape(line)}</font>' for line in part.footer))
     return {"msgtype": "markdown", "markdown": {"content": "\n\n".join(blocks)}}
 
 
@@ -51,7 +58,10 @@ class Channel(base.Channel[WeComSettings]):
         parts = split(message, self._payload, content_fits)
         if message.mention and "all" in self.settings.mention_on_alert:
             # markdown cannot @all; a short text message after the report can.
-            parts.append({"msgtype": "text", "text": {"content": message.title, "mentioned_list": ["@all"]}})
+            # A text message shows references as written: a word joiner after "<" is enough to keep an
+            # alert title's account name from reading as "<@user>".
+            title = message.title.replace("<", "<\u2060")
+            parts.append({"msgtype": "text", "text": {"content": title, "mentioned_list": ["@all"]}})
         return parts
 
     def _payload(self, part: Part) -> dict[str, Any]:

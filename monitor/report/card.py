@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from monitor.notify.inert import markdown_inert
 from monitor.report import AccountReport, Report
 from monitor.report.text import detail_lines, footnote_lines, status_line, summary_lines, title
 from monitor.report.words import WORDS
@@ -18,14 +19,15 @@ def _div(text: str) -> dict[str, Any]:
     return {"tag": "div", "text": {"tag": "lark_md", "content": text}}
 
 
-def _escape(text: str) -> str:
-    # lark_md would read these as formatting or mentions inside account names and error texts.
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*").replace("~", "\\~")
+def escape(text: str) -> str:
+    """Plain text for lark_md, inert: account names, notes and error texts never bold, link or mention
+    (``**``, ``[x](y)``, ``<at id=all></at>``, ``<font>``); the card's own bold and ``<at>`` stay live."""
+    return markdown_inert(text)
 
 
 def account_block(a: AccountReport, language: str) -> dict[str, Any]:
-    head = f"**{_escape(status_line(a))}**"
-    return _div("\n".join([head, *(_escape(line) for line in detail_lines(a, language))]))
+    head = f"**{escape(status_line(a))}**"
+    return _div("\n".join([head, *(escape(line) for line in detail_lines(a, language))]))
 
 
 def mention_text(mentions: Sequence[str]) -> str:
@@ -54,7 +56,7 @@ def card(
         elements.append(account_block(a, report.language))
     if n == count:
         elements.append({"tag": "hr"})
-        elements.append(_div("\n".join(_escape(line) for line in summary_lines(report, history_problem))))
+        elements.append(_div("\n".join(escape(line) for line in summary_lines(report, history_problem))))
     notes = footnote_lines(report) if n == count else []
     if keyword and keyword not in header:
         notes.append(w["keyword"].format(keyword=keyword))  # the bot rejects any message without it (19024)
