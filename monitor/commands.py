@@ -64,6 +64,12 @@ def check_config(config: Config, stdout: IO[str]) -> int:
         # the answers cannot tell, the relay's own page can (reference/providers.md §1.2).
         out.write(f"openai-billing ({', '.join(billing)}): compare the balance once with the relay's 钱包/wallet page; "
                   "if the page's balance is the report's total, set hard_limit: remaining\n")
+    retired = [a.name for a in config.accounts if a.provider == "siliconflow"]
+    if retired:
+        # SiliconFlow retired /v1/user/info (HTTP 410 since 2026-08; reference/operators.md §3).
+        out.write(f"siliconflow ({', '.join(retired)}): warning: SiliconFlow no longer reports balances to API keys "
+                  "(/v1/user/info answers HTTP 410 since 2026-08), so these accounts fail unless their base_url still "
+                  "answers it; watch the balance in the SiliconFlow console and remove them\n")
     return Exit.OK  # the config's warnings were already logged on stderr
 
 

@@ -76,6 +76,8 @@ SILICONFLOW = Wire(
         "chargeBalance": "88.00", "totalBalance": "88.88"}}),
     (401, {"Content-Type": "text/plain; charset=utf-8"}, b"Api key is invalid"),
 )
+# /v1/user/info after its retirement (operators.md §3): HTTP 410, its body undocumented.
+SILICONFLOW_RETIRED: Answer = (410, {"Content-Type": "text/plain; charset=utf-8"}, b"Gone")
 OPENROUTER = Wire(
     "openrouter", "/api/v1/key",
     raw_json(200, '{"data":{"label":"sk-or-v1-abc...xyz","limit":100,"limit_remaining":74.5,'
