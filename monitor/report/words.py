@@ -146,6 +146,10 @@ NOTES_ZH = {
     "no balance listed": "答复中没有列出余额",
     "overdrawn: used more than the limit (if the relay's page shows another balance, set hard_limit: remaining)":
         "已透支：已用超过额度上限（如果中转站页面显示的余额不同，请设置 hard_limit: remaining）",
+    "SiliconFlow no longer reports balances to API keys (/v1/user/info is retired); "
+    "watch the balance in the SiliconFlow console and remove this account":
+        "硅基流动已不再向 API 密钥提供余额查询（/v1/user/info 接口已停止服务）；"
+        "请在硅基流动控制台查看余额，并删除此账户",
 }
 
 REASONS_ZH = {

@@ -13,6 +13,7 @@ from monitor.config import load
 from monitor.emulators import json_answer
 from monitor.providers import PROVIDERS
 from monitor.providers.siliconflow import RETIRED
+from monitor.report.words import localised
 from tests.provider_servers import (
     FAULTS,
     KEY,
@@ -101,6 +102,12 @@ def test_other_refusals_are_not_called_a_retirement() -> None:
     assert error_for(SILICONFLOW, (404, {"Content-Type": "text/html"}, b"<title>404 Not Found</title>")) \
         == "HTTP 404: text/html, '404 Not Found'"
     assert error_for(SILICONFLOW, api_key=WRONG_KEY) == "HTTP 401: Api key is invalid"
+
+
+def test_the_retirement_reads_in_chinese_in_a_chinese_report() -> None:
+    zh = localised(RETIRED, "zh")
+    assert zh != RETIRED and "硅基流动" in zh and "余额" in zh and "控制台" in zh
+    assert localised(RETIRED, "en") == RETIRED
 
 
 def test_check_config_warns_about_every_siliconflow_account(tmp_path: Path) -> None:
