@@ -53,7 +53,8 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     from monitor.report.daily import ljust, width
 
     # The host only: a URL's user part (https://user:password@host) is a secret too.
-    rows = [(a.name, a.provider, a.host.rpartition("@")[2], mask(a.api_key)) for a in config.accounts]
+    rows = [(a.name, a.provider, a.host.rpartition("@")[2], mask(a.api_key)
+             + (f", management key {mask(a.management_key)}" if a.management_key else "")) for a in config.accounts]
     widths = [max(width(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]

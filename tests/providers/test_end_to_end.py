@@ -14,7 +14,17 @@ import pytest
 
 from monitor.emulators import RelayEmulator, Token
 from tests.conftest import MAIN_KEY, Setup, config_text, cron_run, write_setup
-from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok, quick_to_stop
+from tests.provider_servers import (
+    DEEPSEEK,
+    KEY,
+    MANAGEMENT_KEY,
+    OpenRouterServer,
+    ProviderServer,
+    mixed_setup,
+    ok,
+    quick_to_stop,
+    raw_json,
+)
 
 
 @pytest.fixture
@@ -113,3 +123,23 @@ def test_check_config_lists_each_providers_host(tmp_path: Path) -> None:
     assert hosts == {"relay": "relay.example.com", "ds": "api.deepseek.com", "kimi": "api.moonshot.ai",
                      "sf": "api.siliconflow.cn", "or": "openrouter.ai", "nv": "api.novita.ai"}
     assert KEY not in result.stdout
+
+
+def test_an_openrouter_account_with_a_management_key_is_judged_by_the_lower_balance(tmp_path: Path) -> None:
+    # The key's limit leaves 74.5; the account holds 100.5 − 95.25 = 5.25, below the threshold of 10.
+    credits = raw_json(200, '{"data":{"total_credits":100.5,"total_usage":95.25}}')
+    with quick_to_stop(OpenRouterServer(credits=credits)) as server:
+        accounts = f"accounts:\n  - name: OpenRouter\n    provider: openrouter\n    base_url: {server.url}\n" \
+                   "    api_key: ${OPENROUTER_API_KEY}\n    management_key: ${OPENROUTER_MANAGEMENT_KEY}\n" \
+                   "    low_balance: 10\n"
+        env = {"OPENROUTER_API_KEY": KEY, "OPENROUTER_MANAGEMENT_KEY": MANAGEMENT_KEY}
+        setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts), env)
+        result = cron_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
+        verbose = cron_run(["run", "-c", str(setup.config), "--dry-run", "-vv"], tmp_path / "home")
+    assert result.returncode == 1, result.stderr  # low
+    (line,) = json.loads(result.stdout)["accounts"]
+    assert (line["balance"], line["used"], line["total"], line["low_balance"]) == (
+        "5.2500", "25.5000", "100.0000", True)
+    assert line["note"] == "key limit: 74.5000 of 100.0000 USD left; account credits: 5.2500 of 100.5000 USD left"
+    for text in (result.stdout, result.stderr, verbose.stdout, verbose.stderr, setup.history.read_text("utf-8")):
+        assert MANAGEMENT_KEY not in text and MANAGEMENT_KEY[3:] not in text and KEY not in text
