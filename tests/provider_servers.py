@@ -85,6 +85,29 @@ OPENROUTER = Wire(
                   '"usage_monthly":25.5,"is_free_tier":false}}'),
     json_answer(401, {"error": {"code": 401, "message": "User not found."}}),
 )
+# A LiteLLM proxy's /key/info asked with the virtual key itself (operators.md §2): nested answer, string code.
+LITELLM = Wire(
+    "litellm", "/key/info",
+    raw_json(200, '{"key":"' + KEY + '","info":{"key_alias":"ci-bot","key_name":"sk-...abcd","spend":3.4127,'
+                  '"max_budget":25.0,"budget_duration":"30d","budget_reset_at":"2026-12-01T00:00:00Z",'
+                  '"expires":null,"team_id":"team-a","user_id":null,"models":[],"blocked":null,'
+                  '"tpm_limit":null,"rpm_limit":null,"model_max_budget":{},"model_spend":{},'
+                  '"litellm_budget_table":null}}'),
+    json_answer(401, {"error": {"message": "Authentication Error, Invalid proxy server token passed. Unable to find "
+                                           "token in cache or `LiteLLM_VerificationTokenTable`",
+                                "type": "auth_error", "param": "None", "code": "401"}}),
+)
+LITELLM_EXPIRED: Answer = json_answer(400, {"error": {
+    "message": "Authentication Error - Expired Key. Key Expiry time 2026-11-01 00:00:00+00:00 and current time "
+               "2026-11-28 01:05:00+00:00", "type": "expired_key", "param": "None", "code": "400"}})
+
+
+def litellm_info(spend: str, max_budget: str = "null", **more: str) -> Answer:
+    """A nested /key/info answer with these values written as the wire has them (``"null"``, ``"25.0"``)."""
+    extra = "".join(f',"{k}":{v}' for k, v in more.items())
+    return raw_json(200, '{"key":"' + KEY + f'","info":{{"spend":{spend},"max_budget":{max_budget}{extra}}}}}')
+
+
 # The account's credits (operators.md §4): a management key's answer, an ordinary key's 403 (message composed
 # from providers.md's "Only management keys…"), and the zeros some ordinary keys got instead.
 MANAGEMENT_KEY = "sk-or-v1-" + "M4n4g3m3nt" * 6 + "wxyz"

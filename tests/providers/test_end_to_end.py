@@ -17,9 +17,11 @@ from tests.conftest import MAIN_KEY, Setup, config_text, cron_run, write_setup
 from tests.provider_servers import (
     DEEPSEEK,
     KEY,
+    LITELLM,
     MANAGEMENT_KEY,
     OpenRouterServer,
     ProviderServer,
+    litellm_info,
     mixed_setup,
     ok,
     quick_to_stop,
@@ -143,3 +145,22 @@ def test_an_openrouter_account_with_a_management_key_is_judged_by_the_lower_bala
     assert line["note"] == "key limit: 74.5000 of 100.0000 USD left; account credits: 5.2500 of 100.5000 USD left"
     for text in (result.stdout, result.stderr, verbose.stdout, verbose.stderr, setup.history.read_text("utf-8")):
         assert MANAGEMENT_KEY not in text and MANAGEMENT_KEY[3:] not in text and KEY not in text
+
+
+def test_a_litellm_budget_reset_between_runs_is_a_reset_not_negative_usage(tmp_path: Path) -> None:
+    with quick_to_stop(ProviderServer(LITELLM)) as server:
+        accounts = f"accounts:\n  - name: LiteLLM\n    provider: litellm\n    base_url: {server.url}\n" \
+                   "    api_key: ${LITELLM_API_KEY}\n"
+        setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts),
+                            {"LITELLM_API_KEY": KEY})
+        lines = []
+        for spend in ("20.5", "24.25", "0.75"):  # the 30-day budget resets between the last two runs
+            time.sleep(1.05 - time.time() % 1)  # one run per second: history times have whole seconds
+            server.answer(litellm_info(spend, "100.0", budget_duration='"30d"'))
+            (line,) = run_json(setup, tmp_path / "home")["accounts"]
+            lines.append(line)
+    assert [(a["balance"], a["used"], a["total"]) for a in lines] == [
+        ("79.5000", "20.5000", "100.0000"), ("75.7500", "24.2500", "100.0000"), ("99.2500", "0.7500", "100.0000")]
+    assert [a["period"]["kind"] for a in lines] == ["first", "usage", "reset"]
+    assert lines[1]["period"]["usage"] == "3.7500" and lines[2]["period"]["usage"] is None
+    assert [r["used"] for r in setup.records()] == ["20.5", "24.25", "0.75"]
