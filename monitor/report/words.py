@@ -146,6 +146,8 @@ NOTES_ZH = {
     "no balance listed": "答复中没有列出余额",
     "overdrawn: used more than the limit (if the relay's page shows another balance, set hard_limit: remaining)":
         "已透支：已用超过额度上限（如果中转站页面显示的余额不同，请设置 hard_limit: remaining）",
+    "key budget reached": "已达到密钥的预算上限",
+    "key blocked": "密钥已被禁用",
     "SiliconFlow no longer reports balances to API keys (/v1/user/info is retired); "
     "watch the balance in the SiliconFlow console and remove this account":
         "硅基流动已不再向 API 密钥提供余额查询（/v1/user/info 接口已停止服务）；"
@@ -171,6 +173,11 @@ _ERRORS_ZH = [
     (re.compile(r"(\S+) asked us to wait (\S+) s, past the run's time limit"),
      "{0} 要求等待 {1} 秒，超出本次运行的时限"),
     (re.compile(r"response is not JSON \((.*)\)"), "答复不是 JSON（{0}）"),
+    (re.compile(r"key limit: (\S+) of (\S+) (\S+) left; account credits: (\S+) of (\S+) (\S+) left"),
+     "密钥额度：剩余 {0} / {1} {2}；账户余额：剩余 {3} / {4} {5}"),
+    (re.compile(r"key limit: none; account credits: (\S+) of (\S+) (\S+) left"),
+     "密钥额度：不限；账户余额：剩余 {0} / {1} {2}"),
+    (re.compile(r"account credits not read: (.+)"), "未能读取账户余额：{0}"),
     (re.compile(r"HTTP 429: the server asks to wait (\S+) s, longer than the run has left"),
      "HTTP 429：服务器要求等待 {0} 秒，超出本次运行剩余的时间"),
 ]

@@ -143,6 +143,8 @@ def test_an_openrouter_account_with_a_management_key_is_judged_by_the_lower_bala
     assert (line["balance"], line["used"], line["total"], line["low_balance"]) == (
         "5.2500", "25.5000", "100.0000", True)
     assert line["note"] == "key limit: 74.5000 of 100.0000 USD left; account credits: 5.2500 of 100.5000 USD left"
+    # The text report is in Chinese (the default language):
+    assert "密钥额度：剩余 74.5000 / 100.0000 USD；账户余额：剩余 5.2500 / 100.5000 USD" in verbose.stdout
     for text in (result.stdout, result.stderr, verbose.stdout, verbose.stderr, setup.history.read_text("utf-8")):
         assert MANAGEMENT_KEY not in text and MANAGEMENT_KEY[3:] not in text and KEY not in text
 

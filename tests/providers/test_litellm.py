@@ -10,6 +10,7 @@ import pytest
 from monitor.emulators import Answer, json_answer
 from monitor.providers import PROVIDERS
 from monitor.providers.litellm import from_answer
+from monitor.report.words import localised
 from monitor.usage import Point, period
 from tests.provider_servers import (
     FAULTS,
@@ -116,3 +117,9 @@ def test_from_answer_is_pure() -> None:
     body = {"key": "sk-x", "info": {"spend": Decimal("2"), "max_budget": Decimal("5"), "budget_duration": None}}
     snap = from_answer(body, "USD")
     assert (snap.balance, snap.used, snap.total) == (Decimal(3), Decimal(2), Decimal(5))
+
+
+@pytest.mark.parametrize(("note", "zh"), [("key budget reached", "已达到密钥的预算上限"),
+                                          ("key blocked", "密钥已被禁用")])
+def test_the_notes_read_in_chinese_in_a_chinese_report(note: str, zh: str) -> None:
+    assert (localised(note, "zh"), localised(note, "en")) == (zh, note)

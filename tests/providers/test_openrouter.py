@@ -17,6 +17,7 @@ from monitor.config import ConfigError, load
 from monitor.emulators import Answer, json_answer
 from monitor.providers import PROVIDERS
 from monitor.providers.openrouter import from_answer
+from monitor.report.words import localised
 from tests.provider_servers import (
     CREDITS_ORDINARY_KEY,
     CREDITS_ZEROS,
@@ -254,3 +255,14 @@ def test_management_key_on_another_provider_is_a_config_error(tmp_path: Path) ->
         load(path, environ={"K": KEY, "M": MANAGEMENT_KEY})
     assert "accounts[0].management_key" in str(caught.value) and "only to the provider openrouter" in str(caught.value)
     assert MANAGEMENT_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(("note", "zh"), [
+    ("key limit: 74.5000 of 100.0000 USD left; account credits: 5.2500 of 100.5000 USD left",
+     "密钥额度：剩余 74.5000 / 100.0000 USD；账户余额：剩余 5.2500 / 100.5000 USD"),
+    ("key limit: none; account credits: 74.7500 of 100.5000 USD left",
+     "密钥额度：不限；账户余额：剩余 74.7500 / 100.5000 USD"),
+    ("account credits not read: HTTP 500: server error", "未能读取账户余额：HTTP 500: server error"),
+])
+def test_the_notes_read_in_chinese_in_a_chinese_report(note: str, zh: str) -> None:
+    assert (localised(note, "zh"), localised(note, "en")) == (zh, note)
