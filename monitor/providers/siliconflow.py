@@ -20,7 +20,8 @@ OK = 20000
 RETIRED = ("SiliconFlow no longer reports balances to API keys (/v1/user/info is retired); "
            "watch the balance in the SiliconFlow console and remove this account")
 # How an answer says the endpoint is gone (the 410's body is not documented: its words, in either language).
-_RETIREMENT = re.compile(r"停止服务|停用|下线|废弃|retired|deprecated|discontinued|decommissioned|sunset|"
+# Not "停用" or "disabled": those are what a disabled key or account is called.
+_RETIREMENT = re.compile(r"停止服务|下线|废弃|retired|deprecated|discontinued|decommissioned|sunset|"
                          r"no longer (?:available|supported)", re.I)
 
 

@@ -102,6 +102,8 @@ def test_other_refusals_are_not_called_a_retirement() -> None:
     assert error_for(SILICONFLOW, (404, {"Content-Type": "text/html"}, b"<title>404 Not Found</title>")) \
         == "HTTP 404: text/html, '404 Not Found'"
     assert error_for(SILICONFLOW, api_key=WRONG_KEY) == "HTTP 401: Api key is invalid"
+    disabled = json_answer(403, {"code": 40301, "message": "账户已停用", "status": False, "data": None})
+    assert error_for(SILICONFLOW, disabled) == "HTTP 403: 账户已停用"
 
 
 def test_the_retirement_reads_in_chinese_in_a_chinese_report() -> None:
