@@ -42,10 +42,13 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
     management_key = account.management_key
     if not management_key:
         return from_answer(key(), currency)
-    body, credits = http.together(key, lambda: read_credits(http, base, management_key))
-    if isinstance(credits, str):  # an error message: never a secret in it, even one the server echoed
-        credits = Redactor([management_key, account.api_key])(credits)
-    return from_answer(body, currency, credits)
+    # Never a secret in a message, even one a server echoed (the run masks them too: this holds without it).
+    hide = Redactor([management_key, account.api_key])
+    try:
+        body, credits = http.together(key, lambda: read_credits(http, base, management_key))
+        return from_answer(body, currency, hide(credits) if isinstance(credits, str) else credits)
+    except ProviderError as exc:
+        raise ProviderError(hide(str(exc))) from None
 
 
 def read_credits(http: HttpClient, base: str, management_key: str) -> Credits | str:

@@ -6,11 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.emulators import Answer, json_answer
-from monitor.providers import PROVIDERS
+from monitor.providers import PROVIDERS, common
 from monitor.providers.litellm import from_answer
 from monitor.report.words import localised
+from monitor.snapshot import ProviderError
 from monitor.usage import Point, period
 from tests.provider_servers import (
     FAULTS,
@@ -123,3 +126,22 @@ def test_from_answer_is_pure() -> None:
                                           ("key blocked", "密钥已被禁用")])
 def test_the_notes_read_in_chinese_in_a_chinese_report(note: str, zh: str) -> None:
     assert (localised(note, "zh"), localised(note, "en")) == (zh, note)
+
+
+values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.decimals(), st.text(max_size=12),
+                   st.lists(st.integers(), max_size=2))
+infos = st.dictionaries(st.sampled_from(["spend", "max_budget", "blocked", "budget_duration", "expires"]), values)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(infos, st.fixed_dictionaries({"key": st.just(KEY), "info": st.one_of(infos, values)}), values))
+def test_any_answer_gives_a_snapshot_or_a_provider_error(body: object) -> None:
+    try:
+        snap = from_answer(body, "USD")
+    except ProviderError as exc:
+        assert str(exc) and KEY not in str(exc)
+        return
+    assert snap.used is not None and snap.used.is_finite()
+    assert snap.unlimited == (snap.balance is None) == (snap.total is None)
+    if snap.balance is not None and snap.total is not None:
+        assert snap.balance == common.exact("-", snap.total, snap.used)

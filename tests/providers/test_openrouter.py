@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.collect import AccountResult
 from monitor.commands import check_config
-from monitor.config import ConfigError, load
+from monitor.config import Account, ConfigError, load
 from monitor.emulators import Answer, json_answer
-from monitor.providers import PROVIDERS
+from monitor.http import Response
+from monitor.providers import PROVIDERS, openrouter
 from monitor.providers.openrouter import from_answer
 from monitor.report.words import localised
+from monitor.snapshot import ProviderError
 from tests.provider_servers import (
     CREDITS_ORDINARY_KEY,
     CREDITS_ZEROS,
@@ -266,3 +270,40 @@ def test_management_key_on_another_provider_is_a_config_error(tmp_path: Path) ->
 ])
 def test_the_notes_read_in_chinese_in_a_chinese_report(note: str, zh: str) -> None:
     assert (localised(note, "zh"), localised(note, "en")) == (zh, note)
+
+
+# --- whatever the two endpoints answer -----------------------------------------------------------
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=st.lists(st.tuples(st.sampled_from([200, 200, 200, 401, 403, 500]),
+                                  st.one_of(st.binary(max_size=80), st.sampled_from([
+                                      b'{"data":{"total_credits":0,"total_usage":0}}',
+                                      b'{"data":{"total_credits":1e999,"total_usage":1}}',
+                                      b'{"data":{"limit":10,"limit_remaining":null,"usage":1}}',
+                                      b'{"data":{"limit":10,"limit_remaining":4,"usage":6,"is_management_key":true}}',
+                                      b'{"data":{"total_credits":"12","total_usage":-3}}', b'{"data":null}',
+                                      b'{"data":[]}', b'{"error":{"message":"' + MANAGEMENT_KEY.encode() + b'"}}']))),
+                        min_size=1, max_size=4))
+def test_with_a_management_key_any_answers_give_a_snapshot_or_a_provider_error(
+        answers: list[tuple[int, bytes]]) -> None:
+    responses = [Response(status, "application/json", body, {}) for status, body in answers]
+
+    class Http:
+        calls = 0
+
+        def get(self, url: str, headers: Any = None) -> Response:
+            self.calls += 1
+            return responses[(self.calls - 1) % len(responses)]
+
+        def together(self, *calls: Any) -> list[Any]:
+            return [call() for call in calls]
+
+    one = Account("or", "openrouter", KEY, management_key=MANAGEMENT_KEY)
+    try:
+        snap = openrouter.fetch(one, Http())  # type: ignore[arg-type]
+    except ProviderError as exc:
+        assert str(exc) and MANAGEMENT_KEY not in str(exc)
+        return
+    assert snap.balance is None or snap.balance.is_finite()
+    assert MANAGEMENT_KEY not in (snap.note or "")
+    assert snap.unlimited == (snap.balance is None)
