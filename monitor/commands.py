@@ -54,7 +54,8 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     from monitor.report.daily import ljust, width
 
     # The host only: a URL's user part (https://user:password@host) is a secret too.
-    rows = [(a.name, a.provider, a.host.rpartition("@")[2], mask(a.api_key)) for a in config.accounts]
+    rows = [(a.name, a.provider, a.host.rpartition("@")[2], mask(a.api_key)
+             + (f", management key {mask(a.management_key)}" if a.management_key else "")) for a in config.accounts]
     widths = [max(width(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]
@@ -65,6 +66,12 @@ def check_config(config: Config, stdout: IO[str]) -> int:
         # the answers cannot tell, the relay's own page can (reference/providers.md §1.2).
         out.write(f"openai-billing ({', '.join(billing)}): compare the balance once with the relay's 钱包/wallet page; "
                   "if the page's balance is the report's total, set hard_limit: remaining\n")
+    retired = [a.name for a in config.accounts if a.provider == "siliconflow"]
+    if retired:
+        # SiliconFlow retired /v1/user/info (HTTP 410 since 2026-08; reference/operators.md §3).
+        out.write(f"siliconflow ({', '.join(retired)}): warning: SiliconFlow no longer reports balances to API keys "
+                  "(/v1/user/info answers HTTP 410 since 2026-08), so these accounts fail unless their base_url still "
+                  "answers it; watch the balance in the SiliconFlow console and remove them\n")
     return Exit.OK  # the config's warnings were already logged on stderr
 
 

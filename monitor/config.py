@@ -192,6 +192,7 @@ class Account:
     total: str | None = None
     divisor: Decimal = Decimal("1")
     hard_limit: str = "total"  # openai-billing: what hard_limit_usd means, "total" or "remaining"
+    management_key: str | None = None  # openrouter: the account's management key (a secret), for /api/v1/credits
 
     @property
     def host(self) -> str:
@@ -222,6 +223,7 @@ class Config:
         from monitor.redact import key_variants, url_secrets
 
         found = [v for a in self.accounts for v in key_variants(a.api_key)]
+        found += [a.management_key for a in self.accounts if a.management_key]
         for entry in self.channels:
             found += entry.settings.secrets()
         if self.heartbeat_url:
@@ -503,12 +505,13 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "total": _nonempty,
     "divisor": _divisor,
     "hard_limit": _hard_limit,
+    "management_key": _nonempty,
 }
 # The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
 # when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
 # and an OpenRouter account must never be relabelled CNY because the relays are).
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
-                           "divisor"})
+                           "divisor", "management_key"})
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
 TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
@@ -932,6 +935,9 @@ class _Builder:
                 where = (*path, "hard_limit") if "hard_limit" in given else ("defaults", "hard_limit")
                 self.problem(where, f"applies only to the providers {' and '.join(HARD_LIMIT_PROVIDERS)}, "
                                     f"not {provider}")
+            if "management_key" in values and provider != "openrouter":
+                where = (*path, "management_key") if "management_key" in given else ("defaults", "management_key")
+                self.problem(where, f"applies only to the provider openrouter, not {provider}")
             account = self.account(path, values, failed, provider, seen)
             if account:
                 accounts.append(account)

@@ -101,7 +101,7 @@ def key_variants(key: str) -> list[str]:
 
 
 # Which values are secrets, by key, wherever the key stands (a channel section added later included).
-SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_token", "password"})
+SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_token", "password", "management_key"})
 SECRET_URL_KEYS = frozenset({"webhook_url", "heartbeat_url"})  # every path segment and the query
 ENDPOINT_KEYS = frozenset({"url", "base_url"})  # an account's: secret only in the query (?key=) or user part
 # Keys whose values are plain even when taken from the environment, and stay readable in logs.

@@ -76,6 +76,8 @@ SILICONFLOW = Wire(
         "chargeBalance": "88.00", "totalBalance": "88.88"}}),
     (401, {"Content-Type": "text/plain; charset=utf-8"}, b"Api key is invalid"),
 )
+# /v1/user/info after its retirement (operators.md §3): HTTP 410, its body undocumented.
+SILICONFLOW_RETIRED: Answer = (410, {"Content-Type": "text/plain; charset=utf-8"}, b"Gone")
 OPENROUTER = Wire(
     "openrouter", "/api/v1/key",
     raw_json(200, '{"data":{"label":"sk-or-v1-abc...xyz","limit":100,"limit_remaining":74.5,'
@@ -83,6 +85,38 @@ OPENROUTER = Wire(
                   '"usage_monthly":25.5,"is_free_tier":false}}'),
     json_answer(401, {"error": {"code": 401, "message": "User not found."}}),
 )
+# A LiteLLM proxy's /key/info asked with the virtual key itself (operators.md §2): nested answer, string code.
+LITELLM = Wire(
+    "litellm", "/key/info",
+    raw_json(200, '{"key":"' + KEY + '","info":{"key_alias":"ci-bot","key_name":"sk-...abcd","spend":3.4127,'
+                  '"max_budget":25.0,"budget_duration":"30d","budget_reset_at":"2026-12-01T00:00:00Z",'
+                  '"expires":null,"team_id":"team-a","user_id":null,"models":[],"blocked":null,'
+                  '"tpm_limit":null,"rpm_limit":null,"model_max_budget":{},"model_spend":{},'
+                  '"litellm_budget_table":null}}'),
+    json_answer(401, {"error": {"message": "Authentication Error, Invalid proxy server token passed. Unable to find "
+                                           "token in cache or `LiteLLM_VerificationTokenTable`",
+                                "type": "auth_error", "param": "None", "code": "401"}}),
+)
+LITELLM_EXPIRED: Answer = json_answer(400, {"error": {
+    "message": "Authentication Error - Expired Key. Key Expiry time 2026-11-01 00:00:00+00:00 and current time "
+               "2026-11-28 01:05:00+00:00", "type": "expired_key", "param": "None", "code": "400"}})
+
+
+def litellm_info(spend: str, max_budget: str = "null", **more: str) -> Answer:
+    """A nested /key/info answer with these values written as the wire has them (``"null"``, ``"25.0"``)."""
+    extra = "".join(f',"{k}":{v}' for k, v in more.items())
+    return raw_json(200, '{"key":"' + KEY + f'","info":{{"spend":{spend},"max_budget":{max_budget}{extra}}}}}')
+
+
+# The account's credits (operators.md §4): a management key's answer, an ordinary key's 403 (message composed
+# from providers.md's "Only management keys…"), and the zeros some ordinary keys got instead.
+MANAGEMENT_KEY = "sk-or-v1-" + "M4n4g3m3nt" * 6 + "wxyz"
+CREDITS = raw_json(200, '{"data":{"total_credits":100.5,"total_usage":25.75}}')
+CREDITS_ORDINARY_KEY: Answer = json_answer(
+    403, {"error": {"code": 403, "message": "Only management keys can perform this operation"}})
+CREDITS_ZEROS = raw_json(200, '{"data":{"total_credits":0,"total_usage":0}}')
+MANAGEMENT_KEY_ITSELF = raw_json(200, '{"data":{"label":"sk-or-v1-M4n...xyz","limit":null,"limit_remaining":null,'
+                                      '"limit_reset":null,"usage":0,"is_free_tier":false,"is_management_key":true}}')
 JSON = Wire(
     "json", "/v1/billing/usage",  # UniAPI's shape (providers.md §1.9)
     ok({"success": True, "data": {"balance": "12.5", "used": 3.25, "cache_used": 0}}),
@@ -129,6 +163,33 @@ class ProviderServer(LoopbackServer):
     def answer(self, answer: Answer, path: str | None = None) -> ProviderServer:
         self.answers[path or self.wire.path] = answer
         return self
+
+
+@dataclass
+class OpenRouterServer(ProviderServer):
+    """OpenRouter with an account behind its keys (operators.md §4): ``/api/v1/key`` describes whichever key
+    asks; ``/api/v1/credits`` gives the management key the account's credits and an ordinary key a 403 (or,
+    as OpenRouter did for some, a 200 with zeros: ``ordinary_credits``)."""
+
+    wire: Wire = OPENROUTER
+    management_key: str = MANAGEMENT_KEY
+    credits: Answer = CREDITS
+    ordinary_credits: Answer = CREDITS_ORDINARY_KEY
+    management_key_itself: Answer = MANAGEMENT_KEY_ITSELF
+
+    def handle(self, request: Request) -> Answer:
+        path = request.path.split("?", 1)[0]
+        given = request.headers.get("authorization")
+        if given == f"Bearer {self.management_key}":
+            return {"/api/v1/credits": self.credits, "/api/v1/key": self.management_key_itself}.get(
+                path, self.wire.invalid_key)
+        if path == "/api/v1/credits":
+            return self.ordinary_credits if given == f"Bearer {self.key}" else self.wire.invalid_key
+        return super().handle(request)
+
+    def paths(self, key: str) -> list[str]:
+        """The paths asked with ``key``, in order."""
+        return [r.path for r in self.requests if r.headers.get("authorization") == f"Bearer {key}"]
 
 
 @contextmanager

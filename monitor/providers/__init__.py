@@ -29,6 +29,7 @@ PROVIDERS: dict[str, ProviderInfo] = {
     "moonshot": ProviderInfo("monitor.providers.moonshot", "https://api.moonshot.cn"),
     "siliconflow": ProviderInfo("monitor.providers.siliconflow", "https://api.siliconflow.cn"),
     "openrouter": ProviderInfo("monitor.providers.openrouter", "https://openrouter.ai"),
+    "litellm": ProviderInfo("monitor.providers.litellm", None),  # a proxy of your own: base_url is required
     "json": ProviderInfo("monitor.providers.generic_json", None, needs_url=True),
 }
 

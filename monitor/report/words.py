@@ -191,6 +191,12 @@ NOTES_ZH = {
     "no balance listed": "答复中没有列出余额",
     "overdrawn: used more than the limit (if the relay's page shows another balance, set hard_limit: remaining)":
         "已透支：已用超过额度上限（如果中转站页面显示的余额不同，请设置 hard_limit: remaining）",
+    "key budget reached": "已达到密钥的预算上限",
+    "key blocked": "密钥已被禁用",
+    "SiliconFlow no longer reports balances to API keys (/v1/user/info is retired); "
+    "watch the balance in the SiliconFlow console and remove this account":
+        "硅基流动已不再向 API 密钥提供余额查询（/v1/user/info 接口已停止服务）；"
+        "请在硅基流动控制台查看余额，并删除此账户",
 }
 
 REASONS_ZH = {
@@ -277,6 +283,11 @@ _ERRORS_ZH: list[tuple[re.Pattern[str], str, Callable[[str], str]]] = [
      _same),
     (re.compile(r"provider (\S+) needs base_url"), "提供方 {0} 需要 base_url", _same),
     (re.compile(r"unexpected error: (.+)"), "意外错误（程序缺陷，请报告）：{0}", _same),
+    (re.compile(r"key limit: (\S+) of (\S+) (\S+) left; account credits: (\S+) of (\S+) (\S+) left"),
+     "密钥额度：剩余 {0} / {1} {2}；账户余额：剩余 {3} / {4} {5}", _same),
+    (re.compile(r"key limit: none; account credits: (\S+) of (\S+) (\S+) left"),
+     "密钥额度：不限；账户余额：剩余 {0} / {1} {2}", _same),
+    (re.compile(r"account credits not read: (.+)"), "未能读取账户余额：{0}", _same),
 ]
 _CANNOT_REACH = re.compile(r"cannot reach (\S+): (.+)")
 

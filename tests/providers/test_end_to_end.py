@@ -14,7 +14,19 @@ import pytest
 
 from monitor.emulators import RelayEmulator, Token
 from tests.conftest import MAIN_KEY, Setup, config_text, cron_run, write_setup
-from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok, quick_to_stop
+from tests.provider_servers import (
+    DEEPSEEK,
+    KEY,
+    LITELLM,
+    MANAGEMENT_KEY,
+    OpenRouterServer,
+    ProviderServer,
+    litellm_info,
+    mixed_setup,
+    ok,
+    quick_to_stop,
+    raw_json,
+)
 
 
 @pytest.fixture
@@ -113,3 +125,44 @@ def test_check_config_lists_each_providers_host(tmp_path: Path) -> None:
     assert hosts == {"relay": "relay.example.com", "ds": "api.deepseek.com", "kimi": "api.moonshot.ai",
                      "sf": "api.siliconflow.cn", "or": "openrouter.ai", "nv": "api.novita.ai"}
     assert KEY not in result.stdout
+
+
+def test_an_openrouter_account_with_a_management_key_is_judged_by_the_lower_balance(tmp_path: Path) -> None:
+    # The key's limit leaves 74.5; the account holds 100.5 − 95.25 = 5.25, below the threshold of 10.
+    credits = raw_json(200, '{"data":{"total_credits":100.5,"total_usage":95.25}}')
+    with quick_to_stop(OpenRouterServer(credits=credits)) as server:
+        accounts = f"accounts:\n  - name: OpenRouter\n    provider: openrouter\n    base_url: {server.url}\n" \
+                   "    api_key: ${OPENROUTER_API_KEY}\n    management_key: ${OPENROUTER_MANAGEMENT_KEY}\n" \
+                   "    low_balance: 10\n"
+        env = {"OPENROUTER_API_KEY": KEY, "OPENROUTER_MANAGEMENT_KEY": MANAGEMENT_KEY}
+        setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts), env)
+        result = cron_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
+        verbose = cron_run(["run", "-c", str(setup.config), "--dry-run", "-vv"], tmp_path / "home")
+    assert result.returncode == 1, result.stderr  # low
+    (line,) = json.loads(result.stdout)["accounts"]
+    assert (line["balance"], line["used"], line["total"], line["low_balance"]) == (
+        "5.2500", "25.5000", "100.0000", True)
+    assert line["note"] == "key limit: 74.5000 of 100.0000 USD left; account credits: 5.2500 of 100.5000 USD left"
+    # The text report is in Chinese (the default language):
+    assert "密钥额度：剩余 74.5000 / 100.0000 USD；账户余额：剩余 5.2500 / 100.5000 USD" in verbose.stdout
+    for text in (result.stdout, result.stderr, verbose.stdout, verbose.stderr, setup.history.read_text("utf-8")):
+        assert MANAGEMENT_KEY not in text and MANAGEMENT_KEY[3:] not in text and KEY not in text
+
+
+def test_a_litellm_budget_reset_between_runs_is_a_reset_not_negative_usage(tmp_path: Path) -> None:
+    with quick_to_stop(ProviderServer(LITELLM)) as server:
+        accounts = f"accounts:\n  - name: LiteLLM\n    provider: litellm\n    base_url: {server.url}\n" \
+                   "    api_key: ${LITELLM_API_KEY}\n"
+        setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts),
+                            {"LITELLM_API_KEY": KEY})
+        lines = []
+        for spend in ("20.5", "24.25", "0.75"):  # the 30-day budget resets between the last two runs
+            time.sleep(1.05 - time.time() % 1)  # one run per second: history times have whole seconds
+            server.answer(litellm_info(spend, "100.0", budget_duration='"30d"'))
+            (line,) = run_json(setup, tmp_path / "home")["accounts"]
+            lines.append(line)
+    assert [(a["balance"], a["used"], a["total"]) for a in lines] == [
+        ("79.5000", "20.5000", "100.0000"), ("75.7500", "24.2500", "100.0000"), ("99.2500", "0.7500", "100.0000")]
+    assert [a["period"]["kind"] for a in lines] == ["first", "usage", "reset"]
+    assert lines[1]["period"]["usage"] == "3.7500" and lines[2]["period"]["usage"] is None
+    assert [r["used"] for r in setup.records()] == ["20.5", "24.25", "0.75"]
