@@ -63,7 +63,7 @@ def evil_report_message() -> Message:
         AccountResult(Account(HANDLE, "openai-billing", "-", low_balance=Decimal("5")), NOW, "3f2a9c1b",
                       Snapshot("USD", Decimal("12.3456"), Decimal("7.6544"), Decimal("20")), None),
     ]
-    message = from_report(build(results, [], NOW, ZONE, "zh", 90))
+    message = from_report(build(results, {}, NOW, ZONE, "zh", 90))
     assert message.mention  # a failed account: the configured people are woken
     return message
 

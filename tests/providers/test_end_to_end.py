@@ -59,7 +59,7 @@ def test_mixed_currencies_stay_apart_in_the_text_report_and_the_json(
     saved = {r["account"]: (r["currency"], r["balance"], r["used"], r["total"]) for r in setup.records()}
     # Kept exactly as the providers sent them: only what people read is rounded.
     assert saved == {"main": ("USD", "12.34", "7.66", "20.0"), "DeepSeek": ("CNY", "110.00", None, None)}
-    assert KEY not in setup.history.read_text(encoding="utf-8")
+    assert KEY not in json.dumps(setup.records())
 
 
 def balance(amount: str) -> tuple[int, dict[str, str], bytes]:
@@ -145,7 +145,7 @@ def test_an_openrouter_account_with_a_management_key_is_judged_by_the_lower_bala
     assert line["note"] == "key limit: 74.5000 of 100.0000 USD left; account credits: 5.2500 of 100.5000 USD left"
     # The text report is in Chinese (the default language):
     assert "密钥额度：剩余 74.5000 / 100.0000 USD；账户余额：剩余 5.2500 / 100.5000 USD" in verbose.stdout
-    for text in (result.stdout, result.stderr, verbose.stdout, verbose.stderr, setup.history.read_text("utf-8")):
+    for text in (result.stdout, result.stderr, verbose.stdout, verbose.stderr, json.dumps(setup.records())):
         assert MANAGEMENT_KEY not in text and MANAGEMENT_KEY[3:] not in text and KEY not in text
 
 

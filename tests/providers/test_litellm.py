@@ -14,7 +14,7 @@ from monitor.providers import PROVIDERS, common
 from monitor.providers.litellm import from_answer
 from monitor.report.words import localised
 from monitor.snapshot import ProviderError
-from monitor.usage import Point, period
+from monitor.usage import Point, Series, period
 from tests.provider_servers import (
     FAULTS,
     KEY,
@@ -83,8 +83,8 @@ def test_a_budget_reset_drops_the_spend_and_the_usage_maths_calls_it_a_reset() -
     after = snapshot_for(LITELLM, litellm_info("0.25", "25.0", budget_duration='"30d"'))
     assert (before.used, after.used, after.balance) == (Decimal("24.9"), Decimal("0.25"), Decimal("24.75"))
     hour_ago = NOW - timedelta(hours=1)
-    change = period(Point(hour_ago, "same key", before.balance, before.used, "USD"),
-                    Point(NOW, "same key", after.balance, after.used, "USD"), timedelta(days=90))
+    change = period(Series([Point(hour_ago, "same key", before.balance, before.used, "USD"),
+                            Point(NOW, "same key", after.balance, after.used, "USD")]), 0, timedelta(days=90))
     assert (change.kind, change.reason, change.usage) == ("reset", "reset", None)  # never a negative usage
 
 
