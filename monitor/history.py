@@ -68,6 +68,7 @@ class State:
     next_seq: int = 1
     alerts: dict[str, Any] = field(default_factory=dict)  # per channel: what it was told (see monitor.alerts)
     failing: list[str] = field(default_factory=list)  # the accounts whose query failed at their last run
+    seen: dict[str, str] = field(default_factory=dict)  # when a run last had each account (UTC text)
     last_success: float | None = None
     clock: datetime | None = None  # the pruning clock: never ahead of the data (see ``_prune_clock``)
     warned: list[str] = field(default_factory=list)  # unreadable lines already warned about ("file:line")
@@ -75,6 +76,7 @@ class State:
 
     def to_json(self) -> dict[str, Any]:
         return {"version": VERSION, "next_seq": self.next_seq, "alerts": self.alerts, "failing": self.failing,
+                "seen": self.seen,
                 "last_success": self.last_success, "clock": self.clock and utc_text(self.clock),
                 "warned": self.warned, "settled": self.settled}
 
@@ -86,7 +88,9 @@ class State:
             return value if isinstance(value, kind) and not isinstance(value, bool) else default
 
         return cls(max(1, get("next_seq", int, 1)), get("alerts", dict, {}),
-                   [f for f in get("failing", list, []) if isinstance(f, str)], get("last_success", (int, float), None),
+                   [f for f in get("failing", list, []) if isinstance(f, str)],
+                   {k: v for k, v in get("seen", dict, {}).items() if parse_time(v) is not None},
+                   get("last_success", (int, float), None),
                    parse_time(raw.get("clock")), [w for w in get("warned", list, []) if isinstance(w, str)],
                    {k: v for k, v in get("settled", dict, {}).items() if isinstance(v, int)})
 

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor import alerts, exitcodes
@@ -19,7 +19,7 @@ from monitor.http import HttpClient
 from monitor.metrics import FAILURE_BITS, MetricsResult, write_metrics
 from monitor.notify.base import Result
 from monitor.notify.message import Message, from_report
-from monitor.records import utc_text
+from monitor.records import parse_time, utc_text
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, document
@@ -128,6 +128,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
     if saved:
         if not code & FAILURE_BITS:
             loaded.state.last_success = time.time()
+        _forget_gone(loaded, report, now, config.history.retention_days)
         _save_state(history, loaded)
     doc = document(report, code, delivery, saved, warning, order=order, metrics=metrics)
     if hooks.command != "check":  # a check prints what it posted (what cron mails when it was not), or nothing
@@ -158,6 +159,20 @@ def _alert_message(report: Report, found: list[alerts.Change], repeat_hours: flo
     mention = any(c.started and not c.repeat for c in found)  # a recovery or a reminder wakes nobody
     return Message.alert(alerts.title(report, found), alerts.state_of(found), alerts.lines(report, found),
                          mention=mention, language=report.language)
+
+
+def _forget_gone(loaded: Loaded, report: Report, now: datetime, retention_days: int) -> None:
+    """This run's accounts marked as seen; the state of an account no run has had for ``retention_days``
+    (removed from every config sharing the history) dropped."""
+    state = loaded.state
+    state.seen.update({a.name: utc_text(now) for a in report.accounts})
+    edge = now - timedelta(days=retention_days)
+    gone = {name for name, when in state.seen.items() if (parse_time(when) or now) < edge}
+    state.seen = {name: when for name, when in state.seen.items() if name not in gone}
+    state.failing = [name for name in state.failing if name not in gone]
+    for label, told in state.alerts.items():
+        if isinstance(told, dict):
+            state.alerts[label] = {name: value for name, value in told.items() if name not in gone}
 
 
 def _save_state(history: History, loaded: Loaded) -> None:

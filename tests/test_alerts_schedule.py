@@ -161,3 +161,15 @@ def test_period_usage_means_the_usage_since_the_previous_snapshot_whatever_the_c
     assert report.accounts[0].period is not None and report.accounts[0].period.usage == Decimal("0.437036")
     samples = {f.name: f.samples for f in families(report, 0, 0.0, 0.0, None)}
     assert samples["api_balance_monitor_period_usage"] == [(("main", "openai-billing", "USD"), 0.123457)]
+
+
+def test_an_accounts_state_is_dropped_only_once_no_run_has_had_it_for_retention_days(
+        tmp_path: Path, relay: RelayEmulator) -> None:
+    relay.tokens[KEY[3:]].total = Decimal("13.5")
+    Monitor(tmp_path, relay).run(at(9, 17))  # main: low, posted
+    other = Monitor(tmp_path, relay, accounts=f"accounts:\n  - name: other\n    api_key: {OTHER}\n", name="b.yaml")
+    state = tmp_path / "api_usage_history" / "state.json"
+    other.run(at(9, 47) + timedelta(days=89))
+    assert "main" in state.read_text(encoding="utf-8")
+    other.run(at(9, 47) + timedelta(days=90, hours=1))
+    assert "main" not in state.read_text(encoding="utf-8")
