@@ -238,13 +238,16 @@ class History:
 
     def _file(self, path: Path, loaded: Loaded) -> list[Record]:
         data = path.read_bytes()
-        lines = data.split(b"\n")
+        lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")  # a hand edit may add a byte-order mark
         if lines[-1]:  # no newline at the end: a crash cut the last append short
             loaded.torn.append(path)
         lines.pop()
         try:  # one parse for the whole file; line by line only when a line is bad
-            values = json.loads(b"[" + b",".join(t for t in lines if t.strip()) + b"]")
-            numbered = list(zip((n for n, t in enumerate(lines, 1) if t.strip()), values))
+            filled = [n for n, t in enumerate(lines, 1) if t.strip()]
+            values = json.loads(b"[" + b",".join(lines[n - 1] for n in filled) + b"]")
+            if len(values) != len(filled):  # a line holding two values ("{...}, {...}")
+                raise ValueError("not one value a line")
+            numbered = list(zip(filled, values))
         except ValueError:
             numbered = []
             for n, text in enumerate(lines, 1):

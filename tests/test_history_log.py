@@ -19,6 +19,7 @@ import pytest
 from monitor import cli
 from monitor.config import Config, load
 from monitor.emulators import RelayEmulator, Token
+from monitor.history import History, Loaded
 from monitor.redact import Redactor, fingerprint
 from monitor.run import Outcome, run_once
 from tests.conftest import log_records
@@ -57,6 +58,9 @@ class Bench:
 
     def records(self) -> list[dict[str, Any]]:
         return log_records(self.log)
+
+    def config_history(self) -> Loaded:
+        return History(self.log).read(datetime.now(timezone.utc), everything=True)
 
 
 @pytest.fixture
@@ -280,3 +284,17 @@ def test_export_then_import_gives_the_same_history(bench: Bench, tmp_path: Path)
     code, out, _ = main("history", "import", "-c", str(other.folder / "config.yaml"), str(dump))
     assert code == 0 and "5 records" in out
     assert other.records() == bench.records()
+
+
+def test_hand_edits_with_a_byte_order_mark_or_two_records_on_a_line_cost_only_that_line(bench: Bench) -> None:
+    bench.run(START, "report")
+    for n in range(1, 4):
+        bench.run(START + n * HALF)
+    path = bench.log / "checks-2026-11-20.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[1] = lines[1] + b", " + lines[1]  # two values on line 2
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines))  # saved by an editor with a BOM and CRLF
+    outcome = bench.run(START + 4 * HALF, spend="0.03")
+    assert outcome.report.accounts[0].period is not None
+    assert outcome.report.accounts[0].period.usage == Decimal("0.03")
+    assert [r.seq for r in bench.config_history().records] == [1, 2, 4, 5]
