@@ -61,7 +61,8 @@ def user() -> Iterator[str]:
 
 def rewrite(text: str, base: Path, user: str) -> str:
     """The documented paths moved under ``base``, and the documented user renamed to this test's."""
-    for path, local in (("/opt/api-balance-monitor/venv", "opt/venv"), ("/etc/api-balance-monitor", "etc"),
+    for path, local in (("/opt/api-balance-monitor/venv", "opt/venv"), ("/opt/api-balance-monitor/src", "checkout"),
+                        ("/root/api-balance-monitor-setup", "setup"), ("/etc/api-balance-monitor", "etc"),
                         ("/var/lib/api-balance-monitor", "lib"), ("/var/log/api-balance-monitor", "log"),
                         ("/etc/logrotate.d", "logrotate.d")):
         text = text.replace(path, str(base / local))
@@ -81,6 +82,25 @@ def install_program(base: Path, python: str) -> Path:
                     str(source)], check=True, capture_output=True)
     shutil.rmtree(source)
     return venv / "bin" / "api-balance-monitor"
+
+
+def place_checkout(base: Path, user: str) -> Path:
+    """The files of the checkout that steps 2 and 5 copy, at the stand-in for /opt/api-balance-monitor/src."""
+    checkout = base / "checkout"
+    (checkout / "deploy" / "logrotate").mkdir(parents=True)
+    for name in ("config.yaml", "crontab.example", ".env.example"):
+        shutil.copy(ROOT / name, checkout)
+    snippet = (ROOT / "deploy" / "logrotate" / "api-balance-monitor").read_text(encoding="utf-8")
+    (checkout / "deploy" / "logrotate" / "api-balance-monitor").write_text(rewrite(snippet, base, user),
+                                                                          encoding="utf-8")
+    return checkout
+
+
+def run_block(name: str, base: Path, user: str) -> subprocess.CompletedProcess[str]:
+    """The page's block ``name``, word for word but the paths and the user's name, from a folder of no
+    importance (the blocks name every file by its absolute path)."""
+    return subprocess.run(["sh", "-e", "-c", rewrite(block(DOC, name), base, user)], cwd=base,
+                          capture_output=True, text=True, timeout=60)
 
 
 def next_minute() -> datetime:
@@ -104,10 +124,17 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
     script = install_program(base, system_python())
 
     with HeartbeatServer() as heartbeat:
-        # Step 2: the operator's config and .env (history under /var/lib, as the doc says), and the crontab
-        # with the report's line set to run a minute from now. (`check` is scheduled by its own line.)
-        stage = base / "stage"
-        stage.mkdir()
+        # Step 2: the examples copied from the checkout into the working folder...
+        checkout = place_checkout(base, user)
+        copied = run_block("setup", base, user)
+        assert copied.returncode == 0, copied.stderr
+        stage = base / "setup"
+        assert owner_and_mode(stage) == ("root", 0o700) and owner_and_mode(stage / ".env") == ("root", 0o600)
+        for name, example in (("config.yaml", "config.yaml"), ("crontab.example", "crontab.example"),
+                              (".env", ".env.example")):
+            assert (stage / name).read_bytes() == (checkout / example).read_bytes()
+        # ...and edited there: the operator's config and .env (history under /var/lib, as the doc says), and
+        # the crontab with the report's line set to run a minute from now. (`check` has its own line.)
         history_line = "  file: /var/lib/api-balance-monitor/api_usage_history.json\n"
         assert history_line.strip() in (ROOT / DOC).read_text(encoding="utf-8")
         config = config_text(relay.url, bot.url, extra="heartbeat_url: ${HEARTBEAT_URL}\n")
@@ -123,8 +150,7 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
         (stage / "crontab.example").write_text(rewrite("\n".join(crontab) + "\n", base, user), encoding="utf-8")
 
         # Step 3, word for word but the paths and the user's name.
-        installed = subprocess.run(["sh", "-e", "-c", rewrite(block(DOC, "install"), base, user)], cwd=stage,
-                                   capture_output=True, text=True, timeout=60)
+        installed = run_block("install", base, user)
         assert installed.returncode == 0, installed.stderr
         assert owner_and_mode(base / "etc" / ".env") == (user, 0o600)
 
@@ -150,13 +176,8 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
         assert " WARNING " not in first and " ERROR " not in first
 
         # Step 5: the documented snippet, installed as documented, forced to rotate now.
-        snippet = (ROOT / "deploy" / "logrotate" / "api-balance-monitor").read_text(encoding="utf-8")
-        (stage / "deploy" / "logrotate").mkdir(parents=True)
-        (stage / "deploy" / "logrotate" / "api-balance-monitor").write_text(rewrite(snippet, base, user),
-                                                                            encoding="utf-8")
         (base / "logrotate.d").mkdir()
-        placed = subprocess.run(["sh", "-e", "-c", rewrite(block(DOC, "logrotate"), base, user)], cwd=stage,
-                                capture_output=True, text=True)
+        placed = run_block("logrotate", base, user)
         assert placed.returncode == 0, placed.stderr
         rotated = subprocess.run([logrotate, "-f", "-s", str(base / "logrotate.state"),
                                   str(base / "logrotate.d" / "api-balance-monitor")], capture_output=True, text=True)
