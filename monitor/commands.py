@@ -172,6 +172,11 @@ def _check_history(config: Config, out: _Redacting) -> None:
         out.write(f"history: warning: {folder / where} cannot be read; it is skipped and kept as it is\n")
 
 
+# Where a person sees the sample report, by channel kind; the chat bots (Feishu, DingTalk, WeCom) post to a group.
+WHERE_TO_LOOK = {"email": "check the inbox", "slack": "check the channel", "telegram": "check the chat",
+                 "webhook": "check the receiving end"}
+
+
 def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str | None = None) -> int:
     """Send the sample report through every channel, or those ``channel`` names (``dingtalk`` or ``dingtalk[1]``)."""
     from monitor import notify
@@ -189,10 +194,11 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
         return Exit.CONFIG
     report = sample_report(config)
     message = from_report(report, document=document(report, 0, None, False, None))
-    results = notify.deliver_all(entries, message, redactor)
-    for r in results:
+    results = notify.deliver_all(entries, message, redactor)  # one per entry, in the same order
+    for entry, r in zip(entries, results):
         if r.delivered:
-            out.write(f"test-notify: {r.channel}: the sample report was delivered; check the group\n")
+            look = WHERE_TO_LOOK.get(entry.settings.kind, "check the group")
+            out.write(f"test-notify: {r.channel}: the sample report was delivered; {look}\n")
         else:
             out.write(f"test-notify: {r.channel}: not delivered: {r.error}\n")
     return Exit.OK if all(r.delivered for r in results) else Exit.NOT_DELIVERED

@@ -28,9 +28,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+def install_command() -> str:
+    """The command that adds the extra to this very install: the pip beside this Python (a venv's, such as
+    /opt/api-balance-monitor/venv/bin/pip: Debian refuses to install with the system's) and what it was
+    installed from (the checkout's folder, with -e if it was editable; else the package's name)."""
+    import sys
+    from importlib.metadata import distributions
+
+    python = Path(sys.executable or "python3")
+    pip = f"{python.parent / 'pip'} install" if (python.parent / "pip").is_file() else f"{python} -m pip install"
+    for found in distributions(name="api-balance-monitor"):  # an egg-info in the working folder has no origin
+        try:
+            origin = json.loads(found.read_text("direct_url.json") or "null")  # PEP 610
+        except ValueError:
+            continue
+        if isinstance(origin, dict) and str(origin.get("url", "")).startswith("file://"):
+            editable = isinstance(origin.get("dir_info"), dict) and origin["dir_info"].get("editable") is True
+            return f"{pip} {'-e ' if editable else ''}'{unquote(urlsplit(origin['url']).path)}[prometheus]'"
+    return f"{pip} 'api-balance-monitor[prometheus]'"
+
+
 EXTRA_MISSING = (
     "needs the 'prometheus' extra (prometheus-client is not installed); "
-    "install it with: pip install 'api-balance-monitor[prometheus]'"
+    f"install it with: {install_command()}"
 )
 PREFIX = "api_balance_monitor"
 # A run "succeeded" when it queried every account and delivered every message (SPEC, Metrics): a low

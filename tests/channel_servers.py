@@ -424,8 +424,11 @@ def make_certificate(folder: Path) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1: the client trusts it through SSL_CERT_FILE."""
     import subprocess
 
+    from tests.system_tools import need_tool
+
+    openssl = need_tool("openssl", package="openssl")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                     str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
     return str(cert), str(key)

@@ -1,12 +1,11 @@
 """The real Prometheus programs, Debian's packages, started on loopback for the metrics tests.
 
-A missing program is a failure, never a skip: ``.ci/run`` installs them (prometheus-node-exporter,
-prometheus-pushgateway, prometheus for promtool).
+A missing program skips the test naming its Debian package (tests/system_tools.py), or fails it under
+``ABM_SYSTEM_TESTS=required``, as in ``.ci/run``, which installs them.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -17,18 +16,19 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers_ops import closed_port
+from tests.system_tools import need_tool
 
 NODE_EXPORTER = "prometheus-node-exporter"
 PUSHGATEWAY = "prometheus-pushgateway"
 PROMTOOL = "promtool"
+PACKAGES = {NODE_EXPORTER: "prometheus-node-exporter", PUSHGATEWAY: "prometheus-pushgateway", PROMTOOL: "prometheus"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def program(name: str) -> str:
-    found = shutil.which(name, path="/usr/bin:/usr/sbin:/bin")
-    assert found, f"{name} is not installed (apt-get install {name}; .ci/run does it)"
-    return found
+    """Debian's ``name`` (one of the three above), or the test skips naming its package."""
+    return need_tool(name, package=PACKAGES[name])
 
 
 @contextmanager

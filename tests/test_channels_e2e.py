@@ -224,6 +224,9 @@ def test_test_notify_sends_the_sample_through_every_channel(
     result, output = run(servers, relay, tmp_path, ALL, ["test-notify"], certificate)
     assert result.returncode == 0, output
     assert output.count("the sample report was delivered") == 7
+    # Where to look for it: a group for the chat bots, an inbox for e-mail.
+    assert "email: the sample report was delivered; check the inbox" in output
+    assert "feishu: the sample report was delivered; check the group" in output
     assert "测试消息" in servers.telegram.received[0]["visible"]
     assert "at" not in servers.dingtalk.received[0]  # a test wakes nobody
     assert relay.requests == []

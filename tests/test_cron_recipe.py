@@ -6,6 +6,7 @@ One test, about a minute: cron starts jobs only at the top of a minute, so it wa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -25,15 +26,19 @@ from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import config_text, standard_env
 from tests.docblocks import ROOT, block
 from tests.helpers_ops import HeartbeatServer
+from tests.system_tools import need_python_modules, need_root, need_tool
 
 DOC = "docs/deploy-cron.md"
-SYSTEM_PYTHON = "/usr/bin/python3"  # the job's user cannot reach a Python under /root (pyenv)
+# The recipe's venv is made by the system's Python (the job's user cannot reach a Python under /root, such
+# as pyenv's) with Debian's packages of the dependencies: nothing is downloaded.
+SYSTEM_PACKAGES = {"ensurepip": "python3-venv", "setuptools": "python3-setuptools", "wheel": "python3-wheel",
+                   "requests": "python3-requests", "dotenv": "python3-dotenv", "yaml": "python3-yaml"}
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    assert found, f"{name} is missing: apt-get install {name} (.ci/run installs it)"
-    return found
+def system_python() -> str:
+    python = need_tool("python3", package="python3", where="/usr/bin")
+    need_python_modules(python, SYSTEM_PACKAGES)
+    return python
 
 
 @pytest.fixture
@@ -49,34 +54,53 @@ def base() -> Iterator[Path]:
 def user() -> Iterator[str]:
     name = "abm" + uuid.uuid4().hex[:8]
     yield name
-    subprocess.run(["crontab", "-u", name, "-r"], capture_output=True)
-    subprocess.run(["userdel", name], capture_output=True)
+    for command in (["crontab", "-u", name, "-r"], ["userdel", name]):
+        with contextlib.suppress(FileNotFoundError):  # a machine without cron skipped the test
+            subprocess.run(command, capture_output=True)
 
 
 def rewrite(text: str, base: Path, user: str) -> str:
     """The documented paths moved under ``base``, and the documented user renamed to this test's."""
-    for path, local in (("/opt/api-balance-monitor/venv", "opt/venv"), ("/etc/api-balance-monitor", "etc"),
+    for path, local in (("/opt/api-balance-monitor/venv", "opt/venv"), ("/opt/api-balance-monitor/src", "checkout"),
+                        ("/root/api-balance-monitor-setup", "setup"), ("/etc/api-balance-monitor", "etc"),
                         ("/var/lib/api-balance-monitor", "lib"), ("/var/log/api-balance-monitor", "log"),
                         ("/etc/logrotate.d", "logrotate.d")):
         text = text.replace(path, str(base / local))
     return re.sub(r"(?<![\w/.-])api-balance-monitor(?![\w/.-])", user, text)
 
 
-def install_program(base: Path) -> Path:
+def install_program(base: Path, python: str) -> Path:
     """Step 1 into ``base/opt/venv`` with the system's Python (its Debian packages give the dependencies:
     no download), from a copy of the files a checkout installs from."""
-    check = subprocess.run([SYSTEM_PYTHON, "-c", "import requests, dotenv, yaml"], capture_output=True, text=True)
-    assert check.returncode == 0, "apt-get install python3-requests python3-dotenv python3-yaml (.ci/run does)"
     source = base / "src"
     shutil.copytree(ROOT / "monitor", source / "monitor", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source)
     venv = base / "opt" / "venv"
-    subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([python, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
                     str(source)], check=True, capture_output=True)
     shutil.rmtree(source)
     return venv / "bin" / "api-balance-monitor"
+
+
+def place_checkout(base: Path, user: str) -> Path:
+    """The files of the checkout that steps 2 and 5 copy, at the stand-in for /opt/api-balance-monitor/src."""
+    checkout = base / "checkout"
+    (checkout / "deploy" / "logrotate").mkdir(parents=True)
+    for name in ("config.yaml", "crontab.example", ".env.example"):
+        shutil.copy(ROOT / name, checkout)
+    snippet = (ROOT / "deploy" / "logrotate" / "api-balance-monitor").read_text(encoding="utf-8")
+    (checkout / "deploy" / "logrotate" / "api-balance-monitor").write_text(rewrite(snippet, base, user),
+                                                                          encoding="utf-8")
+    return checkout
+
+
+def run_block(name: str, base: Path, user: str) -> subprocess.CompletedProcess[str]:
+    """The page's block ``name``, word for word but the paths and the user's name, from a folder of no
+    importance (the blocks name every file by its absolute path)."""
+    return subprocess.run(["sh", "-e", "-c", rewrite(block(DOC, name), base, user)], cwd=base,
+                          capture_output=True, text=True, timeout=60)
 
 
 def next_minute() -> datetime:
@@ -93,15 +117,24 @@ def owner_and_mode(path: Path) -> tuple[str, int]:
 
 def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
         base: Path, user: str, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
-    assert os.geteuid() == 0, "the recipe is run as root (CI is)"
-    cron, logrotate = tool("cron"), tool("logrotate")
-    script = install_program(base)
+    need_root("the recipe adds a user, installs its crontab and starts cron")
+    cron, logrotate = need_tool("cron", package="cron"), need_tool("logrotate", package="logrotate")
+    need_tool("crontab", package="cron")
+    need_tool("useradd", package="passwd")
+    script = install_program(base, system_python())
 
     with HeartbeatServer() as heartbeat:
-        # Step 2: the operator's config and .env (history under /var/lib, as the doc says), and the crontab
-        # with the report's line set to run a minute from now. (`check` is scheduled by its own line.)
-        stage = base / "stage"
-        stage.mkdir()
+        # Step 2: the examples copied from the checkout into the working folder...
+        checkout = place_checkout(base, user)
+        copied = run_block("setup", base, user)
+        assert copied.returncode == 0, copied.stderr
+        stage = base / "setup"
+        assert owner_and_mode(stage) == ("root", 0o700) and owner_and_mode(stage / ".env") == ("root", 0o600)
+        for name, example in (("config.yaml", "config.yaml"), ("crontab.example", "crontab.example"),
+                              (".env", ".env.example")):
+            assert (stage / name).read_bytes() == (checkout / example).read_bytes()
+        # ...and edited there: the operator's config and .env (history under /var/lib, as the doc says), and
+        # the crontab with the report's line set to run a minute from now. (`check` has its own line.)
         history_line = "  file: /var/lib/api-balance-monitor/api_usage_history.json\n"
         assert history_line.strip() in (ROOT / DOC).read_text(encoding="utf-8")
         config = config_text(relay.url, bot.url, extra="heartbeat_url: ${HEARTBEAT_URL}\n")
@@ -117,8 +150,7 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
         (stage / "crontab.example").write_text(rewrite("\n".join(crontab) + "\n", base, user), encoding="utf-8")
 
         # Step 3, word for word but the paths and the user's name.
-        installed = subprocess.run(["sh", "-e", "-c", rewrite(block(DOC, "install"), base, user)], cwd=stage,
-                                   capture_output=True, text=True, timeout=60)
+        installed = run_block("install", base, user)
         assert installed.returncode == 0, installed.stderr
         assert owner_and_mode(base / "etc" / ".env") == (user, 0o600)
 
@@ -144,13 +176,8 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
         assert " WARNING " not in first and " ERROR " not in first
 
         # Step 5: the documented snippet, installed as documented, forced to rotate now.
-        snippet = (ROOT / "deploy" / "logrotate" / "api-balance-monitor").read_text(encoding="utf-8")
-        (stage / "deploy" / "logrotate").mkdir(parents=True)
-        (stage / "deploy" / "logrotate" / "api-balance-monitor").write_text(rewrite(snippet, base, user),
-                                                                            encoding="utf-8")
         (base / "logrotate.d").mkdir()
-        placed = subprocess.run(["sh", "-e", "-c", rewrite(block(DOC, "logrotate"), base, user)], cwd=stage,
-                                capture_output=True, text=True)
+        placed = run_block("logrotate", base, user)
         assert placed.returncode == 0, placed.stderr
         rotated = subprocess.run([logrotate, "-f", "-s", str(base / "logrotate.state"),
                                   str(base / "logrotate.d" / "api-balance-monitor")], capture_output=True, text=True)

