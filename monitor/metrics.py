@@ -6,6 +6,7 @@ that need it, and only when ``metrics`` is configured, so the base install never
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
