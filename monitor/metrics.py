@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from monitor.atomic import replacing
 from monitor.exitcodes import Exit
+from monitor.report.document import MetricsResult
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -69,18 +70,6 @@ def client_installed() -> bool:
     except ImportError:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class MetricsResult:
-    """What became of this run's metrics, for ``--json`` (``metrics``)."""
-
-    written: bool = False  # the textfile was replaced
-    pushed: bool = False  # the Pushgateway accepted the push
-    error: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"written": self.written, "pushed": self.pushed, "error": self.error}
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from monitor.collect import AccountResult, collect
 from monitor.config import ChannelEntry, Config
 from monitor.history import History, Keep, Loaded, LockUnavailable
 from monitor.http import HttpClient
-from monitor.metrics import FAILURE_BITS, MetricsResult, write_metrics
+from monitor.metrics import FAILURE_BITS, write_metrics
 from monitor.notify.base import Result
 from monitor.notify.message import Message, from_report
 from monitor.records import parse_time, utc_text
 from monitor.redact import Redactor
 from monitor.report import Report, build
-from monitor.report.document import Delivery, document
+from monitor.report.document import Delivery, MetricsResult, document
 from monitor.report.text import render
 from monitor.usage import series_of
 

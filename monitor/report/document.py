@@ -8,11 +8,22 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from monitor.amounts import shown as money
-from monitor.metrics import MetricsResult
 from monitor.report import AccountReport, Report
 
 if TYPE_CHECKING:
     from monitor.notify.base import Result
+
+
+@dataclass(frozen=True)
+class MetricsResult:
+    """What became of this run's metrics, for ``--json`` (``metrics``)."""
+
+    written: bool = False  # the textfile was replaced
+    pushed: bool = False  # the Pushgateway accepted the push
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"written": self.written, "pushed": self.pushed, "error": self.error}
 
 
 @dataclass(frozen=True)
