@@ -1,7 +1,7 @@
 """Load and validate ``config.yaml`` (with ``.env``): every error, each with its file, line and key.
 
-Each key is declared once, on its settings class below (see ``schema.setting``); a class's cross-field
-rules are its ``checked`` classmethod. Registering a channel is its settings class and one line in ``CHANNELS``.
+Each key is declared once, on its settings class below (``schema.setting``); a class's cross-field rules are
+its ``checked`` classmethod. Registering a channel is its settings class and one line in ``CHANNELS``.
 """
 
 from __future__ import annotations
@@ -20,24 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from monitor import schema as s
 from monitor.providers import PROVIDERS
-from monitor.schema import (
-    Check,
-    Reader,
-    Settings,
-    Where,
-    declared,
-    dotted,
-    is_loopback,
-    nonempty,
-    number,
-    one_line,
-    optional_url,
-    setting,
-    string,
-    string_list,
-)
-from monitor.schema import url as _url
+from monitor.schema import Reader, Settings, Where, nonempty, rule, setting
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
@@ -51,27 +36,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def _path(value: Any) -> Path:
-    return Path(nonempty(value))
-
-
-def _prom_file(value: Any) -> Path:
-    text = nonempty(value)
-    if not text.endswith(".prom"):
-        raise ValueError(f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")
-    return Path(text)
-
-
-def _one_of(*words: str) -> Check:
-    def check(value: Any) -> str:
-        text = string(value)
-        if text not in words:
-            raise ValueError(f"must be {', '.join(words[:-1])} or {words[-1]}, not {text!r}")
-        return text
-
-    return check
 
 
 def _timezone(value: Any) -> tzinfo:
@@ -92,11 +56,14 @@ def _system_timezone() -> tzinfo:
     with contextlib.suppress(OSError):
         candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
     for name in filter(None, candidates):
-        try:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
     return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+_PLAIN = setting(s.string, secret=False)
+_TEXT = setting(nonempty, secret=False)
+_WHOLE = setting(s.number(1, integer=True))
 
 
 # --- the sections -------------------------------------------------------------------------------------
@@ -105,12 +72,11 @@ def _system_timezone() -> tzinfo:
 @dataclass(frozen=True)
 class HistorySettings(Settings):
     # the log of runs (JSON Lines files, state.json, the lock), relative to the config's folder
-    folder: Path = field(default=Path("api_usage_history"), metadata=setting(_path, secret=False))
-    # a v1 history (one JSON document) that the first run imports, if it is there
-    file: Path = field(default=Path("api_usage_history.json"), metadata=setting(_path, secret=False))
-    retention_days: int = field(default=90, metadata=setting(number(1, integer=True)))
-    lock_wait_seconds: float = field(default=30.0, metadata=setting(number(0)))
-    check_retention_days: int = field(default=8, metadata=setting(number(1, integer=True)))
+    folder: Path = field(default=Path("api_usage_history"), metadata=_TEXT)
+    file: Path = field(default=Path("api_usage_history.json"), metadata=_TEXT)  # a v1 history the first run imports
+    retention_days: int = field(default=90, metadata=_WHOLE)
+    lock_wait_seconds: float = field(default=30.0, metadata=setting(s.number(0)))
+    check_retention_days: int = field(default=8, metadata=_WHOLE)
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
@@ -121,30 +87,32 @@ class HistorySettings(Settings):
 @dataclass(frozen=True)
 class AlertSettings(Settings):
     # `check` posts a still-active alert again after this long (0: only on change)
-    repeat_hours: float = field(default=0.0, metadata=setting(number(0)))
+    repeat_hours: float = field(default=0.0, metadata=setting(s.number(0)))
 
 
 @dataclass(frozen=True)
 class HttpSettings(Settings):
-    timeout_seconds: float = field(default=10.0, metadata=setting(number(0.1)))
-    retries: int = field(default=2, metadata=setting(number(0, integer=True)))
-    max_workers: int = field(default=8, metadata=setting(number(1, integer=True)))
-    per_host: int = field(default=4, metadata=setting(number(1, integer=True)))
-    run_timeout_seconds: float = field(default=120.0, metadata=setting(number(1)))
+    timeout_seconds: float = field(default=10.0, metadata=setting(s.number(0.1)))
+    retries: int = field(default=2, metadata=setting(s.number(0, integer=True)))
+    max_workers: int = field(default=8, metadata=_WHOLE)
+    per_host: int = field(default=4, metadata=_WHOLE)
+    run_timeout_seconds: float = field(default=120.0, metadata=setting(s.number(1)))
 
 
 @dataclass(frozen=True)
 class MetricsSettings(Settings):
     """Where the Prometheus metrics go: a node_exporter textfile, a Pushgateway, or both."""
 
-    textfile: Path | None = field(default=None, metadata=setting(_prom_file, secret=False))
+    textfile: Path | None = field(default=None, metadata=setting(rule(nonempty, lambda text: text.endswith(".prom"), (
+        lambda text: f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")),
+        secret=False))
     # may be ${VAR:-}, empty for "no push"; user:password@ in it is basic auth
-    pushgateway_url: str | None = field(default=None, metadata=setting(optional_url, secret="endpoint"))
-    job: str = field(default="api_balance_monitor", metadata=setting(one_line, secret=False))
+    pushgateway_url: str | None = field(default=None, metadata=setting(s.optional_url, secret="endpoint"))
+    job: str = field(default="api_balance_monitor", metadata=setting(s.one_line, secret=False))
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
-        if raw and isinstance(raw, dict) and "textfile" not in raw and "pushgateway_url" not in raw:
+        if raw and "textfile" not in raw and "pushgateway_url" not in raw:
             r.problem(path, "needs textfile or pushgateway_url (or remove the metrics section)")
         if not values.get("pushgateway_url"):  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
             values.pop("pushgateway_url", None)
@@ -164,37 +132,19 @@ class MetricsSettings(Settings):
         return cls(**values)
 
 
-# --- the channels: each may also be a list of sections ----------------------------------------------
+# --- the channels: each section may also be a list of them ------------------------------------------
 
 
-def _mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> Check:
-    shape = re.compile(pattern)
+def _mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> dict[str, s.Setting]:
+    def wrong(items: tuple[str, ...]) -> list[str]:
+        return [item for item in items if item not in words and not re.fullmatch(pattern, item)]
 
-    def check(value: Any) -> tuple[str, ...]:
-        found = string_list(value)
-        for item in found:
-            if item not in words and not shape.fullmatch(item):
-                raise ValueError(f"{item!r} is not {allowed}")
-        return found
-
-    return check
+    return setting(rule(s.string_list, lambda items: not wrong(items), lambda items: f"{wrong(items)[0]!r} is not "
+                                                                                      f"{allowed}"), secret=False)
 
 
-def _shaped(pattern: str, reason: str, numbers: bool = False) -> Check:
-    def check(value: Any) -> str:
-        text = nonempty(str(value) if numbers and isinstance(value, int) and not isinstance(value, bool) else value)
-        if not re.fullmatch(pattern, text):
-            raise ValueError(reason)
-        return text
-
-    return check
-
-
-def _port(value: Any) -> int:
-    port: int = number(1, integer=True)(value)
-    if port > 65535:
-        raise ValueError("must be a port number, 1 to 65535")
-    return port
+def _shaped(pattern: str, reason: str, check: s.Check = nonempty) -> s.Check:
+    return rule(check, lambda text: re.fullmatch(pattern, text), reason)
 
 
 def _address(value: Any) -> str:
@@ -204,34 +154,26 @@ def _address(value: Any) -> str:
     return text
 
 
-def _addresses(value: Any) -> tuple[str, ...]:
-    found = string_list(value)
-    if not found:
-        raise ValueError("must list at least one address")
-    for item in found:
-        _address(item)
-    return found
-
-
-_PLAIN = setting(string, secret=False)
+_HOOK = setting(s.url, secret="url")  # a webhook URL: its path and query are secret
+_SECRET = setting(s.string, secret=True)
 
 
 @dataclass(frozen=True)
 class FeishuSettings(Settings):
-    webhook_url: str = field(metadata=setting(_url, secret="url"))
-    secret: str = field(default="", metadata=setting(string, secret=True))
+    webhook_url: str = field(metadata=_HOOK)
+    secret: str = field(default="", metadata=_SECRET)
     keyword: str = field(default="", metadata=_PLAIN)
-    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(string_list, secret=False))
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(s.string_list, secret=False))
     kind: ClassVar[str] = "feishu"
 
 
 @dataclass(frozen=True)
 class DingTalkSettings(Settings):
-    webhook_url: str = field(metadata=setting(_url, secret="url"))  # https://oapi.dingtalk.com/robot/send?access_token=…
-    secret: str = field(default="", metadata=setting(string, secret=True))  # 加签 (SEC...)
+    webhook_url: str = field(metadata=_HOOK)  # https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: str = field(default="", metadata=_SECRET)  # 加签 (SEC...)
     keyword: str = field(default="", metadata=_PLAIN)
-    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(
-        _mentions("all or a mobile number", r"\+?[0-9][0-9-]{4,19}"), secret=False))
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions("all or a mobile number",
+                                                                              r"\+?[0-9][0-9-]{4,19}"))
     kind: ClassVar[str] = "dingtalk"
 
     @classmethod
@@ -247,9 +189,9 @@ class DingTalkSettings(Settings):
 
 @dataclass(frozen=True)
 class WeComSettings(Settings):
-    webhook_url: str = field(metadata=setting(_url, secret="url"))  # https://qyapi.weixin.qq.com/…/send?key=…
-    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(
-        _mentions("all or a WeCom user id", r"[A-Za-z0-9_.@-]+"), secret=False))
+    webhook_url: str = field(metadata=_HOOK)  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions("all or a WeCom user id",
+                                                                              r"[A-Za-z0-9_.@-]+"))
     kind: ClassVar[str] = "wecom"
 
     @classmethod
@@ -263,10 +205,9 @@ class WeComSettings(Settings):
 
 @dataclass(frozen=True)
 class SlackSettings(Settings):
-    webhook_url: str = field(metadata=setting(_url, secret="url"))
-    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(_mentions(
-        "channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone")),
-        secret=False))
+    webhook_url: str = field(metadata=_HOOK)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions(
+        "channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone")))
     kind: ClassVar[str] = "slack"
 
 
@@ -275,8 +216,9 @@ class TelegramSettings(Settings):
     bot_token: str = field(metadata=setting(_shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, "
                                                     "shaped 123456789:AA… (digits, a colon, letters)"), secret=True))
     chat_id: str = field(metadata=setting(_shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", "
-                                                  "quoted) or a channel's @name", numbers=True), secret=False))
-    api_url: str = field(default="https://api.telegram.org", metadata=setting(_url, secret="endpoint"))
+                                                  "quoted) or a channel's @name", lambda value: nonempty(
+                                                      str(value) if type(value) is int else value)), secret=False))
+    api_url: str = field(default="https://api.telegram.org", metadata=setting(s.url, secret="endpoint"))
     kind: ClassVar[str] = "telegram"
 
     def secrets(self) -> list[str]:
@@ -285,13 +227,15 @@ class TelegramSettings(Settings):
 
 @dataclass(frozen=True)
 class EmailSettings(Settings):
-    host: str = field(metadata=setting(nonempty, secret=False))
+    host: str = field(metadata=_TEXT)
     sender: str = field(metadata=setting(_address, secret=False, key="from"))
-    to: tuple[str, ...] = field(metadata=setting(_addresses, secret=False))
-    port: int = field(default=465, metadata=setting(_port))
-    security: str = field(default="tls", metadata=setting(_one_of("tls", "starttls", "none"), secret=False))
-    username: str = field(default="", metadata=setting(string))
-    password: str = field(default="", metadata=setting(string, secret=True))
+    to: tuple[str, ...] = field(metadata=setting(rule(rule(s.string_list, bool, "must list at least one address"),
+                                                      lambda items: all(map(_address, items)), ""), secret=False))
+    port: int = field(default=465, metadata=setting(rule(s.number(1, integer=True), lambda port: port <= 65535,
+                                                         "must be a port number, 1 to 65535")))
+    security: str = field(default="tls", metadata=setting(s.one_of("tls", "starttls", "none"), secret=False))
+    username: str = field(default="", metadata=setting(s.string))
+    password: str = field(default="", metadata=_SECRET)
     kind: ClassVar[str] = "email"
 
     @classmethod
@@ -302,7 +246,7 @@ class EmailSettings(Settings):
         if made and bool(made.username) != bool(made.password):
             r.problem(path, "needs both username and password, or neither")
             return None
-        if made and made.security == "none" and made.password and not is_loopback(made.host):
+        if made and made.security == "none" and made.password and not s.is_loopback(made.host):
             r.problem((*path, "security"), f"is none, which would send the password unencrypted to {made.host}: "
                                            "use tls (port 465) or starttls (port 587)")
             return None
@@ -311,10 +255,11 @@ class EmailSettings(Settings):
 
 @dataclass(frozen=True)
 class WebhookSettings(Settings):
-    url: str = field(metadata=setting(_url, secret="url"))
-    secret: str = field(default="", metadata=setting(string, secret=True))
+    url: str = field(metadata=_HOOK)
+    secret: str = field(default="", metadata=_SECRET)
     # extra headers; a value taken from the environment, or a credential header's, is a secret
-    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(string, secret="header", per_header=True))
+    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(s.string, secret="header",
+                                                                              per_header=True))
     kind: ClassVar[str] = "webhook"
 
 
@@ -336,16 +281,15 @@ def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
     """Every channel section, each a mapping or a list of them, in the order of ``CHANNELS``."""
     found = []
     for name, cls in CHANNELS.items():
-        raw = top.get(name)
-        if isinstance(raw, list) and not raw:
+        if (raw := top.get(name)) == []:
             r.problem((name,), "is an empty list: remove it, or list at least one")
         items = [((name, i), item) for i, item in enumerate(raw)] if isinstance(raw, list) else [((name,), raw)]
         for path, item in items if raw is not None else []:
             if item is None:
-                required = [k for k, d in declared(cls).items() if d.required]
+                required = [key for key, d in s.declared(cls).items() if d.required]
                 r.problem(path, f"is empty: give its {', '.join(required)}, or remove it")
             elif (settings := r.section(cls, path, item)) is not None:
-                found.append(ChannelEntry(dotted(path), settings))
+                found.append(ChannelEntry(s.dotted(path), settings))
     return found
 
 
@@ -364,20 +308,6 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _divisor(value: Any) -> Decimal:
-    amount = _money(value)
-    if amount == 0:
-        raise ValueError("must be more than 0 (every amount is divided by it)")
-    return amount
-
-
-def _hard_limit(value: Any) -> str:
-    text = nonempty(value)
-    if text not in ("total", "remaining"):
-        raise ValueError(f"must be total (the default) or remaining, not {text!r}")
-    return text
-
-
 def _headers(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, (str, int)) for v in value.values()):
         raise ValueError("must be a mapping of header names to strings")
@@ -387,8 +317,7 @@ def _headers(value: Any) -> dict[str, str]:
 def _provider(value: Any) -> str:
     import difflib
 
-    text = string(value)
-    if text not in PROVIDERS:
+    if (text := s.string(value)) not in PROVIDERS:
         close = difflib.get_close_matches(text, list(PROVIDERS), n=1, cutoff=0.6)
         raise ValueError(f"unknown provider {text!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                          + f" (known: {', '.join(PROVIDERS)})")
@@ -402,15 +331,11 @@ def _currency(value: Any) -> str:
     return text
 
 
-def _name(value: Any) -> str:
-    text = nonempty(value if not isinstance(value, (int, float)) or isinstance(value, bool) else str(value))
-    if len(text) > MAX_NAME_LENGTH:
-        raise ValueError(f"is {len(text)} characters long; keep it to {MAX_NAME_LENGTH} so the report stays readable")
-    return one_line(text)
-
-
+_NAME = rule(rule(lambda value: nonempty(str(value) if type(value) in (int, float) else value), (
+    lambda text: len(text) <= MAX_NAME_LENGTH), lambda text: f"is {len(text)} characters long; keep it to "
+    f"{MAX_NAME_LENGTH} so the report stays readable"), s.printable, s.NOT_PRINTABLE)
 _MONEY = setting(_money)
-_PATH = setting(nonempty, secret=False)  # json provider: a dotted path into the answer
+_ENDPOINT = setting(s.url, secret="endpoint")  # secret in its query (?key=) and user part
 # The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
 # when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
 # and an OpenRouter account must never be relabelled CNY because the relays are).
@@ -418,16 +343,16 @@ PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers
                            "divisor"})
 OWN_KEYS = PROVIDER_KEYS | {"management_key"}  # ... and one provider's credentials (OpenRouter's management key)
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
-ONLY_FOR = {"hard_limit": HARD_LIMIT_PROVIDERS, "management_key": ("openrouter",)}  # keys of some providers only
+ONLY_FOR = {"hard_limit": HARD_LIMIT_PROVIDERS, "management_key": ("openrouter",)}  # when not their default
 
 
 @dataclass(frozen=True)
 class Account(Settings):
-    name: str = field(metadata=setting(_name, secret=False))
+    name: str = field(metadata=setting(_NAME, secret=False))
     provider: str = field(metadata=setting(_provider, secret=False, required=False))  # default: defaults.provider
     api_key: str = field(metadata=setting(nonempty, secret="key"))
-    base_url: str | None = field(default=None, metadata=setting(_url, secret="endpoint"))
-    url: str | None = field(default=None, metadata=setting(_url, secret="endpoint"))
+    base_url: str | None = field(default=None, metadata=_ENDPOINT)
+    url: str | None = field(default=None, metadata=_ENDPOINT)
     currency: str | None = field(default=None, metadata=setting(_currency, secret=False))
     low_balance: Decimal = field(default=Decimal("1"), metadata=_MONEY)
     low_days: Decimal = field(default=Decimal("3"), metadata=_MONEY)
@@ -435,33 +360,31 @@ class Account(Settings):
     spike_factor: Decimal = field(default=Decimal("3"), metadata=_MONEY)
     spike_min_amount: Decimal = field(default=Decimal("1"), metadata=_MONEY)
     headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(_headers, secret="header"))
-    balance: str | None = field(default=None, metadata=_PATH)  # json provider: dotted paths into the answer
-    used: str | None = field(default=None, metadata=_PATH)
-    total: str | None = field(default=None, metadata=_PATH)
-    divisor: Decimal = field(default=Decimal("1"), metadata=setting(_divisor))
+    balance: str | None = field(default=None, metadata=_TEXT)  # json provider: dotted paths into the answer
+    used: str | None = field(default=None, metadata=_TEXT)
+    total: str | None = field(default=None, metadata=_TEXT)
+    divisor: Decimal = field(default=Decimal("1"), metadata=setting(rule(_money, lambda amount: amount != 0,
+                                                                         "must be more than 0 (every amount is "
+                                                                         "divided by it)")))
     # openai-billing: what hard_limit_usd means, "total" or "remaining"
-    hard_limit: str = field(default="total", metadata=setting(_hard_limit))
-    # openrouter: the account's management key, for /api/v1/credits
-    management_key: str | None = field(default=None, metadata=setting(nonempty, secret=True))
-    # the span a spike is judged over, at least
-    spike_window_minutes: float = field(default=30, metadata=setting(number(1)))
+    hard_limit: str = field(default="total", metadata=setting(rule(nonempty, lambda text: text in (
+        "total", "remaining"), lambda text: f"must be total (the default) or remaining, not {text!r}")))
+    management_key: str | None = field(default=None, metadata=setting(nonempty, secret=True))  # openrouter: credits
+    spike_window_minutes: float = field(default=30, metadata=setting(s.number(1)))  # a spike's span, at least
 
     @property
     def host(self) -> str:
         """The host this account's queries go to (shown by check-config)."""
-        target = self.url or self.base_url or PROVIDERS[self.provider].default_base_url or ""
-        return urlsplit(target).netloc
+        return urlsplit(self.url or self.base_url or PROVIDERS[self.provider].default_base_url or "").netloc
 
     @classmethod
     def read_all(cls, r: Reader, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
         """``defaults``, then every account with what it inherits from them (SPEC, Configuration)."""
-        defaults, defaults_given = r.fields(cls, ("defaults",), raw_defaults, skip=("name",))
+        defaults, defaults_given = r.fields(cls, ("defaults",), raw_defaults, skip="name")
         defaults_failed = set(defaults_given) - set(defaults)
-        if raw_accounts is None:
-            r.problem(("accounts",), "is required: list at least one account")
-            return []
-        if not isinstance(raw_accounts, list) or not raw_accounts:
-            r.problem(("accounts",), "must be a list of at least one account")
+        if raw_accounts is None or not isinstance(raw_accounts, list) or not raw_accounts:
+            r.problem(("accounts",), "is required: list at least one account" if raw_accounts is None
+                      else "must be a list of at least one account")
             return []
         default_provider = defaults.get("provider", "openai-billing")
         accounts: list[Account] = []
@@ -475,9 +398,7 @@ class Account(Settings):
             if not isinstance(raw, dict):
                 continue
             provider = values.get("provider", default_provider)
-            inherited = set(defaults_given) - set(given)
-            if provider != default_provider:
-                inherited -= OWN_KEYS
+            inherited = set(defaults_given) - set(given) - (OWN_KEYS if provider != default_provider else set())
             # A key that failed in defaults is already reported; do not report it missing per account.
             failed = (set(given) - set(values)) | (defaults_failed & inherited)
             values.update((key, defaults[key]) for key in inherited & set(defaults))
@@ -493,7 +414,7 @@ class Account(Settings):
     @classmethod
     def checked_one(cls, r: Reader, path: Where, values: dict[str, Any], failed: set[str], provider: str,
                     seen: dict[str, int]) -> Account | None:
-        required = [key for key, d in declared(cls).items() if d.required]
+        required = [key for key, d in s.declared(cls).items() if d.required]
         for key in required:
             if key not in values and key not in failed:
                 r.problem(path, f"missing {key}")
@@ -503,16 +424,13 @@ class Account(Settings):
             seen.setdefault(name, int(path[-1]))
         if provider not in PROVIDERS or "provider" in failed:
             return None
-        needs = {"url": "", "currency": " (the answer does not say)",
-                 "balance": " (the dotted path of the balance in the answer)"} if PROVIDERS[provider].needs_url else {
-                "base_url": " (the relay's address, e.g. https://relay.example.com)"
-                } if PROVIDERS[provider].default_base_url is None else {}
+        needs = {"url": "", "currency": " (the answer does not say)", "balance": " (the dotted path of the balance "
+                 "in the answer)"} if PROVIDERS[provider].needs_url else {} if PROVIDERS[provider].default_base_url \
+            else {"base_url": " (the relay's address, e.g. https://relay.example.com)"}
         for key, why in needs.items():
             if key not in values and key not in failed:
                 r.problem(path, f"provider {provider} needs {key}{why}")
-        if not set(required) <= set(values) or failed:
-            return None
-        return cls(**{**values, "provider": provider})
+        return None if failed or not set(required) <= set(values) else cls(**{**values, "provider": provider})
 
 
 # --- the whole file -------------------------------------------------------------------------------------
@@ -523,16 +441,16 @@ class Config(Settings):
     path: Path
     accounts: tuple[Account, ...]
     timezone: tzinfo = field(default_factory=_system_timezone, metadata=setting(_timezone, secret=False))
-    language: str = field(default="zh", metadata=setting(_one_of("zh", "en"), secret=False))
+    language: str = field(default="zh", metadata=setting(s.one_of("zh", "en"), secret=False))
     history: HistorySettings = HistorySettings()
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     channels: tuple[ChannelEntry, ...] = ()
     feishu: FeishuSettings | None = None  # the first Feishu bot, if any (every channel is in ``channels``)
-    heartbeat_url: str | None = field(default=None, metadata=setting(optional_url, secret="url"))
+    heartbeat_url: str | None = field(default=None, metadata=setting(s.optional_url, secret="url"))
     metrics: MetricsSettings | None = None
     warnings: tuple[str, ...] = ()
-    secret_values: tuple[str, ...] = ()  # every secret the loader met (see schema.Reader.remember)
+    secret_values: tuple[str, ...] = ()  # every secret the loader met (see schema.Reader.expand)
 
     def secrets(self) -> list[str]:
         """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
@@ -540,10 +458,9 @@ class Config(Settings):
         return [*super().secrets(), *self.secret_values]
 
 
-SECTIONS = {name: tuple(declared(cls)) for name, cls in (("history", HistorySettings), ("http", HttpSettings),
-                                                          ("alerts", AlertSettings), ("metrics", MetricsSettings),
-                                                          *CHANNELS.items())}
-ACCOUNT_KEYS = tuple(declared(Account))
+_SECTIONS = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
+SECTIONS = {name: tuple(s.declared(cls)) for name, cls in {**_SECTIONS, **CHANNELS}.items()}  # the keys of each
+ACCOUNT_KEYS = tuple(s.declared(Account))
 TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
 
@@ -559,34 +476,30 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
     from monitor import yamlload
 
-    environ = os.environ if environ is None else environ
-    where = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{where}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"])
+        if (size := path.stat().st_size) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"])
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError([f"{where}: no such file (give one with -c PATH or ${CONFIG_ENV})"]) from None
+        raise ConfigError([f"{path}: no such file (give one with -c PATH or ${CONFIG_ENV})"]) from None
     except IsADirectoryError:
-        raise ConfigError([f"{where}: is a folder, not a config file"]) from None
+        raise ConfigError([f"{path}: is a folder, not a config file"]) from None
     except PermissionError:
-        raise ConfigError([f"{where}: cannot be read (permission denied)"]) from None
+        raise ConfigError([f"{path}: cannot be read (permission denied)"]) from None
     try:
-        doc = yamlload.load(_text(path, raw))
+        doc = yamlload.load(_text(path, raw, byte=True))
     except yamlload.YamlSyntaxError as exc:
         from monitor.redact import scrub
 
-        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
-
+        raise ConfigError([f"{path}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
     # The folder as the path names it: a config reached through a symbolic link finds the .env and the
     # history beside the link (where the operator put them), not beside the link's target.
     folder = path.absolute().parent
     env_file = folder / ".env"
-    dotenv_text = _text(env_file, _read(env_file), byte=False) if env_file.is_file() else ""
-    dotenv = {k: v for k, v in dotenv_values(stream=io.StringIO(dotenv_text)).items() if v is not None}
-    r = Reader(where, doc, {**dotenv, **environ}, env_file, folder)  # the real environment wins over .env
-    config = _build(r)
+    dotenv = dotenv_values(stream=io.StringIO(_text(env_file, _read(env_file)) if env_file.is_file() else ""))
+    environ = os.environ if environ is None else environ
+    r = Reader(str(path), doc, {**{k: v for k, v in dotenv.items() if v is not None}, **environ}, env_file, folder)
+    config = _build(r)  # the real environment wins over .env, above
     warnings = [*r.warnings, *_permission_warnings(path, env_file, r.written_secrets)]
     return dataclasses.replace(config, warnings=tuple(warnings), secret_values=tuple(r.secrets))
 
@@ -595,15 +508,13 @@ def _build(r: Reader) -> Config:
     top = r.mapping((), r.doc.value if r.doc.value is not None else {}, TOP_LEVEL)
     if r.doc.value is None:
         r.problem((), "the file is empty; it needs at least an 'accounts' list")
-    keys = declared(Config)
-    found: dict[str, Any] = {key: r.value((key,), top[key], keys[key].setting)
-                             for key in ("timezone", "language") if key in top}
-    for name, cls in (("history", HistorySettings), ("http", HttpSettings), ("alerts", AlertSettings)):
-        found[name] = r.section(cls, (name,), top.get(name))
+    keys = s.declared(Config)
+    found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
+                             if key in top}
+    found.update((name, r.section(_SECTIONS[name], (name,), top.get(name))) for name in ("history", "http", "alerts"))
     channels = _channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
-        found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"].setting) \
-            or None
+        found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None
     if top.get("metrics") is not None:
         found["metrics"] = r.section(MetricsSettings, ("metrics",), top["metrics"])
     accounts = Account.read_all(r, top.get("defaults"), top.get("accounts"))
@@ -622,20 +533,19 @@ def _read(file: Path) -> bytes:
         raise ConfigError([f"{file}: cannot be read ({exc.strerror or exc})"]) from None
 
 
-def _text(file: Path, raw: bytes, byte: bool = True) -> str:
+def _text(file: Path, raw: bytes, byte: bool = False) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        where = f" (byte {exc.start})" if byte else ""
-        raise ConfigError([f"{file}:{line}: the file is not UTF-8 text{where}; save it as UTF-8"]) from None
+        raise ConfigError([f"{file}:{line}: the file is not UTF-8 text{f' (byte {exc.start})' if byte else ''}; "
+                           "save it as UTF-8"]) from None
 
 
 def _permission_warnings(path: Path, env_file: Path, written_secrets: bool) -> list[str]:
     found = []
     for target in [*([env_file] if env_file.is_file() else []), *([path] if written_secrets else [])]:
-        mode = target.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if (mode := target.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
             found.append(f"{target}: holds secrets but is readable by group or others (mode "
                          f"{stat.S_IMODE(mode):03o}); fix: chmod 600 {target}")
     return found

@@ -1,10 +1,9 @@
 """The vocabulary of settings, and the one reader that walks them.
 
 A key is declared once, on its dataclass field: ``field(default=…, metadata=setting(check, secret=…))``
-states its type (the annotation), its default, its check, whether it is required (it has no default) and
-how its value is secret. ``Reader`` reads any such class from the YAML document, and reports every problem
-with its file, line and key ("did you mean"), the variable to fix, and never a secret. A class's
-cross-field rules are its ``checked`` classmethod, beside its fields.
+gives its type (the annotation), default, check, secrecy, and whether it is required (no default). ``Reader``
+reads any such class, every problem with file, line and key ("did you mean"), the variable to fix, never
+a secret. A class's cross-field rules are its ``checked`` classmethod, beside its fields.
 """
 
 from __future__ import annotations
@@ -18,17 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from monitor import redact
 from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
-from monitor.redact import (
-    SECRET_HEADER,
-    Redactor,
-    describe_bad_url,
-    is_url,
-    is_written_secret,
-    scrub,
-    secret_parts,
-    url_secrets,
-)
 
 Check = Callable[[Any], Any]  # returns the converted value or raises ValueError with the reason
 Where = tuple[str | int, ...]  # a path into the document: ("accounts", 2, "api_key")
@@ -37,42 +27,34 @@ Where = tuple[str | int, ...]  # a path into the document: ("accounts", 2, "api_
 @dataclass(frozen=True)
 class Setting:
     check: Check
-    secret: str | None  # how the value is secret (see redact.secret_parts), or None
-    plain: bool  # not a secret even when taken from the environment (a path, a name)
-    key: str  # the YAML key, when it is not the field's name ("from")
-    required: bool | None  # None: when the field has no default
-    per_header: bool  # a mapping of header names, each value read (and checked) on its own line
+    secret: str | None = None  # how the value is secret (a kind of redact.secret_parts), or None
+    plain: bool = False  # not a secret even when taken from the environment (a path, a name)
+    key: str = ""  # the YAML key; declared() fills in the field's name when it is the same
+    required: bool | None = None  # None: when the field has no default (declared() fills it in)
+    per_header: bool = False  # a mapping of header names, each value read and checked on its own line
+    name: str = ""  # the field's (declared() fills it in)
 
 
 def setting(check: Check, *, secret: bool | str | None = None, key: str = "", required: bool | None = None,
             per_header: bool = False) -> dict[str, Setting]:
-    """A field's metadata. ``secret=True``: the value is a secret; a kind (``"key"``, ``"url"``: a webhook's path
-    and query, ``"endpoint"``: a URL's query and password, ``"header"``: a credential header's value) says how;
+    """A field's metadata. ``secret=True``: a secret; a kind (``"key"``, ``"url"``: a webhook's path and query,
+    ``"endpoint"``: a URL's query and password, ``"header"``: a credential header's value) says how;
     ``secret=False``: plain even from the environment; unset: a secret only when taken from the environment."""
     kind = "secret" if secret is True else secret or None
     return {"setting": Setting(check, kind, secret is False, key, required, per_header)}
 
 
-_DECLARED: dict[type, dict[str, Key]] = {}
+_DECLARED: dict[type, dict[str, Setting]] = {}
 
 
-@dataclass(frozen=True)
-class Key:
-    name: str  # the field's
-    setting: Setting
-    required: bool
-
-
-def declared(cls: Any) -> dict[str, Key]:
-    """The YAML keys of a settings class, each with its field, in the order of the fields."""
-    if cls in _DECLARED:
-        return _DECLARED[cls]
-    found = _DECLARED[cls] = {}
-    for f in dataclasses.fields(cls):
-        if (s := f.metadata.get("setting")) is not None:
-            default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            found[s.key or f.name] = Key(f.name, s, not default if s.required is None else s.required)
-    return found
+def declared(cls: Any) -> dict[str, Setting]:
+    """The YAML keys of a settings class, each with its field's declaration, in the order of the fields."""
+    if cls not in _DECLARED:
+        _DECLARED[cls] = {
+            s.key or f.name: dataclasses.replace(s, key=s.key or f.name, name=f.name, required=s.required if s.required
+                                                 is not None else f.default is f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls) if (s := f.metadata.get("setting"))}
+    return _DECLARED[cls]
 
 
 class Settings:
@@ -90,23 +72,34 @@ class Settings:
                     found += item.secrets()
                 elif s is not None and s.secret:
                     pairs = item.items() if isinstance(item, Mapping) else [(f.name, item)]
-                    found += [p for name, text in pairs if isinstance(text, str) and (
-                        s.secret != "header" or SECRET_HEADER.search(name)) for p in secret_parts(s.secret, text)]
+                    found += [part for name, text in pairs if isinstance(text, str) and (s.secret != "header" or
+                              redact.SECRET_HEADER.search(name)) for part in redact.secret_parts(s.secret, text)]
         return [s for s in found if s]
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
         """The settings made of the ``values`` that passed their checks, or None (the problem recorded).
         A class with cross-field rules extends this."""
-        given = raw if isinstance(raw, dict) else {}
-        missing = [key for key, d in declared(cls).items() if d.required and key not in given]
+        given = raw or {}
+        missing = [key for key, s in declared(cls).items() if s.required and key not in given]
         for key in missing:
             r.problem(path, f"needs {key} (or remove the {path[0]} section)")
-        failed = [key for key, d in declared(cls).items() if key in given and d.name not in values]
+        failed = [key for key, s in declared(cls).items() if key in given and s.name not in values]
         return None if missing or failed else cls(**values)
 
 
 # --- checks: each returns the converted value or raises ValueError with the reason ------------------------
+
+
+def rule(check: Check, test: Callable[[Any], Any], reason: str | Callable[[Any], str]) -> Check:
+    """``check``, then ``test`` on what it returns: when false, ValueError with ``reason`` (or ``reason(it)``)."""
+
+    def checked(value: Any) -> Any:
+        if not test(result := check(value)):
+            raise ValueError(reason(result) if callable(reason) else reason)
+        return result
+
+    return checked
 
 
 def string(value: Any) -> str:
@@ -116,8 +109,7 @@ def string(value: Any) -> str:
 
 
 def nonempty(value: Any) -> str:
-    text = string(value).strip()
-    if not text:
+    if not (text := string(value).strip()):
         raise ValueError("must not be empty")
     return text
 
@@ -134,11 +126,10 @@ def number(minimum: float | None = None, integer: bool = False) -> Check:
 
 
 def url(value: Any) -> str:
-    text = nonempty(value)
-    split = urlsplit(text)
+    split = urlsplit(text := nonempty(value))
     if split.scheme not in ("http", "https") or not split.netloc:
         # Never the value itself: a webhook URL is a secret, typo or not.
-        raise ValueError(f"must start with http:// or https:// and name a host, not {describe_bad_url(text)}")
+        raise ValueError(f"must start with http:// or https:// and name a host, not {redact.describe_bad_url(text)}")
     return text.rstrip("/")
 
 
@@ -148,18 +139,23 @@ def optional_url(value: Any) -> str:
 
 
 def string_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
+    value = [value] if isinstance(value, str) else value
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValueError("must be a list of strings")
     return tuple(value)
 
 
-def one_line(value: Any) -> str:
-    text = nonempty(value)
-    if any(ord(c) < 32 for c in text):
-        raise ValueError("must not contain line breaks or control characters")
-    return text
+def one_of(*words: str) -> Check:
+    return rule(string, lambda text: text in words, lambda text: f"must be {', '.join(words[:-1])} or {words[-1]}, "
+                                                                 f"not {text!r}")
+
+
+def printable(text: str) -> bool:
+    return all(ord(c) >= 32 for c in text)
+
+
+NOT_PRINTABLE = "must not contain line breaks or control characters"
+one_line = rule(nonempty, printable, NOT_PRINTABLE)
 
 
 def type_name(value: Any) -> str:
@@ -168,10 +164,8 @@ def type_name(value: Any) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -191,19 +185,18 @@ _MISSING = object()  # a value whose ${VAR} is not set (the problem is already r
 class Reader:
     """Walks the YAML document once, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, where: str, doc: Any, env: Mapping[str, str], env_file: Path | None = None,
-                 folder: Path = Path()) -> None:
+    def __init__(self, where: str, doc: Any, env: Mapping[str, str], env_file: Path, folder: Path) -> None:
         self.where, self.doc, self.env = where, doc, env
         self.env_file = env_file  # named in "is not set": the very file the variable belongs in
         self.folder = folder  # relative paths (the history, the metrics file) are relative to it
-        self.problems = [f"{where}:{line}: {scrub(f'{dotted(p)}: {msg}')}" for line, p, msg in doc.errors]
+        self.problems = [f"{where}:{line}: {redact.scrub(f'{dotted(p)}: {msg}')}" for line, p, msg in doc.errors]
         self.warnings: list[str] = []
         self.written_secrets = False  # a secret written in the config itself: the file must be private
         self.secrets: list[str] = []  # every secret met, for the Redactor (and this reader's own messages)
 
     def problem(self, path: Where, message: str) -> None:
         # A message about a value never shows a secret, even one written where no secret belongs.
-        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {scrub(f'{dotted(path)}: {message}')}")
+        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {redact.scrub(f'{dotted(path)}: {message}')}")
 
     def warn(self, path: Where, message: str) -> None:
         self.warnings.append(f"{self.where}:{self.doc.line_of(path)}: {dotted(path)}: {message}")
@@ -211,9 +204,8 @@ class Reader:
     def finish(self) -> None:
         """Hide each secret met in every problem and warning (the last line of defence)."""
         if self.secrets:
-            hide = Redactor(self.secrets)
-            self.problems = [hide(p) for p in self.problems]
-            self.warnings = [hide(w) for w in self.warnings]
+            hide = redact.Redactor(self.secrets)
+            self.problems, self.warnings = [hide(p) for p in self.problems], [hide(w) for w in self.warnings]
 
     def mapping(self, path: Where, raw: Any, known: Mapping[str, Any] | tuple[str, ...]) -> dict[str, Any]:
         if raw is None:
@@ -227,18 +219,15 @@ class Reader:
                 self.problem((*path, key), f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         return {k: v for k, v in raw.items() if k in known}
 
-    def fields(self, cls: type, path: Where, raw: Any,
-               skip: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+    def fields(self, cls: type, path: Where, raw: Any, skip: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
         """(the values that passed, by field name; the known keys given), every problem recorded."""
-        known = {k: d for k, d in declared(cls).items() if k not in skip}
+        known = {key: s for key, s in declared(cls).items() if key != skip}
         given = self.mapping(path, raw, known)
-        values = {}
-        for key, item in given.items():
-            if (value := self.value((*path, key), item, known[key].setting)) is not None:
-                values[known[key].name] = value
-        for key, d in known.items():
-            if d.setting.check is url and d.name in values:
-                self.plain_http((*path, key), values[d.name])
+        values = {known[key].name: value for key, item in given.items()
+                  if (value := self.value((*path, key), item, known[key])) is not None}
+        for key, s in known.items():
+            if s.check is url and s.name in values:
+                self.plain_http((*path, key), values[s.name])
         return values, given
 
     def section(self, cls: Any, path: Where, raw: Any) -> Any:
@@ -250,17 +239,18 @@ class Reader:
         """Interpolate then check one value; record a problem and return None when it fails."""
         if s.per_header:
             return self._headers(path, raw, s)
-        written = raw
-        raw = self.expand(path, raw, s)
-        if raw is _MISSING:
+        if (value := self.expand(path, raw, s)) is _MISSING:
             return None
         try:
-            return s.check(raw)
+            return s.check(value)
         except ValueError as exc:
-            message = self._hide_environment(str(exc), written)
-            names = sorted({f"${{{n}}}" for text in _strings(written) for n in references(text)})
-            if names and not any(n in message for n in names):
-                message += f" (from {', '.join(names)})"  # which variable to fix, since its value is not shown
+            names = sorted({n for text in _strings(raw) for n in references(text)})
+            message = str(exc)
+            for name in names:  # never a value from the environment (maybe a secret): its variable instead
+                for shown in sorted({self.env.get(name) or "", (self.env.get(name) or "").strip()}, key=len)[::-1]:
+                    message = message.replace(shown, f"${{{name}}}") if len(shown) >= 4 else message
+            if (refs := sorted(f"${{{n}}}" for n in names)) and not any(ref in message for ref in refs):
+                message += f" (from {', '.join(refs)})"  # which variable to fix, since its value is not shown
             self.problem(path, message)
             return None
 
@@ -279,45 +269,28 @@ class Reader:
     def expand(self, path: Where, raw: Any, s: Setting) -> Any:
         """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
         ``_MISSING`` (the problem recorded) when a variable is not set."""
-        if isinstance(raw, dict):
-            expanded = {key: self.expand((*path, key), item, s) for key, item in raw.items()}
-            return _MISSING if _MISSING in expanded.values() else expanded
-        if isinstance(raw, list):
-            items = [self.expand((*path, index), item, s) for index, item in enumerate(raw)]
-            return _MISSING if _MISSING in items else items
+        if isinstance(raw, (dict, list)):
+            done = {k: self.expand((*path, k), item, s) for k, item in (raw.items() if isinstance(raw, dict)
+                                                                         else enumerate(raw))}
+            return _MISSING if _MISSING in done.values() else done if isinstance(raw, dict) else list(done.values())
         if not isinstance(raw, str):
             return raw
         try:
             value = interpolate(raw, self.env)
         except MissingVariable as exc:
-            place = self.env_file or "the .env beside the config"
-            self.problem(path, f"environment variable {exc.name} is not set (put it in {place}, "
+            self.problem(path, f"environment variable {exc.name} is not set (put it in {self.env_file}, "
                                f"or give a default: ${{{exc.name}:-…}})")
             return _MISSING
-        self.remember(path, raw, value, s)
-        return value
-
-    def remember(self, path: Where, written: str, value: str, s: Setting) -> None:
-        """Note the secrets of one string value: what its declaration says is secret, and whatever came from
-        the environment (unless the key is a plain one, such as the history file's path)."""
-        kind = s.secret if s.secret != "header" or SECRET_HEADER.search(str(path[-1])) else None
-        if is_written_secret(kind, written_part(written)):
-            self.written_secrets = True
-        found = secret_parts(kind, value)
-        if is_reference(written) and not s.plain:
-            found += [value, *(self.env.get(name) or "" for name in references(written))]
-            if is_url(value):
-                found += url_secrets(value)
+        # The secrets in it: what its declaration says, and whatever came from the environment (unless the
+        # key is a plain one, such as the history folder's path).
+        kind = s.secret if s.secret != "header" or redact.SECRET_HEADER.search(str(path[-1])) else None
+        self.written_secrets |= redact.is_written_secret(kind, written_part(raw))
+        found = redact.secret_parts(kind, value)
+        if is_reference(raw) and not s.plain:
+            found += [value, *(self.env.get(name) or "" for name in references(raw))]
+            found += redact.url_secrets(value) if redact.is_url(value) else []
         self.secrets += [x for x in found if x and x not in self.secrets]
-
-    def _hide_environment(self, message: str, written: Any) -> str:
-        """A message that names ``${VAR}`` where it would show a value from the environment (maybe a secret)."""
-        for name in sorted({n for text in _strings(written) for n in references(text)}):
-            value = self.env.get(name) or ""
-            for shown in sorted({value, value.strip()}, key=len, reverse=True):
-                if len(shown) >= 4:
-                    message = message.replace(shown, f"${{{name}}}")
-        return message
+        return value
 
     def plain_http(self, path: Where, address: str, what: str = "the key") -> None:
         split = urlsplit(address)
@@ -327,10 +300,6 @@ class Reader:
 
 def _strings(raw: Any) -> list[str]:
     """Every string inside ``raw`` (a value, a mapping of header values, a list)."""
-    if isinstance(raw, str):
-        return [raw]
-    if isinstance(raw, dict):
-        return [s for item in raw.values() for s in _strings(item)]
-    if isinstance(raw, list):
-        return [s for item in raw for s in _strings(item)]
-    return []
+    if isinstance(raw, (dict, list)):
+        return [s for item in (raw.values() if isinstance(raw, dict) else raw) for s in _strings(item)]
+    return [raw] if isinstance(raw, str) else []
