@@ -403,8 +403,8 @@ class Account(Settings):
             failed = (set(given) - set(values)) | (defaults_failed & inherited)
             values.update((key, defaults[key]) for key in inherited & set(defaults))
             for key, allowed in ONLY_FOR.items():
-                if values.get(key, cls.__dataclass_fields__[key].default) != cls.__dataclass_fields__[key].default \
-                        and provider not in allowed:
+                default = cls.__dataclass_fields__[key].default
+                if values.get(key, default) != default and provider not in allowed:
                     r.problem((*path, key) if key in given else ("defaults", key), f"applies only to the provider"
                               f"{'s' if len(allowed) > 1 else ''} {' and '.join(allowed)}, not {provider}")
             if (account := cls.checked_one(r, path, values, failed, provider, seen)) is not None:
@@ -424,9 +424,12 @@ class Account(Settings):
             seen.setdefault(name, int(path[-1]))
         if provider not in PROVIDERS or "provider" in failed:
             return None
-        needs = {"url": "", "currency": " (the answer does not say)", "balance": " (the dotted path of the balance "
-                 "in the answer)"} if PROVIDERS[provider].needs_url else {} if PROVIDERS[provider].default_base_url \
-            else {"base_url": " (the relay's address, e.g. https://relay.example.com)"}
+        needs = {"base_url": " (the relay's address, e.g. https://relay.example.com)"}
+        if PROVIDERS[provider].needs_url:
+            needs = {"url": "", "currency": " (the answer does not say)",
+                     "balance": " (the dotted path of the balance in the answer)"}
+        elif PROVIDERS[provider].default_base_url is not None:
+            needs = {}
         for key, why in needs.items():
             if key not in values and key not in failed:
                 r.problem(path, f"provider {provider} needs {key}{why}")

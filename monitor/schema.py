@@ -50,10 +50,12 @@ _DECLARED: dict[type, dict[str, Setting]] = {}
 def declared(cls: Any) -> dict[str, Setting]:
     """The YAML keys of a settings class, each with its field's declaration, in the order of the fields."""
     if cls not in _DECLARED:
-        _DECLARED[cls] = {
-            s.key or f.name: dataclasses.replace(s, key=s.key or f.name, name=f.name, required=s.required if s.required
-                                                 is not None else f.default is f.default_factory is dataclasses.MISSING)
-            for f in dataclasses.fields(cls) if (s := f.metadata.get("setting"))}
+        found = _DECLARED[cls] = {}
+        for f in dataclasses.fields(cls):
+            if s := f.metadata.get("setting"):
+                no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                required = no_default if s.required is None else s.required
+                found[s.key or f.name] = dataclasses.replace(s, key=s.key or f.name, name=f.name, required=required)
     return _DECLARED[cls]
 
 
