@@ -154,8 +154,33 @@ def _address(value: Any) -> str:
     return text
 
 
+def _addresses(value: Any) -> tuple[str, ...]:
+    found: tuple[str, ...] = rule(s.string_list, bool, "must list at least one address")(value)
+    for item in found:
+        _address(item)
+    return found
+
+
+_BOT_TOKEN = _shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, shaped 123456789:AA… (digits, a colon, "
+                     "letters)")
+_CHAT_ID = _shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's @name",
+                   lambda value: nonempty(str(value) if type(value) is int else value))  # unquoted, a number
 _HOOK = setting(s.url, secret="url")  # a webhook URL: its path and query are secret
 _SECRET = setting(s.string, secret=True)
+
+
+class _Robot(Settings):
+    """A chat robot whose webhook URL carries its token as a query parameter, named ``query_key``."""
+
+    query_key: ClassVar[str]
+
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        made = super().checked(r, path, values, raw)
+        if made and f"{cls.query_key}=" not in urlsplit(made.webhook_url).query:
+            r.problem((*path, "webhook_url"), f"has no {cls.query_key}=… in it: copy the robot's whole webhook URL")
+            return None
+        return made
 
 
 @dataclass(frozen=True)
@@ -168,39 +193,30 @@ class FeishuSettings(Settings):
 
 
 @dataclass(frozen=True)
-class DingTalkSettings(Settings):
+class DingTalkSettings(_Robot):
     webhook_url: str = field(metadata=_HOOK)  # https://oapi.dingtalk.com/robot/send?access_token=...
     secret: str = field(default="", metadata=_SECRET)  # 加签 (SEC...)
     keyword: str = field(default="", metadata=_PLAIN)
     mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions("all or a mobile number",
                                                                               r"\+?[0-9][0-9-]{4,19}"))
     kind: ClassVar[str] = "dingtalk"
+    query_key: ClassVar[str] = "access_token"
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
         made = super().checked(r, path, values, raw)
-        if made and "access_token=" not in urlsplit(made.webhook_url).query:
-            r.problem((*path, "webhook_url"), "has no access_token=… in it: copy the robot's whole webhook URL")
-            return None
         if made and made.secret and not made.secret.startswith("SEC"):
             r.warn((*path, "secret"), "DingTalk's 加签 secrets start with SEC; is this the right value?")
         return made
 
 
 @dataclass(frozen=True)
-class WeComSettings(Settings):
+class WeComSettings(_Robot):
     webhook_url: str = field(metadata=_HOOK)  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
     mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions("all or a WeCom user id",
                                                                               r"[A-Za-z0-9_.@-]+"))
     kind: ClassVar[str] = "wecom"
-
-    @classmethod
-    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
-        made = super().checked(r, path, values, raw)
-        if made and "key=" not in urlsplit(made.webhook_url).query:
-            r.problem((*path, "webhook_url"), "has no key=… in it: copy the robot's whole webhook URL")
-            return None
-        return made
+    query_key: ClassVar[str] = "key"
 
 
 @dataclass(frozen=True)
@@ -213,11 +229,8 @@ class SlackSettings(Settings):
 
 @dataclass(frozen=True)
 class TelegramSettings(Settings):
-    bot_token: str = field(metadata=setting(_shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, "
-                                                    "shaped 123456789:AA… (digits, a colon, letters)"), secret=True))
-    chat_id: str = field(metadata=setting(_shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", "
-                                                  "quoted) or a channel's @name", lambda value: nonempty(
-                                                      str(value) if type(value) is int else value)), secret=False))
+    bot_token: str = field(metadata=setting(_BOT_TOKEN, secret=True))
+    chat_id: str = field(metadata=setting(_CHAT_ID, secret=False))
     api_url: str = field(default="https://api.telegram.org", metadata=setting(s.url, secret="endpoint"))
     kind: ClassVar[str] = "telegram"
 
@@ -229,8 +242,7 @@ class TelegramSettings(Settings):
 class EmailSettings(Settings):
     host: str = field(metadata=_TEXT)
     sender: str = field(metadata=setting(_address, secret=False, key="from"))
-    to: tuple[str, ...] = field(metadata=setting(rule(rule(s.string_list, bool, "must list at least one address"),
-                                                      lambda items: all(map(_address, items)), ""), secret=False))
+    to: tuple[str, ...] = field(metadata=setting(_addresses, secret=False))
     port: int = field(default=465, metadata=setting(rule(s.number(1, integer=True), lambda port: port <= 65535,
                                                          "must be a port number, 1 to 65535")))
     security: str = field(default="tls", metadata=setting(s.one_of("tls", "starttls", "none"), secret=False))
