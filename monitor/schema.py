@@ -249,8 +249,10 @@ class Reader:
             names = sorted({n for text in _strings(raw) for n in references(text)})
             message = str(exc)
             for name in names:  # never a value from the environment (maybe a secret): its variable instead
-                for shown in sorted({self.env.get(name) or "", (self.env.get(name) or "").strip()}, key=len)[::-1]:
-                    message = message.replace(shown, f"${{{name}}}") if len(shown) >= 4 else message
+                from_env = self.env.get(name) or ""
+                for shown in sorted({from_env, from_env.strip()}, key=len, reverse=True):
+                    if len(shown) >= 4:
+                        message = message.replace(shown, f"${{{name}}}")
             if (refs := sorted(f"${{{n}}}" for n in names)) and not any(ref in message for ref in refs):
                 message += f" (from {', '.join(refs)})"  # which variable to fix, since its value is not shown
             self.problem(path, message)
@@ -271,10 +273,12 @@ class Reader:
     def expand(self, path: Where, raw: Any, s: Setting) -> Any:
         """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
         ``_MISSING`` (the problem recorded) when a variable is not set."""
-        if isinstance(raw, (dict, list)):
-            done = {k: self.expand((*path, k), item, s) for k, item in (raw.items() if isinstance(raw, dict)
-                                                                         else enumerate(raw))}
-            return _MISSING if _MISSING in done.values() else done if isinstance(raw, dict) else list(done.values())
+        if isinstance(raw, dict):
+            expanded = {key: self.expand((*path, key), item, s) for key, item in raw.items()}
+            return _MISSING if _MISSING in expanded.values() else expanded
+        if isinstance(raw, list):
+            items = [self.expand((*path, index), item, s) for index, item in enumerate(raw)]
+            return _MISSING if _MISSING in items else items
         if not isinstance(raw, str):
             return raw
         try:
