@@ -1,15 +1,18 @@
-"""Load and validate ``config.yaml`` (with ``.env``): every error, each with its file, line and key."""
+"""Load and validate ``config.yaml`` (with ``.env``): every error, each with its file, line and key.
+
+Each key is declared once, on its settings class below (``schema.setting``); a class's cross-field rules are
+its ``checked`` classmethod. Registering a channel is its settings class and one line in ``CHANNELS``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import difflib
 import io
-import ipaddress
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
@@ -17,9 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
+from monitor import schema as s
 from monitor.providers import PROVIDERS
-from monitor.redact import PLAIN_KEYS, describe_bad_url, is_written_secret, secret_kind, secret_parts
+from monitor.schema import Reader, Settings, Where, nonempty, rule, setting
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
@@ -35,237 +38,274 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class HistorySettings:
-    folder: Path  # the log of runs (JSON Lines files, state.json, the lock)
-    file: Path  # a v1 history (one JSON document) that the first run imports, if it is there
-    retention_days: int = 90
-    lock_wait_seconds: float = 30.0
-    check_retention_days: int = 8
+def _timezone(value: Any) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = nonempty(value)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {text!r} (use a name such as Asia/Shanghai or UTC)") from None
+
+
+def _system_timezone() -> tzinfo:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        candidates.append(os.readlink("/etc/localtime").split("zoneinfo/", 1)[-1])
+    for name in filter(None, candidates):
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo(name)
+    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+
+
+_PLAIN = setting(s.string, secret=False)
+_TEXT = setting(nonempty, secret=False)
+_WHOLE = setting(s.number(1, integer=True))
+
+
+# --- the sections -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class AlertSettings:
-    repeat_hours: float = 0.0  # `check` posts a still-active alert again after this long (0: only on change)
+class HistorySettings(Settings):
+    # the log of runs (JSON Lines files, state.json, the lock), relative to the config's folder
+    folder: Path = field(default=Path("api_usage_history"), metadata=_TEXT)
+    file: Path = field(default=Path("api_usage_history.json"), metadata=_TEXT)  # a v1 history the first run imports
+    retention_days: int = field(default=90, metadata=_WHOLE)
+    lock_wait_seconds: float = field(default=30.0, metadata=setting(s.number(0)))
+    check_retention_days: int = field(default=8, metadata=_WHOLE)
+
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        made = super().checked(r, path, values, raw)
+        return made and dataclasses.replace(made, folder=r.folder / made.folder, file=r.folder / made.file)
 
 
 @dataclass(frozen=True)
-class HttpSettings:
-    timeout_seconds: float = 10.0
-    retries: int = 2
-    max_workers: int = 8
-    per_host: int = 4
-    run_timeout_seconds: float = 120.0
+class AlertSettings(Settings):
+    # `check` posts a still-active alert again after this long (0: only on change)
+    repeat_hours: float = field(default=0.0, metadata=setting(s.number(0)))
 
 
 @dataclass(frozen=True)
-class FeishuSettings:
-    webhook_url: str
-    secret: str = ""
-    keyword: str = ""
-    mention_on_alert: tuple[str, ...] = ()
+class HttpSettings(Settings):
+    timeout_seconds: float = field(default=10.0, metadata=setting(s.number(0.1)))
+    retries: int = field(default=2, metadata=setting(s.number(0, integer=True)))
+    max_workers: int = field(default=8, metadata=_WHOLE)
+    per_host: int = field(default=4, metadata=_WHOLE)
+    run_timeout_seconds: float = field(default=120.0, metadata=setting(s.number(1)))
+
+
+@dataclass(frozen=True)
+class MetricsSettings(Settings):
+    """Where the Prometheus metrics go: a node_exporter textfile, a Pushgateway, or both."""
+
+    textfile: Path | None = field(default=None, metadata=setting(rule(nonempty, lambda text: text.endswith(".prom"), (
+        lambda text: f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")),
+        secret=False))
+    # may be ${VAR:-}, empty for "no push"; user:password@ in it is basic auth
+    pushgateway_url: str | None = field(default=None, metadata=setting(s.optional_url, secret="endpoint"))
+    job: str = field(default="api_balance_monitor", metadata=setting(s.one_line, secret=False))
+
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        if raw and "textfile" not in raw and "pushgateway_url" not in raw:
+            r.problem(path, "needs textfile or pushgateway_url (or remove the metrics section)")
+        if not values.get("pushgateway_url"):  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
+            values.pop("pushgateway_url", None)
+        elif urlsplit(values["pushgateway_url"]).password:  # balances are no secret, a password is
+            r.plain_http((*path, "pushgateway_url"), values["pushgateway_url"], what="the password")
+        if "textfile" in values:
+            values["textfile"] = textfile = r.folder / values["textfile"]
+            if not textfile.parent.is_dir():
+                r.warn((*path, "textfile"), f"the folder {textfile.parent} does not exist; the metrics cannot be "
+                                            "written there")
+        if "textfile" not in values and "pushgateway_url" not in values:
+            return None
+        from monitor.metrics import EXTRA_MISSING, client_installed
+
+        if not client_installed():
+            r.problem(path, EXTRA_MISSING)
+        return cls(**values)
+
+
+# --- the channels: each section may also be a list of them ------------------------------------------
+
+
+def _mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> dict[str, s.Setting]:
+    def wrong(items: tuple[str, ...]) -> list[str]:
+        return [item for item in items if item not in words and not re.fullmatch(pattern, item)]
+
+    return setting(rule(s.string_list, lambda items: not wrong(items), lambda items: f"{wrong(items)[0]!r} is not "
+                                                                                      f"{allowed}"), secret=False)
+
+
+def _shaped(pattern: str, reason: str, check: s.Check = nonempty) -> s.Check:
+    return rule(check, lambda text: re.fullmatch(pattern, text), reason)
+
+
+def _address(value: Any) -> str:
+    text = nonempty(value)
+    if "@" not in text or any(c.isspace() for c in text.strip("<> ").rsplit("<", 1)[-1]):
+        raise ValueError(f"must be an e-mail address such as ops@example.com, not {text!r}")
+    return text
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    found: tuple[str, ...] = rule(s.string_list, bool, "must list at least one address")(value)
+    for item in found:
+        _address(item)
+    return found
+
+
+_BOT_TOKEN = _shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, shaped 123456789:AA… (digits, a colon, "
+                     "letters)")
+_CHAT_ID = _shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's @name",
+                   lambda value: nonempty(str(value) if type(value) is int else value))  # unquoted, a number
+_HOOK = setting(s.url, secret="url")  # a webhook URL: its path and query are secret
+_SECRET = setting(s.string, secret=True)
+
+
+class _Robot(Settings):
+    """A chat robot whose webhook URL carries its token as a query parameter, named ``query_key``."""
+
+    query_key: ClassVar[str]
+
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        made = super().checked(r, path, values, raw)
+        if made and f"{cls.query_key}=" not in urlsplit(made.webhook_url).query:
+            r.problem((*path, "webhook_url"), f"has no {cls.query_key}=… in it: copy the robot's whole webhook URL")
+            return None
+        return made
+
+
+@dataclass(frozen=True)
+class FeishuSettings(Settings):
+    webhook_url: str = field(metadata=_HOOK)
+    secret: str = field(default="", metadata=_SECRET)
+    keyword: str = field(default="", metadata=_PLAIN)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(s.string_list, secret=False))
     kind: ClassVar[str] = "feishu"
 
-    def secrets(self) -> list[str]:
-        from monitor.redact import webhook_parts
-
-        return [*webhook_parts(self.webhook_url), self.secret]
-
 
 @dataclass(frozen=True)
-class DingTalkSettings:
-    webhook_url: str  # https://oapi.dingtalk.com/robot/send?access_token=...
-    secret: str = ""  # 加签 (SEC...)
-    keyword: str = ""
-    mention_on_alert: tuple[str, ...] = ()  # "all" or mobile numbers
+class DingTalkSettings(_Robot):
+    webhook_url: str = field(metadata=_HOOK)  # https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: str = field(default="", metadata=_SECRET)  # 加签 (SEC...)
+    keyword: str = field(default="", metadata=_PLAIN)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions("all or a mobile number",
+                                                                              r"\+?[0-9][0-9-]{4,19}"))
     kind: ClassVar[str] = "dingtalk"
+    query_key: ClassVar[str] = "access_token"
 
-    def secrets(self) -> list[str]:
-        return [*_query_secrets(self.webhook_url), self.secret]
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        made = super().checked(r, path, values, raw)
+        if made and made.secret and not made.secret.startswith("SEC"):
+            r.warn((*path, "secret"), "DingTalk's 加签 secrets start with SEC; is this the right value?")
+        return made
 
 
 @dataclass(frozen=True)
-class WeComSettings:
-    webhook_url: str  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
-    mention_on_alert: tuple[str, ...] = ()  # "all" or user ids
+class WeComSettings(_Robot):
+    webhook_url: str = field(metadata=_HOOK)  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions("all or a WeCom user id",
+                                                                              r"[A-Za-z0-9_.@-]+"))
     kind: ClassVar[str] = "wecom"
-
-    def secrets(self) -> list[str]:
-        return _query_secrets(self.webhook_url)
+    query_key: ClassVar[str] = "key"
 
 
 @dataclass(frozen=True)
-class SlackSettings:
-    webhook_url: str
-    mention_on_alert: tuple[str, ...] = ()  # channel, here, or member ids
+class SlackSettings(Settings):
+    webhook_url: str = field(metadata=_HOOK)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=_mentions(
+        "channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone")))
     kind: ClassVar[str] = "slack"
 
-    def secrets(self) -> list[str]:
-        from monitor.redact import webhook_parts
-
-        return webhook_parts(self.webhook_url)
-
 
 @dataclass(frozen=True)
-class TelegramSettings:
-    bot_token: str
-    chat_id: str
-    api_url: str = "https://api.telegram.org"
+class TelegramSettings(Settings):
+    bot_token: str = field(metadata=setting(_BOT_TOKEN, secret=True))
+    chat_id: str = field(metadata=setting(_CHAT_ID, secret=False))
+    api_url: str = field(default="https://api.telegram.org", metadata=setting(s.url, secret="endpoint"))
     kind: ClassVar[str] = "telegram"
 
     def secrets(self) -> list[str]:
-        return [self.bot_token, f"bot{self.bot_token}"]
+        return [*super().secrets(), f"bot{self.bot_token}"]  # as it stands in the API's path
 
 
 @dataclass(frozen=True)
-class EmailSettings:
-    host: str
-    sender: str
-    to: tuple[str, ...]
-    port: int = 465
-    security: str = "tls"  # tls | starttls | none
-    username: str = ""
-    password: str = ""
+class EmailSettings(Settings):
+    host: str = field(metadata=_TEXT)
+    sender: str = field(metadata=setting(_address, secret=False, key="from"))
+    to: tuple[str, ...] = field(metadata=setting(_addresses, secret=False))
+    port: int = field(default=465, metadata=setting(rule(s.number(1, integer=True), lambda port: port <= 65535,
+                                                         "must be a port number, 1 to 65535")))
+    security: str = field(default="tls", metadata=setting(s.one_of("tls", "starttls", "none"), secret=False))
+    username: str = field(default="", metadata=setting(s.string))
+    password: str = field(default="", metadata=_SECRET)
     kind: ClassVar[str] = "email"
 
-    def secrets(self) -> list[str]:
-        return [self.password]
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        if "port" not in raw:  # by default the one of `security`
+            values["port"] = {"tls": 465, "starttls": 587, "none": 25}[values.get("security", "tls")]
+        made = super().checked(r, path, values, raw)
+        if made and bool(made.username) != bool(made.password):
+            r.problem(path, "needs both username and password, or neither")
+            return None
+        if made and made.security == "none" and made.password and not s.is_loopback(made.host):
+            r.problem((*path, "security"), f"is none, which would send the password unencrypted to {made.host}: "
+                                           "use tls (port 465) or starttls (port 587)")
+            return None
+        return made
 
 
 @dataclass(frozen=True)
-class WebhookSettings:
-    url: str
-    secret: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    secret_headers: tuple[str, ...] = ()  # header values taken from the environment
+class WebhookSettings(Settings):
+    url: str = field(metadata=_HOOK)
+    secret: str = field(default="", metadata=_SECRET)
+    # extra headers; a value taken from the environment, or a credential header's, is a secret
+    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(s.string, secret="header",
+                                                                              per_header=True))
     kind: ClassVar[str] = "webhook"
-
-    def secrets(self) -> list[str]:
-        from monitor.redact import webhook_parts
-
-        return [*webhook_parts(self.url), *_query_secrets(self.url), self.secret, *self.secret_headers]
 
 
 ChannelSettings = (FeishuSettings | DingTalkSettings | WeComSettings | SlackSettings | TelegramSettings
                    | EmailSettings | WebhookSettings)
+CHANNELS: dict[str, type[Settings]] = {cls.kind: cls for cls in (
+    FeishuSettings, DingTalkSettings, WeComSettings, SlackSettings, TelegramSettings, EmailSettings, WebhookSettings)}
 
 
 @dataclass(frozen=True)
-class ChannelEntry:
+class ChannelEntry(Settings):
     """One configured channel: ``label`` is its config path (``dingtalk``, or ``dingtalk[1]`` in a list)."""
 
     label: str
     settings: ChannelSettings
 
 
-def _query_secrets(url: str) -> list[str]:
-    """A URL whose token is a query parameter (DingTalk, WeCom): the URL and each parameter's value."""
-    from urllib.parse import parse_qsl
-
-    return [url, *(v for _, v in parse_qsl(urlsplit(url).query))]
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    """Where the Prometheus metrics go: a node_exporter textfile, a Pushgateway, or both."""
-
-    textfile: Path | None = None
-    pushgateway_url: str | None = None
-    job: str = "api_balance_monitor"
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str
-    provider: str
-    api_key: str
-    base_url: str | None = None
-    url: str | None = None
-    currency: str | None = None
-    low_balance: Decimal = Decimal("1")
-    low_days: Decimal = Decimal("3")
-    spike_factor: Decimal = Decimal("3")  # a period's spend rate this many times the usual one is a spike
-    spike_min_amount: Decimal = Decimal("1")  # ... when at least this much was spent in it
-    headers: Mapping[str, str] = field(default_factory=dict)
-    balance: str | None = None  # json provider: dotted paths into the answer
-    used: str | None = None
-    total: str | None = None
-    divisor: Decimal = Decimal("1")
-    hard_limit: str = "total"  # openai-billing: what hard_limit_usd means, "total" or "remaining"
-    management_key: str | None = None  # openrouter: the account's management key (a secret), for /api/v1/credits
-
-    @property
-    def host(self) -> str:
-        """The host this account's queries go to (shown by check-config)."""
-        target = self.url or self.base_url or PROVIDERS[self.provider].default_base_url or ""
-        return urlsplit(target).netloc
+def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
+    """Every channel section, each a mapping or a list of them, in the order of ``CHANNELS``."""
+    found = []
+    for name, cls in CHANNELS.items():
+        if (raw := top.get(name)) == []:
+            r.problem((name,), "is an empty list: remove it, or list at least one")
+        items = [((name, i), item) for i, item in enumerate(raw)] if isinstance(raw, list) else [((name,), raw)]
+        for path, item in items if raw is not None else []:
+            if item is None:
+                required = [key for key, d in s.declared(cls).items() if d.required]
+                r.problem(path, f"is empty: give its {', '.join(required)}, or remove it")
+            elif (settings := r.section(cls, path, item)) is not None:
+                found.append(ChannelEntry(s.dotted(path), settings))
+    return found
 
 
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    timezone: tzinfo
-    language: str
-    history: HistorySettings
-    http: HttpSettings
-    feishu: FeishuSettings | None  # the first Feishu bot, if any (every channel is in ``channels``)
-    heartbeat_url: str | None
-    accounts: tuple[Account, ...]
-    warnings: tuple[str, ...] = ()
-    metrics: MetricsSettings | None = None
-    channels: tuple[ChannelEntry, ...] = ()
-    alerts: AlertSettings = AlertSettings()
-    secret_values: tuple[str, ...] = ()  # every secret the loader met (see _Builder.remember)
-
-    def secrets(self) -> list[str]:
-        """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
-        and each value taken from the environment."""
-        from monitor.redact import key_variants, url_secrets
-
-        found = [v for a in self.accounts for v in key_variants(a.api_key)]
-        found += [a.management_key for a in self.accounts if a.management_key]
-        for entry in self.channels:
-            found += entry.settings.secrets()
-        if self.heartbeat_url:
-            found += url_secrets(self.heartbeat_url)
-        if self.metrics and self.metrics.pushgateway_url:
-            found += _url_password(self.metrics.pushgateway_url)
-        found += self.secret_values
-        return [s for s in found if s]
-
-
-def resolve_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
-    """``-c``, else ``$API_BALANCE_MONITOR_CONFIG``, else ``./config.yaml``."""
-    return Path(cli_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-
-
-# --- the declarative part: every key, its type and its default --------------------------------
-
-Check = Callable[[Any], Any]  # returns the converted value or raises ValueError with the reason
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {_type_name(value)}")
-    return value
-
-
-def _nonempty(value: Any) -> str:
-    text = _string(value).strip()
-    if not text:
-        raise ValueError("must not be empty")
-    return text
-
-
-def _number(minimum: float | None = None, integer: bool = False) -> Check:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            raise ValueError(f"must be {'a whole number' if integer else 'a number'}, not {_type_name(value)}")
-        if minimum is not None and value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return value
-
-    return check
+# --- accounts -------------------------------------------------------------------------------------------
 
 
 def _money(value: Any) -> Decimal:
@@ -280,76 +320,6 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _divisor(value: Any) -> Decimal:
-    amount = _money(value)
-    if amount == 0:
-        raise ValueError("must be more than 0 (every amount is divided by it)")
-    return amount
-
-
-HARD_LIMITS = ("total", "remaining")
-
-
-def _hard_limit(value: Any) -> str:
-    text = _nonempty(value)
-    if text not in HARD_LIMITS:
-        raise ValueError(f"must be total (the default) or remaining, not {text!r}")
-    return text
-
-
-def _url(value: Any) -> str:
-    text = _nonempty(value)
-    split = urlsplit(text)
-    if split.scheme not in ("http", "https") or not split.netloc:
-        # Never the value itself: a webhook URL is a secret, typo or not.
-        raise ValueError(f"must start with http:// or https:// and name a host, not {describe_bad_url(text)}")
-    return text.rstrip("/")
-
-
-def _optional_url(value: Any) -> str:
-    """A URL, or "" for none (``${HEARTBEAT_URL:-}`` left empty)."""
-    return _url(value) if _string(value).strip() else ""
-
-
-def _prom_file(value: Any) -> str:
-    text = _nonempty(value)
-    if not text.endswith(".prom"):
-        raise ValueError(f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")
-    return text
-
-
-def _job(value: Any) -> str:
-    text = _nonempty(value)
-    if any(ord(c) < 32 for c in text):
-        raise ValueError("must not contain line breaks or control characters")
-    return text
-
-
-def _language(value: Any) -> str:
-    text = _string(value)
-    if text not in ("zh", "en"):
-        raise ValueError(f"must be zh or en, not {text!r}")
-    return text
-
-
-def _timezone(value: Any) -> tzinfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    text = _nonempty(value)
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {text!r} (use a name such as Asia/Shanghai or UTC)") from None
-
-
-def _string_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("must be a list of strings")
-    return tuple(value)
-
-
 def _headers(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, (str, int)) for v in value.values()):
         raise ValueError("must be a mapping of header names to strings")
@@ -357,166 +327,162 @@ def _headers(value: Any) -> dict[str, str]:
 
 
 def _provider(value: Any) -> str:
-    text = _string(value)
-    if text not in PROVIDERS:
-        raise ValueError(f"unknown provider {text!r}{_did_you_mean(text, PROVIDERS)} (known: {', '.join(PROVIDERS)})")
+    import difflib
+
+    if (text := s.string(value)) not in PROVIDERS:
+        close = difflib.get_close_matches(text, list(PROVIDERS), n=1, cutoff=0.6)
+        raise ValueError(f"unknown provider {text!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f" (known: {', '.join(PROVIDERS)})")
     return text
 
 
 def _currency(value: Any) -> str:
-    text = _nonempty(value).upper()
+    text = nonempty(value).upper()
     if not text.isalpha() or len(text) != 3:
         raise ValueError(f"must be a three-letter currency code such as USD or CNY, not {value!r}")
     return text
 
 
-def _name(value: Any) -> str:
-    text = _nonempty(value if not isinstance(value, (int, float)) or isinstance(value, bool) else str(value))
-    if len(text) > MAX_NAME_LENGTH:
-        raise ValueError(f"is {len(text)} characters long; keep it to {MAX_NAME_LENGTH} so the report stays readable")
-    if any(ord(c) < 32 for c in text):
-        raise ValueError("must not contain line breaks or control characters")
-    return text
-
-
-def _mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> Check:
-    import re
-
-    shape = re.compile(pattern)
-
-    def check(value: Any) -> tuple[str, ...]:
-        found = _string_list(value)
-        for item in found:
-            if item not in words and not shape.fullmatch(item):
-                raise ValueError(f"{item!r} is not {allowed}")
-        return found
-
-    return check
-
-
-def _port(value: Any) -> int:
-    port: int = _number(1, integer=True)(value)
-    if port > 65535:
-        raise ValueError("must be a port number, 1 to 65535")
-    return port
-
-
-def _security(value: Any) -> str:
-    text = _string(value)
-    if text not in ("tls", "starttls", "none"):
-        raise ValueError(f"must be tls, starttls or none, not {text!r}")
-    return text
-
-
-def _address(value: Any) -> str:
-    text = _nonempty(value)
-    if "@" not in text or any(c.isspace() for c in text.strip("<> ").rsplit("<", 1)[-1]):
-        raise ValueError(f"must be an e-mail address such as ops@example.com, not {text!r}")
-    return text
-
-
-def _addresses(value: Any) -> tuple[str, ...]:
-    found = _string_list(value)
-    if not found:
-        raise ValueError("must list at least one address")
-    for item in found:
-        _address(item)
-    return found
-
-
-def _bot_token(value: Any) -> str:
-    import re
-
-    text = _nonempty(value)
-    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", text):
-        raise ValueError("must be the token @BotFather gave, shaped 123456789:AA… (digits, a colon, letters)")
-    return text
-
-
-def _chat_id(value: Any) -> str:
-    import re
-
-    text = _nonempty(str(value) if isinstance(value, int) and not isinstance(value, bool) else value)
-    if not re.fullmatch(r"-?\d+|@\w{4,}", text):
-        raise ValueError("must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's @name")
-    return text
-
-
-_MOBILES = _mentions("all or a mobile number", r"\+?[0-9][0-9-]{4,19}")
-_USER_IDS = _mentions("all or a WeCom user id", r"[A-Za-z0-9_.@-]+")
-_SLACK = _mentions("channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone"))
-
-SECTIONS: dict[str, dict[str, Check]] = {
-    "alerts": {"repeat_hours": _number(0)},
-    "history": {
-        "folder": _nonempty,
-        "file": _nonempty,
-        "retention_days": _number(1, integer=True),
-        "lock_wait_seconds": _number(0),
-        "check_retention_days": _number(1, integer=True),
-    },
-    "http": {
-        "timeout_seconds": _number(0.1),
-        "retries": _number(0, integer=True),
-        "max_workers": _number(1, integer=True),
-        "per_host": _number(1, integer=True),
-        "run_timeout_seconds": _number(1),
-    },
-    "metrics": {
-        "textfile": _prom_file,
-        "pushgateway_url": _optional_url,  # may be ${VAR:-}, empty for "no push"
-        "job": _job,
-    },
-    "feishu": {
-        "webhook_url": _url,
-        "secret": _string,
-        "keyword": _string,
-        "mention_on_alert": _string_list,
-    },
-    "dingtalk": {"webhook_url": _url, "secret": _string, "keyword": _string, "mention_on_alert": _MOBILES},
-    "wecom": {"webhook_url": _url, "mention_on_alert": _USER_IDS},
-    "slack": {"webhook_url": _url, "mention_on_alert": _SLACK},
-    "telegram": {"bot_token": _bot_token, "chat_id": _chat_id, "api_url": _url},
-    "email": {"host": _nonempty, "port": _port, "security": _security, "username": _string, "password": _string,
-              "from": _address, "to": _addresses},
-    "webhook": {"url": _url, "secret": _string, "headers": _headers},
-}
-_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)  # header names
-CHANNELS = ("feishu", "dingtalk", "wecom", "slack", "telegram", "email", "webhook")
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "feishu": ("webhook_url",), "dingtalk": ("webhook_url",), "wecom": ("webhook_url",), "slack": ("webhook_url",),
-    "telegram": ("bot_token", "chat_id"), "email": ("host", "from", "to"), "webhook": ("url",),
-}
-
-ACCOUNT_KEYS: dict[str, Check] = {
-    "name": _name,
-    "provider": _provider,
-    "api_key": _nonempty,
-    "base_url": _url,
-    "url": _url,
-    "currency": _currency,
-    "low_balance": _money,
-    "low_days": _money,
-    "spike_factor": _money,
-    "spike_min_amount": _money,
-    "headers": _headers,
-    "balance": _nonempty,
-    "used": _nonempty,
-    "total": _nonempty,
-    "divisor": _divisor,
-    "hard_limit": _hard_limit,
-    "management_key": _nonempty,
-}
+_NAME = rule(rule(lambda value: nonempty(str(value) if type(value) in (int, float) else value), (
+    lambda text: len(text) <= MAX_NAME_LENGTH), lambda text: f"is {len(text)} characters long; keep it to "
+    f"{MAX_NAME_LENGTH} so the report stays readable"), s.printable, s.NOT_PRINTABLE)
+_MONEY = setting(_money)
+_ENDPOINT = setting(s.url, secret="endpoint")  # secret in its query (?key=) and user part
 # The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
 # when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
 # and an OpenRouter account must never be relabelled CNY because the relays are).
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
-                           "divisor", "management_key"})
+                           "divisor"})
+OWN_KEYS = PROVIDER_KEYS | {"management_key"}  # ... and one provider's credentials (OpenRouter's management key)
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
+ONLY_FOR = {"hard_limit": HARD_LIMIT_PROVIDERS, "management_key": ("openrouter",)}  # when not their default
+
+
+@dataclass(frozen=True)
+class Account(Settings):
+    name: str = field(metadata=setting(_NAME, secret=False))
+    provider: str = field(metadata=setting(_provider, secret=False, required=False))  # default: defaults.provider
+    api_key: str = field(metadata=setting(nonempty, secret="key"))
+    base_url: str | None = field(default=None, metadata=_ENDPOINT)
+    url: str | None = field(default=None, metadata=_ENDPOINT)
+    currency: str | None = field(default=None, metadata=setting(_currency, secret=False))
+    low_balance: Decimal = field(default=Decimal("1"), metadata=_MONEY)
+    low_days: Decimal = field(default=Decimal("3"), metadata=_MONEY)
+    # a period's spend rate this many times the usual one is a spike, when at least spike_min_amount was spent
+    spike_factor: Decimal = field(default=Decimal("3"), metadata=_MONEY)
+    spike_min_amount: Decimal = field(default=Decimal("1"), metadata=_MONEY)
+    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(_headers, secret="header"))
+    balance: str | None = field(default=None, metadata=_TEXT)  # json provider: dotted paths into the answer
+    used: str | None = field(default=None, metadata=_TEXT)
+    total: str | None = field(default=None, metadata=_TEXT)
+    divisor: Decimal = field(default=Decimal("1"), metadata=setting(rule(_money, lambda amount: amount != 0,
+                                                                         "must be more than 0 (every amount is "
+                                                                         "divided by it)")))
+    # openai-billing: what hard_limit_usd means, "total" or "remaining"
+    hard_limit: str = field(default="total", metadata=setting(rule(nonempty, lambda text: text in (
+        "total", "remaining"), lambda text: f"must be total (the default) or remaining, not {text!r}")))
+    management_key: str | None = field(default=None, metadata=setting(nonempty, secret=True))  # openrouter: credits
+    spike_window_minutes: float = field(default=30, metadata=setting(s.number(1)))  # a spike's span, at least
+
+    @property
+    def host(self) -> str:
+        """The host this account's queries go to (shown by check-config)."""
+        return urlsplit(self.url or self.base_url or PROVIDERS[self.provider].default_base_url or "").netloc
+
+    @classmethod
+    def read_all(cls, r: Reader, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
+        """``defaults``, then every account with what it inherits from them (SPEC, Configuration)."""
+        defaults, defaults_given = r.fields(cls, ("defaults",), raw_defaults, skip="name")
+        defaults_failed = set(defaults_given) - set(defaults)
+        if raw_accounts is None or not isinstance(raw_accounts, list) or not raw_accounts:
+            r.problem(("accounts",), "is required: list at least one account" if raw_accounts is None
+                      else "must be a list of at least one account")
+            return []
+        default_provider = defaults.get("provider", "openai-billing")
+        accounts: list[Account] = []
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(raw_accounts):
+            path: Where = ("accounts", index)
+            if raw is None:  # a bare "-": mapping() lets an empty section pass, but an account needs keys
+                r.problem(path, "is empty: an account needs at least name and api_key")
+                continue
+            values, given = r.fields(cls, path, raw)
+            if not isinstance(raw, dict):
+                continue
+            provider = values.get("provider", default_provider)
+            inherited = set(defaults_given) - set(given) - (OWN_KEYS if provider != default_provider else set())
+            # A key that failed in defaults is already reported; do not report it missing per account.
+            failed = (set(given) - set(values)) | (defaults_failed & inherited)
+            values.update((key, defaults[key]) for key in inherited & set(defaults))
+            for key, allowed in ONLY_FOR.items():
+                default = cls.__dataclass_fields__[key].default
+                if values.get(key, default) != default and provider not in allowed:
+                    r.problem((*path, key) if key in given else ("defaults", key), f"applies only to the provider"
+                              f"{'s' if len(allowed) > 1 else ''} {' and '.join(allowed)}, not {provider}")
+            if (account := cls.checked_one(r, path, values, failed, provider, seen)) is not None:
+                accounts.append(account)
+        return accounts
+
+    @classmethod
+    def checked_one(cls, r: Reader, path: Where, values: dict[str, Any], failed: set[str], provider: str,
+                    seen: dict[str, int]) -> Account | None:
+        required = [key for key, d in s.declared(cls).items() if d.required]
+        for key in required:
+            if key not in values and key not in failed:
+                r.problem(path, f"missing {key}")
+        if (name := values.get("name")) is not None:
+            if name in seen:
+                r.problem((*path, "name"), f"duplicate account name {name!r} (also accounts[{seen[name]}])")
+            seen.setdefault(name, int(path[-1]))
+        if provider not in PROVIDERS or "provider" in failed:
+            return None
+        needs = {"base_url": " (the relay's address, e.g. https://relay.example.com)"}
+        if PROVIDERS[provider].needs_url:
+            needs = {"url": "", "currency": " (the answer does not say)",
+                     "balance": " (the dotted path of the balance in the answer)"}
+        elif PROVIDERS[provider].default_base_url is not None:
+            needs = {}
+        for key, why in needs.items():
+            if key not in values and key not in failed:
+                r.problem(path, f"provider {provider} needs {key}{why}")
+        return None if failed or not set(required) <= set(values) else cls(**{**values, "provider": provider})
+
+
+# --- the whole file -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config(Settings):
+    path: Path
+    accounts: tuple[Account, ...]
+    timezone: tzinfo = field(default_factory=_system_timezone, metadata=setting(_timezone, secret=False))
+    language: str = field(default="zh", metadata=setting(s.one_of("zh", "en"), secret=False))
+    history: HistorySettings = HistorySettings()
+    http: HttpSettings = HttpSettings()
+    alerts: AlertSettings = AlertSettings()
+    channels: tuple[ChannelEntry, ...] = ()
+    feishu: FeishuSettings | None = None  # the first Feishu bot, if any (every channel is in ``channels``)
+    heartbeat_url: str | None = field(default=None, metadata=setting(s.optional_url, secret="url"))
+    metrics: MetricsSettings | None = None
+    warnings: tuple[str, ...] = ()
+    secret_values: tuple[str, ...] = ()  # every secret the loader met (see schema.Reader.expand)
+
+    def secrets(self) -> list[str]:
+        """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
+        and each value taken from the environment."""
+        return [*super().secrets(), *self.secret_values]
+
+
+_SECTIONS = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
+SECTIONS = {name: tuple(s.declared(cls)) for name, cls in {**_SECTIONS, **CHANNELS}.items()}  # the keys of each
+ACCOUNT_KEYS = tuple(s.declared(Account))
 TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
 
-# --- loading --------------------------------------------------------------------------------------
+
+def resolve_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """``-c``, else ``$API_BALANCE_MONITOR_CONFIG``, else ``./config.yaml``."""
+    return Path(cli_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -525,529 +491,76 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
     from monitor import yamlload
 
-    environ = os.environ if environ is None else environ
-    where = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{where}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"])
+        if (size := path.stat().st_size) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: the file is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"])
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError([f"{where}: no such file (give one with -c PATH or ${CONFIG_ENV})"]) from None
+        raise ConfigError([f"{path}: no such file (give one with -c PATH or ${CONFIG_ENV})"]) from None
     except IsADirectoryError:
-        raise ConfigError([f"{where}: is a folder, not a config file"]) from None
+        raise ConfigError([f"{path}: is a folder, not a config file"]) from None
     except PermissionError:
-        raise ConfigError([f"{where}: cannot be read (permission denied)"]) from None
+        raise ConfigError([f"{path}: cannot be read (permission denied)"]) from None
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problem = f"{where}:{line}: the file is not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        raise ConfigError([problem]) from None
-    try:
-        doc = yamlload.load(text)
+        doc = yamlload.load(_text(path, raw, byte=True))
     except yamlload.YamlSyntaxError as exc:
         from monitor.redact import scrub
 
-        raise ConfigError([f"{where}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
-
+        raise ConfigError([f"{path}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
     # The folder as the path names it: a config reached through a symbolic link finds the .env and the
     # history beside the link (where the operator put them), not beside the link's target.
     folder = path.absolute().parent
     env_file = folder / ".env"
-    dotenv = {k: v for k, v in dotenv_values(stream=io.StringIO(_dotenv_text(env_file))).items() if v is not None}
-    env = {**dotenv, **environ}  # the real environment wins over .env
-
-    builder = _Builder(where, doc, env)
-    builder.env_file = env_file
-    config = builder.build(folder)
-    warnings = list(builder.warnings)
-    warnings += _permission_warnings(path, env_file, builder.written_secrets)
-    return dataclasses.replace(config, warnings=tuple(warnings), secret_values=tuple(builder.secrets))
+    dotenv = dotenv_values(stream=io.StringIO(_text(env_file, _read(env_file)) if env_file.is_file() else ""))
+    environ = os.environ if environ is None else environ
+    r = Reader(str(path), doc, {**{k: v for k, v in dotenv.items() if v is not None}, **environ}, env_file, folder)
+    config = _build(r)  # the real environment wins over .env, above
+    warnings = [*r.warnings, *_permission_warnings(path, env_file, r.written_secrets)]
+    return dataclasses.replace(config, warnings=tuple(warnings), secret_values=tuple(r.secrets))
 
 
-def _dotenv_text(env_file: Path) -> str:
-    """The text of the ``.env`` beside the config ("" when there is none); ``ConfigError`` when unreadable."""
-    if not env_file.is_file():
-        return ""
+def _build(r: Reader) -> Config:
+    top = r.mapping((), r.doc.value if r.doc.value is not None else {}, TOP_LEVEL)
+    if r.doc.value is None:
+        r.problem((), "the file is empty; it needs at least an 'accounts' list")
+    keys = s.declared(Config)
+    found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
+                             if key in top}
+    found.update((name, r.section(_SECTIONS[name], (name,), top.get(name))) for name in ("history", "http", "alerts"))
+    channels = _channels(r, top)
+    if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
+        found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None
+    if top.get("metrics") is not None:
+        found["metrics"] = r.section(MetricsSettings, ("metrics",), top["metrics"])
+    accounts = Account.read_all(r, top.get("defaults"), top.get("accounts"))
+    r.finish()
+    if r.problems:
+        raise ConfigError(r.problems)
+    feishu = next((c.settings for c in channels if isinstance(c.settings, FeishuSettings)), None)
+    return Config(path=Path(r.where), accounts=tuple(accounts), channels=tuple(channels), feishu=feishu,
+                  **{key: value for key, value in found.items() if value is not None})
+
+
+def _read(file: Path) -> bytes:
     try:
-        raw = env_file.read_bytes()
+        return file.read_bytes()
     except OSError as exc:
-        raise ConfigError([f"{env_file}: cannot be read ({exc.strerror or exc})"]) from None
+        raise ConfigError([f"{file}: cannot be read ({exc.strerror or exc})"]) from None
+
+
+def _text(file: Path, raw: bytes, byte: bool = False) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError([f"{env_file}:{line}: the file is not UTF-8 text; save it as UTF-8"]) from None
+        raise ConfigError([f"{file}:{line}: the file is not UTF-8 text{f' (byte {exc.start})' if byte else ''}; "
+                           "save it as UTF-8"]) from None
 
 
 def _permission_warnings(path: Path, env_file: Path, written_secrets: bool) -> list[str]:
     found = []
-    targets = [env_file] if env_file.is_file() else []
-    if written_secrets:
-        targets.append(path)
-    for target in targets:
-        mode = target.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            found.append(
-                f"{target}: holds secrets but is readable by group or others (mode {stat.S_IMODE(mode):03o}); "
-                f"fix: chmod 600 {target}"
-            )
+    for target in [*([env_file] if env_file.is_file() else []), *([path] if written_secrets else [])]:
+        if (mode := target.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
+            found.append(f"{target}: holds secrets but is readable by group or others (mode "
+                         f"{stat.S_IMODE(mode):03o}); fix: chmod 600 {target}")
     return found
-
-
-class _Builder:
-    """Walks the YAML document once, collecting every problem instead of stopping at the first."""
-
-    def __init__(self, where: str, doc: Any, env: Mapping[str, str]) -> None:
-        self.where = where
-        self.doc = doc
-        self.env = env
-        from monitor.redact import scrub
-
-        self.problems: list[str] = [f"{where}:{line}: {scrub(f'{_dotted(p)}: {msg}')}" for line, p, msg in doc.errors]
-        self.warnings: list[str] = []
-        self.env_file: Path | None = None  # named in "is not set": the very file the variable belongs in
-        self.written_secrets = False  # a secret written in the config itself: the file must be private
-        self.secrets: list[str] = []  # every secret met, for the Redactor (and this loader's own messages)
-
-    def problem(self, path: tuple[str | int, ...], message: str) -> None:
-        from monitor.redact import scrub
-
-        # A message about a value never shows a secret, even one written where no secret belongs.
-        self.problems.append(f"{self.where}:{self.doc.line_of(path)}: {scrub(f'{_dotted(path)}: {message}')}")
-
-    def value(self, path: tuple[str | int, ...], raw: Any, check: Check) -> Any:
-        """Interpolate then check one value; record a problem and return None when it fails."""
-        written = raw
-        raw = self.expand(path, raw)
-        if raw is _MISSING:
-            return None
-        try:
-            return check(raw)
-        except ValueError as exc:
-            message = self._hide_environment(str(exc), written)
-            names = sorted({f"${{{n}}}" for text in _strings(written) for n in references(text)})
-            if names and not any(n in message for n in names):
-                message += f" (from {', '.join(names)})"  # which variable to fix, since its value is not shown
-            self.problem(path, message)
-            return None
-
-    def expand(self, path: tuple[str | int, ...], raw: Any) -> Any:
-        """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
-        ``_MISSING`` (the problem recorded) when a variable is not set."""
-        if isinstance(raw, dict):
-            expanded = {key: self.expand((*path, key), item) for key, item in raw.items()}
-            return _MISSING if _MISSING in expanded.values() else expanded
-        if isinstance(raw, list):
-            items = [self.expand((*path, index), item) for index, item in enumerate(raw)]
-            return _MISSING if _MISSING in items else items
-        if not isinstance(raw, str):
-            return raw
-        try:
-            value = interpolate(raw, self.env)
-        except MissingVariable as exc:
-            self.problem(
-                path,
-                f"environment variable {exc.name} is not set "
-                f"(put it in {self.env_file or 'the .env beside the config'}, "
-                f"or give a default: ${{{exc.name}:-…}})",
-            )
-            return _MISSING
-        self.remember(path, raw, value)
-        return value
-
-    def remember(self, path: tuple[str | int, ...], written: str, value: str) -> None:
-        """Note the secrets of one string value: what its key says is secret, and whatever came from the
-        environment (unless the key is a plain one, such as the history file's path)."""
-        from monitor.redact import is_url, key_variants, url_secrets
-
-        kind = secret_kind(path)
-        if is_written_secret(kind, written_part(written)):
-            self.written_secrets = True
-        found = secret_parts(kind, value)
-        if kind == "secret" and path[-1] == "api_key":
-            found += key_variants(value)
-        key = next((p for p in reversed(path) if isinstance(p, str)), "")
-        if is_reference(written) and key not in PLAIN_KEYS:
-            found += [value, *(self.env.get(name) or "" for name in references(written))]
-            if is_url(value):
-                found += url_secrets(value)
-        self.secrets += [s for s in found if s and s not in self.secrets]
-
-    def _hide_environment(self, message: str, written: Any) -> str:
-        """A message that names ``${VAR}`` where it would show a value from the environment (maybe a secret)."""
-        for name in sorted({n for text in _strings(written) for n in references(text)}):
-            value = self.env.get(name) or ""
-            for shown in sorted({value, value.strip()}, key=len, reverse=True):
-                if len(shown) >= 4:
-                    message = message.replace(shown, f"${{{name}}}")
-        return message
-
-    def mapping(
-        self, path: tuple[str | int, ...], raw: Any, known: Mapping[str, Check] | tuple[str, ...]
-    ) -> dict[str, Any]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict):
-            self.problem(path, f"must be a mapping of keys to values, not {_type_name(raw)}")
-            return {}
-        for key in raw:
-            if key not in known:
-                self.problem((*path, key), f"unknown key {key!r}{_did_you_mean(key, known)}")
-        return {k: v for k, v in raw.items() if k in known}
-
-    def section(self, name: str, raw: Any) -> dict[str, Any]:
-        checks = SECTIONS[name]
-        values = {}
-        for key, item in self.mapping((name,), raw, checks).items():
-            value = self.value((name, key), item, checks[key])
-            if value is not None:
-                values[key] = value
-        return values
-
-    def build(self, folder: Path) -> Config:
-        top = self.mapping((), self.doc.value if self.doc.value is not None else {}, TOP_LEVEL)
-        if self.doc.value is None:
-            self.problem((), "the file is empty; it needs at least an 'accounts' list")
-        timezone = self.value(("timezone",), top["timezone"], _timezone) if "timezone" in top else None
-        language = self.value(("language",), top["language"], _language) if "language" in top else None
-
-        history = self.section("history", top.get("history"))
-        history_folder = folder / Path(history.pop("folder", "api_usage_history"))
-        history_file = folder / Path(history.pop("file", "api_usage_history.json"))
-        http = self.section("http", top.get("http"))
-        alerts = self.section("alerts", top.get("alerts"))
-
-        channels = self.channels(top)
-
-        heartbeat = None
-        if top.get("heartbeat_url") not in (None, ""):
-            # ${HEARTBEAT_URL:-} may leave it empty: then there is no heartbeat.
-            heartbeat = self.value(("heartbeat_url",), top["heartbeat_url"], _optional_url) or None
-
-        metrics = self.metrics(top["metrics"], folder) if top.get("metrics") is not None else None
-
-        accounts = self.accounts(top.get("defaults"), top.get("accounts"))
-        if self.secrets:  # the last line of defence: a secret named in a problem or a warning
-            from monitor.redact import Redactor
-
-            hide = Redactor(self.secrets)
-            self.problems = [hide(p) for p in self.problems]
-            self.warnings = [hide(w) for w in self.warnings]
-        if self.problems:
-            raise ConfigError(self.problems)
-        return Config(
-            path=Path(self.where),
-            timezone=timezone or _system_timezone(),
-            language=language or "zh",
-            history=HistorySettings(folder=history_folder, file=history_file, **history),
-            http=HttpSettings(**http),
-            feishu=next((c.settings for c in channels if isinstance(c.settings, FeishuSettings)), None),
-            heartbeat_url=heartbeat,
-            accounts=tuple(accounts),
-            metrics=metrics,
-            channels=tuple(channels),
-            alerts=AlertSettings(**alerts),
-        )
-
-    def metrics(self, raw: Any, folder: Path) -> MetricsSettings | None:
-        values = self.section("metrics", raw)
-        given = raw if isinstance(raw, dict) else {}
-        if given and "textfile" not in given and "pushgateway_url" not in given:
-            self.problem(("metrics",), "needs textfile or pushgateway_url (or remove the metrics section)")
-        url = values.pop("pushgateway_url", "")
-        if url:  # ${PUSHGATEWAY_URL:-} may leave it empty: then there is no push
-            values["pushgateway_url"] = url
-            if urlsplit(url).password:  # balances are no secret, a password is
-                self._check_plain_http(("metrics", "pushgateway_url"), url, what="the password")
-        if "textfile" in values:
-            textfile = Path(values["textfile"])
-            values["textfile"] = textfile if textfile.is_absolute() else folder / textfile
-            if not values["textfile"].parent.is_dir():
-                self.warnings.append(
-                    f"{self.where}:{self.doc.line_of(('metrics', 'textfile'))}: metrics.textfile: the folder "
-                    f"{values['textfile'].parent} does not exist; the metrics cannot be written there"
-                )
-        if "textfile" not in values and "pushgateway_url" not in values:
-            return None
-        from monitor.metrics import EXTRA_MISSING, client_installed
-
-        if not client_installed():
-            self.problem(("metrics",), EXTRA_MISSING)
-        return MetricsSettings(**values)
-
-    def channels(self, top: Mapping[str, Any]) -> list[ChannelEntry]:
-        """Every channel section, each a mapping or a list of them, in the order of ``CHANNELS``."""
-        found = []
-        for name in CHANNELS:
-            raw = top.get(name)
-            if raw is None:
-                continue
-            if isinstance(raw, list):
-                if not raw:
-                    self.problem((name,), "is an empty list: remove it, or list at least one")
-                items: list[tuple[tuple[str | int, ...], Any]] = [((name, i), item) for i, item in enumerate(raw)]
-            else:
-                items = [((name,), raw)]
-            for path, item in items:
-                settings = self.channel(name, path, item)
-                if settings is not None:
-                    found.append(ChannelEntry(_dotted(path), settings))
-        return found
-
-    def channel(self, name: str, path: tuple[str | int, ...], raw: Any) -> ChannelSettings | None:
-        checks = SECTIONS[name]
-        given = self.mapping(path, raw, checks)
-        if not isinstance(raw, dict):
-            if raw is not None and not isinstance(raw, list):
-                return None
-            if raw is None:
-                self.problem(path, f"is empty: give its {', '.join(REQUIRED[name])}, or remove it")
-            return None
-        values: dict[str, Any] = {}
-        for key, item in given.items():
-            if key == "headers":
-                value = self.header_values((*path, key), item)
-            else:
-                value = self.value((*path, key), item, checks[key])
-            if value is not None:
-                values[key] = value
-        missing = [k for k in REQUIRED[name] if k not in values and k not in given]
-        for key in missing:
-            self.problem(path, f"needs {key} (or remove the {name} section)")
-        if missing or set(given) - set(values):
-            return None
-        for key in ("webhook_url", "url", "api_url"):
-            if key in values:
-                self._check_plain_http((*path, key), values[key])
-        return self._channel_settings(name, path, values)
-
-    def _channel_settings(self, name: str, path: tuple[str | int, ...],
-                          values: dict[str, Any]) -> ChannelSettings | None:
-        if name == "feishu":
-            return FeishuSettings(**values)
-        if name == "dingtalk":
-            if "access_token=" not in urlsplit(values["webhook_url"]).query:
-                self.problem((*path, "webhook_url"), "has no access_token=… in it: copy the robot's whole webhook URL")
-                return None
-            if values.get("secret") and not values["secret"].startswith("SEC"):
-                where = (*path, "secret")
-                self.warnings.append(f"{self.where}:{self.doc.line_of(where)}: {_dotted(where)}: "
-                                     "DingTalk's 加签 secrets start with SEC; is this the right value?")
-            return DingTalkSettings(**values)
-        if name == "wecom":
-            if "key=" not in urlsplit(values["webhook_url"]).query:
-                self.problem((*path, "webhook_url"), "has no key=… in it: copy the robot's whole webhook URL")
-                return None
-            return WeComSettings(**values)
-        if name == "slack":
-            return SlackSettings(**values)
-        if name == "telegram":
-            return TelegramSettings(**values)
-        if name == "email":
-            return self._email(path, values)
-        headers = values.pop("headers", ({}, ()))
-        return WebhookSettings(**values, headers=headers[0], secret_headers=headers[1])
-
-    def _email(self, path: tuple[str | int, ...], values: dict[str, Any]) -> EmailSettings | None:
-        security = values.get("security", "tls")
-        port = values.get("port", {"tls": 465, "starttls": 587, "none": 25}[security])
-        if bool(values.get("username")) != bool(values.get("password")):
-            self.problem(path, "needs both username and password, or neither")
-            return None
-        if security == "none" and values.get("password") and not _is_loopback(values["host"]):
-            self.problem((*path, "security"), f"is none, which would send the password unencrypted to "
-                         f"{values['host']}: use tls (port 465) or starttls (port 587)")
-            return None
-        return EmailSettings(host=values["host"], sender=values["from"], to=values["to"], port=port,
-                             security=security, username=values.get("username", ""),
-                             password=values.get("password", ""))
-
-    def header_values(self, path: tuple[str | int, ...], raw: Any) -> tuple[dict[str, str], tuple[str, ...]] | None:
-        """Extra headers, each value interpolated; values taken from the environment are secrets."""
-        if not isinstance(raw, dict):
-            self.problem(path, "must be a mapping of header names to strings")
-            return None
-        headers: dict[str, str] = {}
-        secret: list[str] = []
-        for key, item in raw.items():
-            if not isinstance(item, (str, int)) or isinstance(item, bool):
-                self.problem((*path, key), "must be a string")
-                continue
-            value = self.value((*path, key), str(item), _string)
-            if value is None:
-                continue
-            if isinstance(item, str) and references(item):
-                # The whole value ("Bearer …") and each variable's own value, which may show up alone.
-                secret += [value, *(self.env.get(name) or "" for name in references(item))]
-            elif _SECRET_HEADER.search(str(key)):
-                secret.append(value)  # written into the file, but an Authorization header is a secret anyway
-            headers[str(key)] = value
-        return (headers, tuple(secret)) if len(headers) == len(raw) else None
-
-    def accounts(self, raw_defaults: Any, raw_accounts: Any) -> list[Account]:
-        defaults_known = {k: v for k, v in ACCOUNT_KEYS.items() if k != "name"}
-        defaults_raw = self.mapping(("defaults",), raw_defaults, defaults_known)
-        defaults = {}
-        for key, item in defaults_raw.items():
-            value = self.value(("defaults", key), item, defaults_known[key])
-            if value is not None:
-                defaults[key] = value
-        defaults_failed = set(defaults_raw) - set(defaults)
-        for key in ("base_url", "url"):  # once here, not once per account that inherits it
-            if key in defaults:
-                self._check_plain_http(("defaults", key), defaults[key])
-        if raw_accounts is None:
-            self.problem(("accounts",), "is required: list at least one account")
-            return []
-        if not isinstance(raw_accounts, list) or not raw_accounts:
-            self.problem(("accounts",), "must be a list of at least one account")
-            return []
-        default_provider = defaults.get("provider", "openai-billing")
-        accounts: list[Account] = []
-        seen: dict[str, int] = {}
-        for index, raw in enumerate(raw_accounts):
-            path: tuple[str | int, ...] = ("accounts", index)
-            if raw is None:  # a bare "-": mapping() lets an empty section pass, but an account needs keys
-                self.problem(path, "is empty: an account needs at least name and api_key")
-                continue
-            given = self.mapping(path, raw, ACCOUNT_KEYS)
-            if not given and not isinstance(raw, dict):
-                continue
-            values: dict[str, Any] = {}
-            for key, item in given.items():
-                value = self.value((*path, key), item, ACCOUNT_KEYS[key])
-                if value is not None:
-                    values[key] = value
-            for key in ("base_url", "url"):
-                if key in values:
-                    self._check_plain_http((*path, key), values[key])
-            provider = values.get("provider", default_provider)
-            inherited = set(defaults_raw) - set(given)
-            if provider != default_provider:
-                inherited -= PROVIDER_KEYS
-            # A key that failed in defaults is already reported; do not report it missing per account.
-            failed = (set(given) - set(values)) | (defaults_failed & inherited)
-            for key in inherited & set(defaults):
-                values[key] = defaults[key]
-            if values.get("hard_limit", "total") != "total" and provider not in HARD_LIMIT_PROVIDERS:
-                where = (*path, "hard_limit") if "hard_limit" in given else ("defaults", "hard_limit")
-                self.problem(where, f"applies only to the providers {' and '.join(HARD_LIMIT_PROVIDERS)}, "
-                                    f"not {provider}")
-            if "management_key" in values and provider != "openrouter":
-                where = (*path, "management_key") if "management_key" in given else ("defaults", "management_key")
-                self.problem(where, f"applies only to the provider openrouter, not {provider}")
-            account = self.account(path, values, failed, provider, seen)
-            if account:
-                accounts.append(account)
-        return accounts
-
-    def account(
-        self, path: tuple[str | int, ...], values: dict[str, Any], failed: set[str], provider: str, seen: dict[str, int]
-    ) -> Account | None:
-        for required in ("name", "api_key"):
-            if required not in values and required not in failed:
-                self.problem(path, f"missing {required}")
-        name = values.get("name")
-        if name is not None:
-            if name in seen:
-                self.problem((*path, "name"), f"duplicate account name {name!r} (also accounts[{seen[name]}])")
-            seen.setdefault(name, int(path[-1]))
-        if provider not in PROVIDERS or "provider" in failed:
-            return None
-        info = PROVIDERS[provider]
-        if info.needs_url:
-            if "url" not in values and "url" not in failed:
-                self.problem(path, f"provider {provider} needs url")
-            if "currency" not in values and "currency" not in failed:
-                self.problem(path, f"provider {provider} needs currency (the answer does not say)")
-            if "balance" not in values and "balance" not in failed:
-                self.problem(path, f"provider {provider} needs balance (the dotted path of the balance in the answer)")
-        elif info.default_base_url is None and "base_url" not in values and "base_url" not in failed:
-            self.problem(path, f"provider {provider} needs base_url (the relay's address, e.g. https://relay.example.com)")
-        if not {"name", "api_key"} <= set(values) or failed:
-            return None
-        values["provider"] = provider
-        return Account(**values)
-
-    def _check_plain_http(self, path: tuple[str | int, ...], url: str, what: str = "the key") -> None:
-        split = urlsplit(url)
-        if split.scheme == "http" and not _is_loopback(split.hostname or ""):
-            self.warnings.append(
-                f"{self.where}:{self.doc.line_of(path)}: {_dotted(path)}: plain http:// to {split.hostname} "
-                f"sends {what} unencrypted; use https://"
-            )
-
-
-def _url_password(url: str) -> list[str]:
-    """A URL with ``user:password@`` in it is a secret; so is the password alone."""
-    split = urlsplit(url)
-    return [url, split.password] if split.password else []
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _system_timezone() -> tzinfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        target = os.readlink("/etc/localtime")
-        candidates.append(target.split("zoneinfo/", 1)[-1])
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    from datetime import datetime
-
-    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
-
-
-_MISSING = object()  # a value whose ${VAR} is not set (the problem is already recorded)
-
-
-def _strings(raw: Any) -> list[str]:
-    """Every string inside ``raw`` (a value, a mapping of header values, a list)."""
-    if isinstance(raw, str):
-        return [raw]
-    if isinstance(raw, dict):
-        return [s for item in raw.values() for s in _strings(item)]
-    if isinstance(raw, list):
-        return [s for item in raw for s in _strings(item)]
-    return []
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(top level)"
-
-
-def _did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _type_name(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-        type(None): "empty",
-    }.get(type(value), type(value).__name__)

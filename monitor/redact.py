@@ -87,11 +87,6 @@ def url_secrets(url: str, path_is_secret: bool = True) -> list[str]:
     return [s for s in found if len(s) >= _MIN_SECRET]
 
 
-def webhook_parts(url: str) -> list[str]:
-    """The secret parts of a webhook URL (the name other modules knew first)."""
-    return url_secrets(url)
-
-
 def key_variants(key: str) -> list[str]:
     """A key and the forms a relay may echo it in: without its ``sk-`` prefix (one-api strips it)."""
     found = [key]
@@ -100,59 +95,31 @@ def key_variants(key: str) -> list[str]:
     return found
 
 
-# Which values are secrets, by key, wherever the key stands (a channel section added later included).
-SECRET_KEYS = frozenset({"api_key", "secret", "token", "bot_token", "access_token", "password", "management_key"})
-SECRET_URL_KEYS = frozenset({"webhook_url", "heartbeat_url"})  # every path segment and the query
-ENDPOINT_KEYS = frozenset({"url", "base_url"})  # an account's: secret only in the query (?key=) or user part
-# Keys whose values are plain even when taken from the environment, and stay readable in logs.
-PLAIN_KEYS = frozenset({"file", "folder", "timezone", "language", "provider", "currency", "name", "keyword", "balance",
-                        "used", "total", "mention_on_alert", "chat_id", "from", "to", "host", "security", "job",
-                        "textfile"})
-_SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)
+SECRET_HEADER = re.compile(r"auth|token|key|secret|cookie|session|passw|sign", re.I)  # a credential header's name
 _AUTH_SCHEMES = re.compile(r"\b(?:bearer|basic|token|digest)\b|\{api_key\}", re.I)
 
 
-def secret_kind(path: tuple[str | int, ...]) -> str | None:
-    """How the value at ``path`` is secret: ``secret`` (whole), ``url`` (a webhook's path and query),
-    ``endpoint`` (an account's URL: its query), ``header`` (a credential header), or None.
-
-    A value taken from the environment is a secret whatever its kind (see ``PLAIN_KEYS``)."""
-    keys = [p for p in path if isinstance(p, str)]
-    if not keys:
-        return None
-    if "headers" in keys[:-1]:
-        # Accept: application/json is no secret; Authorization, Cookie, X-Api-Key and kin are.
-        return "header" if _SECRET_HEADER.search(keys[-1]) else None
-    key = keys[-1]
-    if key in SECRET_KEYS:
-        return "secret"
-    if key in SECRET_URL_KEYS:
-        return "url"
-    if key in ENDPOINT_KEYS:
-        return "endpoint" if keys[0] in ("accounts", "defaults") else "url"  # a channel's url is its webhook
-    if key.endswith("_url"):
-        return "endpoint"  # a Pushgateway, a Telegram API proxy: secret in the user part or the query
-    return None
-
-
 def secret_parts(kind: str | None, text: str) -> list[str]:
-    """The secrets inside ``text``, a value of that kind."""
+    """The secrets inside ``text``, a value of that kind (as a setting declares it, see ``schema.setting``):
+    ``secret`` (whole), ``key`` (an API key, and the forms a relay echoes it in), ``url`` (a webhook's path and
+    query), ``endpoint`` (an account's or a Pushgateway's URL: its query, and the URL with its password),
+    ``header`` (a credential header's value, and its tokens)."""
     if kind == "url":
         return url_secrets(text)
     if kind == "endpoint":
-        return url_secrets(text, path_is_secret=False)
-    if kind == "secret":
-        return [text] if text.strip() else []
+        return [*url_secrets(text, path_is_secret=False), *([text] if urlsplit(text.strip()).password else [])]
+    if kind in ("secret", "key"):
+        return (key_variants(text) if kind == "key" else [text]) if text.strip() else []
     if kind == "header":
-        # "Bearer sk-…" and "session=…; csrf=…": the tokens (a server may echo them alone), not "Bearer".
+        # "Bearer sk-…" and "session=…; csrf=…": whole, and the tokens (a server may echo them alone).
         words = text.split()
-        return [*(words[1:] if len(words) > 1 else words), *re.findall(r"=([^;,\s]+)", text)]
+        return [text, *(words[1:] if len(words) > 1 else []), *re.findall(r"=([^;,\s]+)", text)]
     return []
 
 
 def is_written_secret(kind: str | None, written: str) -> bool:
     """Whether the text written in the file (defaults of ``${VAR:-…}`` included) holds a secret."""
-    if kind == "secret":
+    if kind in ("secret", "key"):
         return bool(written.strip())
     if kind == "header":
         return len(_AUTH_SCHEMES.sub("", written).strip()) >= 4  # more than "Bearer {api_key}"
