@@ -9,29 +9,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.config import Account, HttpSettings
 from monitor.http import HttpClient
 from monitor.providers import fetcher
 from monitor.redact import Redactor, fingerprint
+from monitor.result import AccountResult as AccountResult
+from monitor.settings import Account, HttpSettings
 from monitor.snapshot import ProviderError, Snapshot
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AccountResult:
-    account: Account
-    time: datetime  # aware, UTC
-    fingerprint: str
-    snapshot: Snapshot | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.snapshot is not None
 
 
 def collect(

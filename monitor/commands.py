@@ -11,7 +11,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING
 
-from monitor.config import (
+from monitor.exitcodes import Exit
+from monitor.redact import Redactor, mask, mask_url
+from monitor.settings import (
     Account,
     ChannelSettings,
     Config,
@@ -22,8 +24,6 @@ from monitor.config import (
     TelegramSettings,
     WeComSettings,
 )
-from monitor.exitcodes import Exit
-from monitor.redact import Redactor, mask, mask_url
 
 if TYPE_CHECKING:
     from monitor.report import Report
@@ -123,8 +123,8 @@ def _masked_mentions(settings: FeishuSettings | DingTalkSettings | WeComSettings
 
 def sample_report(config: Config) -> Report:
     """The test report: one ok, one low, one failed account, clearly marked as a test."""
-    from monitor.collect import AccountResult
     from monitor.report import build
+    from monitor.result import AccountResult
     from monitor.snapshot import Snapshot
 
     now = datetime.now(timezone.utc)

@@ -19,8 +19,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from monitor import __version__
-from monitor.config import HttpSettings
 from monitor.redact import Redactor
+from monitor.settings import HttpSettings
 from monitor.snapshot import ProviderError
 
 log = logging.getLogger(__name__)

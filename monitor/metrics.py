@@ -6,7 +6,6 @@ that need it, and only when ``metrics`` is configured, so the base install never
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -19,57 +18,25 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from monitor.atomic import replacing
 from monitor.exitcodes import Exit
+from monitor.prometheus_extra import client_installed as client_installed
 from monitor.report.document import MetricsResult
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from monitor.config import Config
     from monitor.redact import Redactor
     from monitor.report import AccountReport, Report
+    from monitor.settings import Config
 
 log = logging.getLogger(__name__)
 
 
-def install_command() -> str:
-    """The command that adds the extra to this very install: the pip beside this Python (a venv's, such as
-    /opt/api-balance-monitor/venv/bin/pip: Debian refuses to install with the system's) and what it was
-    installed from (the checkout's folder, with -e if it was editable; else the package's name)."""
-    import sys
-    from importlib.metadata import distributions
-
-    python = Path(sys.executable or "python3")
-    pip = f"{python.parent / 'pip'} install" if (python.parent / "pip").is_file() else f"{python} -m pip install"
-    for found in distributions(name="api-balance-monitor"):  # an egg-info in the working folder has no origin
-        try:
-            origin = json.loads(found.read_text("direct_url.json") or "null")  # PEP 610
-        except ValueError:
-            continue
-        if isinstance(origin, dict) and str(origin.get("url", "")).startswith("file://"):
-            editable = isinstance(origin.get("dir_info"), dict) and origin["dir_info"].get("editable") is True
-            return f"{pip} {'-e ' if editable else ''}'{unquote(urlsplit(origin['url']).path)}[prometheus]'"
-    return f"{pip} 'api-balance-monitor[prometheus]'"
-
-
-EXTRA_MISSING = (
-    "needs the 'prometheus' extra (prometheus-client is not installed); "
-    f"install it with: {install_command()}"
-)
 PREFIX = "api_balance_monitor"
 # A run "succeeded" when it queried every account and delivered every message (SPEC, Metrics): a low
 # balance is the job doing its work, and an unsaved history has its own exit bit and alert.
 FAILURE_BITS = Exit.ACCOUNT_FAILED | Exit.NOT_DELIVERED
 SECONDS_PER_DAY = 86400
 TEXTFILE_MODE = 0o644  # node_exporter runs as another user; the unit's UMask=0077 must not hide the file
-
-
-def client_installed() -> bool:
-    """Whether the ``prometheus`` extra is there (this imports it: only call when metrics are configured)."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

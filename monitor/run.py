@@ -13,7 +13,6 @@ from typing import Any
 from monitor import alerts, exitcodes
 from monitor.amounts import exact
 from monitor.collect import AccountResult, collect
-from monitor.config import ChannelEntry, Config
 from monitor.history import History, Keep, Loaded, LockUnavailable
 from monitor.http import HttpClient
 from monitor.metrics import FAILURE_BITS, write_metrics
@@ -24,6 +23,7 @@ from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, MetricsResult, document
 from monitor.report.text import render
+from monitor.settings import ChannelEntry, Config
 from monitor.usage import series_of
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from monitor.config import ChannelEntry
     from monitor.notify.base import Channel, Result
     from monitor.notify.message import Message
     from monitor.redact import Redactor
+    from monitor.settings import ChannelEntry
 
 CHANNELS: dict[str, str] = {
     "feishu": "monitor.notify.feishu",

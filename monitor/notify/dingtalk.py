@@ -8,11 +8,11 @@ import hmac
 from typing import Any
 from urllib.parse import quote_plus
 
-from monitor.config import DingTalkSettings
 from monitor.notify import base
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
 from monitor.report.words import WORDS
+from monitor.settings import DingTalkSettings
 
 BODY_LIMIT = 20_000  # bytes of the encoded body: DingTalk documents no markdown limit; this is a safe bound
 

@@ -12,10 +12,10 @@ from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 from monitor import __version__
-from monitor.config import EmailSettings
 from monitor.notify import base
 from monitor.notify.message import Message
 from monitor.redact import cut
+from monitor.settings import EmailSettings
 
 TIMEOUT = 30.0
 COLOURS = {"ok": "#2e7d32", "low": "#ef6c00", "failed": "#c62828"}

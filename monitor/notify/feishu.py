@@ -14,11 +14,11 @@ from typing import Any
 
 import requests
 
-from monitor.config import FeishuSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
 from monitor.redact import Redactor, cut
 from monitor.report.document import Delivery
+from monitor.settings import FeishuSettings
 
 log = logging.getLogger(__name__)
 

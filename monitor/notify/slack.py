@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.config import SlackSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
+from monitor.settings import SlackSettings
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000  # characters of a section's text

@@ -6,10 +6,10 @@ import html
 import re
 from typing import Any
 
-from monitor.config import TelegramSettings
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
 from monitor.redact import cut
+from monitor.settings import TelegramSettings
 
 TEXT_LIMIT = 4096  # characters after entities are parsed; Telegram counts them in UTF-16 code units
 

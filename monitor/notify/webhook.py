@@ -7,9 +7,9 @@ import hmac
 import json
 from typing import Any
 
-from monitor.config import WebhookSettings
 from monitor.notify import base
 from monitor.notify.message import Message
+from monitor.settings import WebhookSettings
 
 
 def signature(secret: str, body: bytes) -> str:

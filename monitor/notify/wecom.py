@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.config import WeComSettings
 from monitor.notify import base
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
+from monitor.settings import WeComSettings
 
 CONTENT_LIMIT = 4096  # bytes of UTF-8 in markdown.content
 RATE_PAUSE = 20.0  # seconds before retrying 45009: the robot's budget is 20 messages a minute

@@ -5,14 +5,21 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from monitor.config import Account
-    from monitor.http import HttpClient
-    from monitor.snapshot import Snapshot
+from monitor.snapshot import ProviderError, Snapshot
 
-Fetch = Callable[["Account", "HttpClient"], "Snapshot"]
+# fetch(account, http) -> Snapshot. The table imports neither the settings nor the HTTP client: the
+# settings check provider names against it.
+Fetch = Callable[[Any, Any], Snapshot]
+
+
+class _Endpoint(Protocol):
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def base_url(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -34,12 +41,10 @@ PROVIDERS: dict[str, ProviderInfo] = {
 }
 
 
-def base_url(account: Account) -> str:
+def base_url(account: _Endpoint) -> str:
     """Where a provider sends this account's queries: its ``base_url`` or the provider's official host."""
     found = account.base_url or PROVIDERS[account.provider].default_base_url
     if not found:
-        from monitor.snapshot import ProviderError
-
         raise ProviderError(f"provider {account.provider} needs base_url")  # config.py rejects this earlier
     return found.rstrip("/")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from monitor.config import Account
 from monitor.http import HttpClient
 from monitor.providers import base_url, common
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from monitor.config import Account
 from monitor.http import HttpClient
 from monitor.providers import common
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 DEFAULT_HEADERS = {"Authorization": "Bearer {api_key}"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config import Account
 from monitor.http import HttpClient
 from monitor.providers import base_url, common
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 REGION_HINT = "a key from platform.moonshot.cn works only on api.moonshot.cn, one from .ai only on api.moonshot.ai"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from monitor.config import Account
 from monitor.http import HttpClient, Response
 from monitor.providers import base_url, common, openai_billing
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 DISPLAY_TYPES = ("USD", "CNY", "TOKENS")

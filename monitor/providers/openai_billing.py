@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from monitor.config import Account
 from monitor.http import HttpClient
 from monitor.providers import common
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 UNLIMITED = Decimal(100_000_000)  # relays force every *_limit_usd to exactly 1e8 for unlimited keys

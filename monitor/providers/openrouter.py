@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.amounts import shown
-from monitor.config import Account
 from monitor.http import HttpClient
 from monitor.providers import base_url, common
 from monitor.redact import Redactor
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from monitor.config import Account
 from monitor.http import HttpClient, Response
 from monitor.providers import base_url, common
+from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
 OK = 20000

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from monitor import usage
-from monitor.collect import AccountResult
+from monitor.result import AccountResult
 from monitor.usage import Period, Point, Series, Spike
 
 
