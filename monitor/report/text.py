@@ -7,7 +7,7 @@ from decimal import Decimal
 from monitor.amounts import rounded
 from monitor.report import AccountReport, Report
 from monitor.report.words import WORDS, days, elapsed, localised, money, rate
-from monitor.usage import sparkline
+from monitor.usage import Period, sparkline
 
 
 def title(report: Report) -> str:
@@ -71,6 +71,10 @@ def period_line(a: AccountReport, language: str) -> str:
     w = WORDS[language]
     p = a.period
     assert p is not None
+    if p.reason == "not_comparable" and p.previous_currency and a.currency:
+        return w["period_currency"].format(before=p.previous_currency, after=a.currency)
+    if p.since is not None and not p.elapsed_seconds and (p.usage is not None or p.topup is not None):
+        return _untimed(p, a.currency, w)
     span = elapsed(p.elapsed_seconds or 0, language)
     if p.kind == "usage" and p.usage is not None:
         line = w["period_usage"].format(elapsed=span, amount=money(p.usage, a.currency))
@@ -82,6 +86,18 @@ def period_line(a: AccountReport, language: str) -> str:
     if p.kind == "reset":
         return w["period_key_changed"] if p.reason == "key_changed" else w["period_reset"].format(elapsed=span)
     return w[f"period_{p.reason or 'first'}"]
+
+
+def _untimed(p: Period, currency: str | None, w: dict[str, str]) -> str:
+    """A period with no duration to show (the clock moved back, or two runs in one second): its amounts."""
+    if p.usage is not None:
+        line = w["period_untimed_approximate" if p.approximate else "period_untimed"].format(
+            amount=money(p.usage, currency))
+        line += w["period_with_topup"].format(amount=money(p.topup, currency)) if p.topup else ""
+    else:
+        assert p.topup is not None
+        line = w["period_topup_untimed"].format(amount=money(p.topup, currency))
+    return line + (w["clock_moved"] if p.elapsed_seconds is None else "")
 
 
 def totals_line(report: Report) -> str:
