@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from monitor.collect import AccountResult
+from monitor.config import Account
+from monitor.report import build
+from monitor.report.text import render
+from monitor.snapshot import Snapshot
 from monitor.usage import Period, Point, Series, burn_rate, period
+from tests.history_support import past
 
 T0 = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 RETENTION = timedelta(days=90)
@@ -42,3 +48,13 @@ def test_burn_rate_skips_the_step_across_a_currency_change() -> None:
                      point(36, "126", "CNY")])
     assert burn_rate(points, T0 + timedelta(hours=36)) == Decimal(20)
     assert burn_rate(points.in_money("CNY"), T0 + timedelta(hours=36)) == Decimal(20)
+
+
+def test_the_report_names_the_currencies_of_the_change() -> None:
+    account = Account("relay", "openai-billing", "sk-test", base_url="https://relay.example.com")
+    before = {"time": T0.isoformat(), "account": "relay", "key_fingerprint": "3f2a9c1b", "ok": True,
+              "currency": "USD", "balance": "20"}
+    now = T0 + timedelta(hours=12)
+    result = AccountResult(account, now, "3f2a9c1b", Snapshot("CNY", Decimal("146")), None)
+    text = render(build([result], past([before]), now, timezone.utc, "zh", 90))
+    assert "币种变更：USD → CNY，本时段不计用量" in text
