@@ -269,13 +269,24 @@ class History:
         torn last lines a crash left are cut off first. Returns the run's seq."""
         for path in loaded.torn:
             _cut_torn(path)
+        for stale in [*self.folder.glob(".state.json.*.tmp"), *self.folder.glob(".*.jsonl.*.tmp")]:
+            with contextlib.suppress(OSError):  # a killed run's temporary file (only the lock's holder makes one)
+                stale.unlink()
         seq = max(loaded.state.next_seq, loaded.last_seq + 1)
         path = self.folder / partition(run, now)
         data = b"".join(line({"seq": seq, **value}) for value in values)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            start = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):  # a write may be short (a full disk, a file size limit)
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)  # not saved: the file as it was, never a part of this run
+                raise
         finally:
             os.close(fd)
         self._own(path)
