@@ -141,6 +141,7 @@ class History:
         try:
             self._own(self.lock_path)
             deadline = time.monotonic() + wait_seconds
+            announced = False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -151,6 +152,9 @@ class History:
                 if time.monotonic() >= deadline:
                     raise HistoryLocked(
                         f"another run holds {self.lock_path} and did not release it within {wait_seconds:g} s")
+                if not announced:  # a log file then says why this run took so long
+                    log.info("waiting for another run to release %s", self.lock_path)
+                    announced = True
                 time.sleep(0.1)
             yield
         finally:
