@@ -53,7 +53,7 @@ def relay() -> Iterator[RelayEmulator]:
 
 
 def metrics_config(relay: RelayEmulator, metrics: str, accounts: str = ALL_ACCOUNTS) -> str:
-    return (f"timezone: Asia/Shanghai\nhistory:\n  file: api_usage_history.json\n"
+    return (f"timezone: Asia/Shanghai\nhistory:\n  folder: api_usage_history\n"
             f"defaults:\n  provider: openai-billing\n  base_url: {relay.url}\n  low_balance: 5\n"
             f"metrics:\n{textwrap.indent(textwrap.dedent(metrics), '  ')}{accounts}")
 
