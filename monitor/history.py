@@ -147,6 +147,7 @@ class History:
         try:
             self._own(self.lock_path)
             deadline = time.monotonic() + wait_seconds
+            announced = False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -157,6 +158,9 @@ class History:
                 if time.monotonic() >= deadline:
                     raise HistoryLocked(
                         f"another run holds {self.lock_path} and did not release it within {wait_seconds:g} s")
+                if not announced:  # a log file then says why this run took so long
+                    log.info("waiting for another run to release %s", self.lock_path)
+                    announced = True
                 time.sleep(0.1)
             yield
         finally:
@@ -278,13 +282,24 @@ class History:
         torn last lines a crash left are cut off first. Returns the run's seq."""
         for path in loaded.torn:
             _cut_torn(path)
+        for stale in [*self.folder.glob(".state.json.*.tmp"), *self.folder.glob(".*.jsonl.*.tmp")]:
+            with contextlib.suppress(OSError):  # a killed run's temporary file (only the lock's holder makes one)
+                stale.unlink()
         seq = max(loaded.state.next_seq, loaded.last_seq + 1)
         path = self.folder / partition(run, now)
         data = b"".join(line({"seq": seq, **value}) for value in values)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            start = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):  # a write may be short (a full disk, a file size limit)
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)  # not saved: the file as it was, never a part of this run
+                raise
         finally:
             os.close(fd)
         self._own(path)

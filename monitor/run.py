@@ -123,11 +123,12 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
         undelivered=delivery.attempted and not delivery.delivered,
         unsaved=not dry_run and not saved,
     )
+    ended = time.time()  # read once: the last success the metrics show is the one the next run carries over
     metrics = write_metrics(config, report, code, started, redactor, dry_run=dry_run,
-                            last_success=loaded.state.last_success)
+                            clock=lambda: ended, last_success=loaded.state.last_success)
     if saved:
         if not code & FAILURE_BITS:
-            loaded.state.last_success = time.time()
+            loaded.state.last_success = ended
         _forget_gone(loaded, report, now, config.history.retention_days)
         _save_state(history, loaded)
     doc = document(report, code, delivery, saved, warning, order=order, metrics=metrics)

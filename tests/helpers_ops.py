@@ -101,7 +101,7 @@ def synthetic_history(days: int = 10, reset_at: int = 6, topup_at: int = 4,
 
 
 def write_history(path: Path, records: list[dict[str, Any]]) -> None:
-    """The file as an ops person would write it by hand: the SPEC's document, mode 0600."""
+    """A history file of the earlier release (the v1 document), mode 0600: the first run imports it."""
     path.write_text(json.dumps({"version": 1, "records": records}, ensure_ascii=False, indent=1), encoding="utf-8")
     os.chmod(path, 0o600)
 

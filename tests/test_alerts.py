@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from monitor.history import HistoryFile
-from monitor.report import points_of
-from monitor.usage import SPARK, burn_rate
+from monitor.usage import SPARK, Series, burn_rate
 from tests.conftest import MAIN_KEY, SPARE_KEY, Setup, config_text, cron_run, standard_env, write_setup
 from tests.helpers_ops import CJK_ACCOUNT, OFFSET, STEP, record, synthetic_history, write_history
+from tests.history_support import past
 
 SPARE_FIRST = textwrap.dedent(
     """\
@@ -200,12 +199,10 @@ def test_no_burn_rate_until_the_history_spans_a_day(tmp_path: Path, relay: Relay
     assert "消耗速度" not in card_text(bot.received[0])
 
 
-def test_burn_rate_excludes_a_top_up_on_a_balance_only_account(tmp_path: Path) -> None:
-    # The same hand-written file, read back as the run reads it; 深度求索 reports only a balance.
+def test_burn_rate_excludes_a_top_up_on_a_balance_only_account() -> None:
+    # The same hand-written records, as the run reads them; 深度求索 reports only a balance.
     synthetic = synthetic_history()
-    path = tmp_path / "api_usage_history.json"
-    write_history(path, synthetic.records)
-    points = points_of(HistoryFile(path).load(synthetic.now, window=None).records)
+    points = past(synthetic.records)
 
     # Last 7×24 h: snapshots k = 13 … 1, twelve steps over 144 h; one is the ¥100 top-up (excluded),
     # the other eleven spend ¥2 each.
@@ -213,7 +210,7 @@ def test_burn_rate_excludes_a_top_up_on_a_balance_only_account(tmp_path: Path) -
     # main: the same span, eleven steps of $0.50 and the reset (excluded).
     assert burn_rate(points["main"], synthetic.now) == Decimal("5.5") * 24 / 144
     # Under a day of data: no rate at all.
-    recent = [p for p in points["main"] if p.time > synthetic.now - STEP * 2 - OFFSET * 2]
+    recent = Series(p for p in points["main"].points if p.time > synthetic.now - STEP * 2 - OFFSET * 2)
     assert len(recent) == 2 and burn_rate(recent, synthetic.now) is None
 
 

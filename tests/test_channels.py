@@ -76,7 +76,7 @@ def report(count: int = 3, low: bool = False, failed: bool = False, name: str = 
     if failed:
         results.append(AccountResult(Account("broken <&> key", "deepseek", "-"), NOW, "00000000", None,
                                      "HTTP 401: Authentication Fails (auth header format should be Bearer sk-...)"))
-    return build(results, [], NOW, ZONE, "zh", 90)
+    return build(results, {}, NOW, ZONE, "zh", 90)
 
 
 def send(settings: ChannelSettings, message: Message, clock: Clock | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, Token, feishu_error, json_answer
+from monitor.history import History, State
 from monitor.redact import fingerprint
 from tests.conftest import EXECUTABLE, MAIN_KEY, SPARE_KEY, Setup, cron_run
 from tests.faults.helpers import make, only_for
@@ -84,10 +86,18 @@ def week(relay: RelayEmulator, now: datetime | None = None) -> Week:
 
 
 def write(setup: Setup, records: list[dict[str, Any]], alerts: dict[str, Any] | None = None) -> None:
-    head: dict[str, Any] = {"version": 1, **({"alerts": alerts} if alerts else {})}
-    lines = ",\n".join(json.dumps(r, ensure_ascii=False) for r in records)
-    setup.history.write_text(json.dumps(head)[:-1] + ', "records": [\n' + lines + "\n]}\n", encoding="utf-8")
-    setup.history.chmod(0o600)
+    """The history folder holding just ``records`` (one run for each time) and the alert state, as
+    `history import` leaves it."""
+    shutil.rmtree(setup.log, ignore_errors=True)
+    setup.log.mkdir(mode=0o700)
+    history = History(setup.log)
+    _, seq = history.load(records)
+    history.write_state(State(next_seq=seq + 1, alerts=alerts or {}))
+
+
+def files(setup: Setup) -> dict[str, bytes]:
+    """Every file of the history folder (the lock aside), by name."""
+    return {p.name: p.read_bytes() for p in sorted(setup.log.iterdir()) if p.name != ".lock"}
 
 
 @pytest.fixture
@@ -115,7 +125,7 @@ def check(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def state(setup: Setup) -> dict[str, Any]:
-    alerts: dict[str, Any] = json.loads(setup.history.read_text(encoding="utf-8")).get("alerts", {})
+    alerts: dict[str, Any] = json.loads((setup.log / "state.json").read_text(encoding="utf-8"))["alerts"]
     return alerts
 
 
@@ -200,7 +210,7 @@ def test_a_relay_answering_500_is_a_failed_alert_and_its_recovery_follows(
     [alert] = bot.received
     assert alert["card"]["header"]["template"] == "red" and mentioned(alert)
     assert re.search(r"❌ main：查询失败：.*500", body(alert)), body(alert)
-    assert MAIN_KEY not in json.dumps(alert) and MAIN_KEY[3:] not in setup.history.read_text(encoding="utf-8")
+    assert MAIN_KEY not in json.dumps(alert) and not any(MAIN_KEY[3:].encode() in b for b in files(setup).values())
 
     assert check(setup).returncode == 2 and len(bot.received) == 1  # still failing: quiet
 
@@ -236,9 +246,14 @@ def test_a_key_spending_ten_times_its_usual_rate_is_a_spike_in_the_check_and_the
     assert found and Decimal("9.9") <= Decimal(found.group(1)) <= Decimal("10.0"), text
     assert "spare" not in text and "unlimited" not in text
 
-    # The spending goes on: nothing new. It stops: the spike ended.
+    # The spending goes on: nothing new. It stops, and half an hour later (the history moved back by as
+    # much) the last 30 minutes are usual again: the spike ended.
     spend(relay, MAIN_KEY, "1.5")
     assert check(setup).returncode == 1 and len(bot.received) == 1
+    assert check(setup).returncode == 1 and len(bot.received) == 1  # seconds later: still inside the window
+    later = timedelta(minutes=31)
+    write(setup, [dict(r, time=(datetime.fromisoformat(r["time"]) - later).isoformat()) for r in setup.records()],
+          alerts=state(setup))
     assert check(setup).returncode == 0 and "main 已恢复：用量回到常态" in body(bot.received[-1])
 
 
@@ -311,11 +326,11 @@ def test_a_dry_run_check_prints_the_alert_and_changes_nothing(
     relay.tokens[MAIN_KEY[3:]].used = Decimal("97.123457")
     setup = setup_for(tmp_path, relay, bot)
     write(setup, week(relay).records)
-    before = setup.history.read_bytes()
+    before = files(setup)
 
     result = check(setup, "--dry-run")
     assert result.returncode == 1 and "main：余额不足，剩余 $2.8765（阈值 $5.0000）" in result.stdout
-    assert bot.requests == [] and setup.history.read_bytes() == before
+    assert bot.requests == [] and files(setup) == before
 
 
 # --- two runs at once -------------------------------------------------------------------------------------
@@ -342,6 +357,9 @@ def test_a_check_and_the_report_at_once_keep_both_records_and_one_alert_state(
     new = records[len(history.records):]
     assert sorted((r["account"], r["run"]) for r in new) == sorted(
         (name, run) for name in ("main", "spare", "unlimited") for run in ("check", "report"))
+    # One run after the other (the second queried once the first had saved): each its own seq, in turn.
+    seqs = sorted({r["seq"] for r in new})
+    assert len(seqs) == 2 and seqs[1] == seqs[0] + 1 and seqs[0] == records[len(history.records) - 1]["seq"] + 1
     assert [r["time"] for r in records] == sorted(r["time"] for r in records)
     assert list(state(setup)) == ["main"] and list(state(setup)["main"]) == ["low"]
     # The report always posts; the check's alert only if it went first. Either way the group was told
@@ -460,11 +478,24 @@ def test_check_records_are_pruned_after_check_retention_days_and_reports_kept(
 
     assert check(setup).returncode == 0
     kept = setup.records()
-    edge = history.now - timedelta(days=8)
-    assert not [r for r in kept if r["run"] == "check" and datetime.fromisoformat(r["time"]) < edge]
-    assert [r for r in kept if r["run"] == "report" and datetime.fromisoformat(r["time"]) < edge] == [
-        r for r in aged if r["run"] == "report"]
+    # Whole files go: the checks of each UTC day whose end is more than 8 days ago.
+    edge = (history.now - timedelta(days=8)).astimezone(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                                                microsecond=0)
+    old_checks = [r for r in aged if r["run"] == "check"]
+    assert [r for r in old_checks if datetime.fromisoformat(r["time"]) < edge]  # there was something to prune
+    assert [without_seq(r) for r in kept if r["run"] == "check" and in_aged(r, aged)] == [
+        r for r in old_checks if datetime.fromisoformat(r["time"]) >= edge]
+    assert [without_seq(r) for r in kept if r["run"] == "report" and in_aged(r, aged)] == [
+        r for r in aged if r["run"] == "report"]  # reports are kept for retention_days (90)
     assert bot.requests == []
+
+
+def without_seq(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "seq"}
+
+
+def in_aged(record: dict[str, Any], aged: list[dict[str, Any]]) -> bool:
+    return without_seq(record) in aged
 
 
 # --- the demo -----------------------------------------------------------------------------------------------

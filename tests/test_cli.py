@@ -65,8 +65,7 @@ def test_a_closed_stdout_keeps_the_exit_code_and_the_heartbeat(relay: RelayEmula
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert pings == ["/ping/abc/2"] * 2  # --dry-run pings nothing, as it posts nothing
-    records = json.loads(setup.history.read_text(encoding="utf-8"))["records"]
-    assert len(records) == 4  # --json and the real run saved; the dry run did not
+    assert len(setup.records()) == 4  # --json and the real run saved; the dry run did not
 
 
 def test_history_into_a_closed_pipe_exits_quietly(setup: Setup, tmp_path: Path) -> None:

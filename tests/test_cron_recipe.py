@@ -135,10 +135,11 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
             assert (stage / name).read_bytes() == (checkout / example).read_bytes()
         # ...and edited there: the operator's config and .env (history under /var/lib, as the doc says), and
         # the crontab with the report's line set to run a minute from now. (`check` has its own line.)
-        history_line = "  file: /var/lib/api-balance-monitor/api_usage_history.json\n"
+        history_line = "  folder: /var/lib/api-balance-monitor/history\n"
         assert history_line.strip() in (ROOT / DOC).read_text(encoding="utf-8")
         config = config_text(relay.url, bot.url, extra="heartbeat_url: ${HEARTBEAT_URL}\n")
-        config = config.replace("history:\n  file: api_usage_history.json\n", "history:\n" + history_line)
+        assert "history:\n  folder: api_usage_history\n" in config
+        config = config.replace("history:\n  folder: api_usage_history\n", "history:\n" + history_line)
         (stage / "config.yaml").write_text(rewrite(config, base, user), encoding="utf-8")
         env = {**standard_env(bot), "HEARTBEAT_URL": f"{heartbeat.url}/ping/5bf1a9e2"}
         (stage / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
@@ -166,9 +167,11 @@ def test_the_documented_cron_install_runs_as_its_own_user_and_its_log_rotates(
         # The job ran as its user, at its minute, and ended with exit code 0 (the heartbeat carries it).
         assert [r.path for r in heartbeat.requests] == ["/ping/5bf1a9e2/0"], "cron did not run the job in time"
         assert len(bot.received) == 1
-        history = base / "lib" / "api_usage_history.json"
-        assert owner_and_mode(history) == (user, 0o600)
-        assert owner_and_mode(history.with_name(history.name + ".lock"))[0] == user
+        history = base / "lib" / "history"
+        assert owner_and_mode(history) == (user, 0o700)
+        [records] = history.glob("reports-*.jsonl")
+        assert owner_and_mode(records) == (user, 0o600) and owner_and_mode(history / "state.json") == (user, 0o600)
+        assert owner_and_mode(history / ".lock")[0] == user
         log = base / "log" / "monitor.log"
         assert owner_and_mode(log) == (user, 0o600)
         first = log.read_text(encoding="utf-8")

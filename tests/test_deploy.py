@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cron_run
+from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cron_run, log_records
 from tests.system_tools import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def test_the_crontab_line_runs_from_crons_environment(setup: Setup, bot: FeishuB
     result = cron_run(args, tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""  # cron mails nothing on success
-    assert len(bot.received) == 1 and setup.history.exists()
+    assert len(bot.received) == 1 and setup.records() != []
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
 
 
@@ -216,9 +216,9 @@ def test_kubernetes_manifests_parse_and_hold_the_required_fields() -> None:
     check_pod["containers"][0]["args"][0] = "run"
     assert run_pod == check_pod
 
-    history_file = yaml.safe_load((KUBERNETES / "config.yaml").read_text(encoding="utf-8"))["history"]["file"]
+    history_folder = yaml.safe_load((KUBERNETES / "config.yaml").read_text(encoding="utf-8"))["history"]["folder"]
     mounts = {m["name"]: m["mountPath"] for m in run_pod["containers"][0]["volumeMounts"]}
-    assert str(Path(history_file).parent) == mounts["history"]  # the history lives on the claim
+    assert str(Path(history_folder).parent) == mounts["history"]  # the history lives on the claim
 
 
 def test_the_kubernetes_config_is_valid(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_the_kubernetes_config_is_valid(tmp_path: Path) -> None:
            "ACCOUNT1_API_KEY": "sk-" + "k8sK3y" * 8}
     result = cron_run(["check-config", "-c", str(KUBERNETES / "config.yaml")], tmp_path / "home", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "history: /data/api_usage_history.json" in result.stdout
+    assert "history: /data/history " in result.stdout
 
 
 def test_kustomize_puts_the_env_file_in_the_secret_byte_for_byte(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_the_pod_command_reads_a_crontab_style_env_and_fails_only_on_a_real_fail
     copied = Path(where[mounts["run"]], ".env")
     assert stat.S_IMODE(copied.stat().st_mode) == 0o600  # no "readable by group" warning
     assert "readable by group" not in result.stderr
-    assert Path(where["/data"], "api_usage_history.json").exists()
+    assert log_records(Path(where["/data"], "history")) != []
     assert len(bot.received) == 1  # the quoted webhook and secret were read as python-dotenv reads them
 
 
@@ -321,6 +321,7 @@ def test_the_image_is_pinned_owns_its_data_folder_and_sends_no_secrets_to_the_da
         for name in copied.split():
             assert (ROOT / name).exists() and sent(name), name
     assert sent("monitor/cli.py")
-    for private in (".env", ".venv/bin/python", "api_usage_history.json", "etc/api_usage_history.json.lock",
+    for private in (".env", ".venv/bin/python", "api_usage_history.json", "api_usage_history/reports-2026-11.jsonl",
+                    "etc/api_usage_history/state.json", "etc/api_usage_history/.lock",
                     "monitor.log", ".git/config", "tests/conftest.py", "monitor/__pycache__/cli.cpython-311.pyc"):
         assert not sent(private), private

@@ -85,9 +85,9 @@ def test_the_readme_first_steps_run_with_its_minimal_config(tmp_path: Path, rela
             result = cron_run(args, tmp_path / "home")
             assert result.returncode == 0, (line, result.stderr)
             assert result.stdout
-        assert bot.received == [] and not setup.history.exists()  # --dry-run posts and writes nothing
+        assert bot.received == [] and not setup.log.exists()  # --dry-run posts and writes nothing
         result = cron_run(["run", "-c", str(setup.config)], tmp_path / "home")
-        assert result.returncode == 0 and len(bot.received) == 1 and setup.history.exists()
+        assert result.returncode == 0 and len(bot.received) == 1 and setup.records() != []
 
 
 @pytest.mark.parametrize(("low_balance", "key", "said"), [("5", MAIN_KEY, False), ("5", "sk-" + "x" * 48, True),
@@ -126,5 +126,5 @@ def test_what_the_docs_quote_matches_the_files() -> None:
     assert not re.search(r"^\s+\w[^#\n]*#", body, flags=re.M)
     for page in ("deploy-cron.md", "deploy-systemd.md"):
         yaml_blocks = [b.text for b in blocks(ROOT / "docs" / page) if b.language == "yaml"]
-        assert {"history": {"file": "/var/lib/api-balance-monitor/api_usage_history.json"}} in \
+        assert {"history": {"folder": "/var/lib/api-balance-monitor/history"}} in \
             [yaml.safe_load(t) for t in yaml_blocks]

@@ -71,7 +71,9 @@ def test_the_crontab_line_posts_a_signed_card_saves_history_and_exits_0(
             main["error"]) == (True, "USD", "12.34", "7.66", "20.0", False, None)
     assert datetime.fromisoformat(main["time"]).utcoffset() == timedelta(0)
     assert len(main["key_fingerprint"]) == 8 and main["key_fingerprint"] not in MAIN_KEY
-    assert stat.S_IMODE(setup.history.stat().st_mode) == 0o600
+    assert [(r["seq"], r["run"]) for r in records] == [(1, "report"), (1, "report")]
+    assert stat.S_IMODE(setup.log.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in setup.log.iterdir()} == {0o600}
     assert "report delivered" in log_file.read_text(encoding="utf-8")
 
 
@@ -79,11 +81,12 @@ def test_the_second_run_shows_the_usage_since_the_first(
     setup: Setup, relay: RelayEmulator, bot: FeishuBotEmulator, tmp_path: Path
 ) -> None:
     assert cron_run(["-c", str(setup.config)], home=tmp_path).returncode == 0
-    # Twelve hours pass: move the first records back in time, and spend on the relay.
-    document = json.loads(setup.history.read_text(encoding="utf-8"))
-    for record in document["records"]:
-        record["time"] = (datetime.fromisoformat(record["time"]) - timedelta(hours=12)).isoformat()
-    setup.history.write_text(json.dumps(document), encoding="utf-8")
+    # Twelve hours pass: move the first records back in time (by hand, line by line), and spend on the relay.
+    for log in setup.log.glob("*.jsonl"):
+        records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        for record in records:
+            record["time"] = (datetime.fromisoformat(record["time"]) - timedelta(hours=12)).isoformat()
+        log.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     relay.tokens[MAIN_KEY[3:]].used += Decimal("1.2345")
 
     result = cron_run(["run", "-c", str(setup.config), "--json"], home=tmp_path)
@@ -191,7 +194,9 @@ def test_no_secret_appears_in_anything_the_runs_produced(
                  ["test-notify"]):
         r = cron_run([*args, "-c", str(setup.config)], home=tmp_path)
         outputs += [r.stdout, r.stderr]
-    produced = "\n".join(outputs) + log_file.read_text(encoding="utf-8") + setup.history.read_text(encoding="utf-8")
+    produced = "\n".join([*outputs, log_file.read_text(encoding="utf-8"),
+                          *(p.read_text(encoding="utf-8") for p in setup.log.iterdir())])
+    assert '"seq": ' in produced  # the history's records were read too
     produced += json.dumps(bot.received, ensure_ascii=False)
     for secret in (MAIN_KEY, SPARE_KEY, WEBHOOK_TOKEN, BOT_SECRET, bot.webhook_url):
         assert secret not in produced

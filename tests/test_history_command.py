@@ -27,11 +27,15 @@ from tests.helpers_ops import (
 
 @pytest.fixture
 def history_setup(tmp_path: Path) -> tuple[Setup, Synthetic]:
-    # The history command reads the file only: no relay, no bot. 深度求索 is in the file but no longer
-    # in the config (a retired account): it is still shown, after the configured ones.
+    # The history command reads the folder only: no relay, no bot. 深度求索 is in the history but no longer
+    # in the config (a retired account): it is still shown, after the configured ones. The records are
+    # restored from a file of the earlier release, as `history import` does.
     setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), standard_env(None))
     synthetic = synthetic_history()
-    write_history(setup.history, synthetic.records)
+    backup = tmp_path / "backup.json"
+    write_history(backup, synthetic.records)
+    restored = cron_run(["history", "import", "-c", str(setup.config), str(backup)], tmp_path / "home")
+    assert restored.returncode == 0, restored.stderr
     return setup, synthetic
 
 
@@ -170,13 +174,14 @@ def test_history_without_records_says_so(tmp_path: Path) -> None:
 
 def test_csv_stays_clean_when_the_history_cannot_be_read(tmp_path: Path) -> None:
     folder = tmp_path / "etc"
-    folder.mkdir()
+    (folder / "api_usage_history").mkdir(parents=True)
     (folder / "config.yaml").write_text(
         "defaults:\n  base_url: https://relay.example.com\naccounts:\n  - name: main\n    api_key: sk-x\n",
         encoding="utf-8")
-    (folder / "api_usage_history.json").write_text("{oops", encoding="utf-8")
+    log = folder / "api_usage_history" / "reports-2026-11.jsonl"
+    log.write_text("{oops\n", encoding="utf-8")
     result = cron_run(["history", "--csv", "-c", str(folder / "config.yaml")], tmp_path / "home")
     assert result.returncode == 0
     assert result.stdout == "date,account,currency,usage,events\n"
-    assert "cannot be read" in result.stderr
-    assert (folder / "api_usage_history.json").read_text(encoding="utf-8") == "{oops"  # left where it is
+    assert "reports-2026-11.jsonl:1 cannot be read" in result.stderr
+    assert log.read_text(encoding="utf-8") == "{oops\n"  # left where it is

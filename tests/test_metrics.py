@@ -13,7 +13,8 @@ import pytest
 
 from monitor.config import load
 from monitor.emulators import RelayEmulator
-from monitor.metrics import alert_conditions, families, read_last_success
+from monitor.history import History
+from monitor.metrics import alert_conditions, families
 from monitor.report import AccountReport, Report
 from monitor.usage import Period
 from tests.conftest import EXECUTABLE, config_text, cron_run, standard_env, write_setup
@@ -124,7 +125,7 @@ def test_without_the_extra_a_metrics_config_is_exit_78_naming_the_extra(relay: R
         assert result.returncode == 78, result.stderr
         assert f"{setup.config}:8: metrics: needs the 'prometheus' extra" in result.stderr
         assert EXTRA_HINT in result.stderr
-    assert not setup.history.exists() and not (tmp_path / "m.prom").exists() and relay.requests == []
+    assert not setup.log.exists() and not (tmp_path / "m.prom").exists() and relay.requests == []
 
 
 def test_without_metrics_the_extra_is_never_imported(relay: RelayEmulator, tmp_path: Path) -> None:
@@ -205,10 +206,13 @@ def test_alert_conditions_follow_the_report() -> None:
 
 
 def test_a_damaged_state_file_means_an_unknown_last_success(tmp_path: Path) -> None:
-    state = tmp_path / "api_usage_history.json.metrics-state"
-    assert read_last_success(state) is None
-    for text in ("", "{", '{"last_success_timestamp_seconds": "yesterday"}', "[]", '{"other": 1}'):
+    history = History(tmp_path / "api_usage_history")
+    assert history.read(NOW).state.last_success is None  # no folder yet
+    history.folder.mkdir()
+    state = history.folder / "state.json"
+    for text in ("", "{", '{"version": 2, "last_success": "yesterday"}', "[]", '{"other": 1}',
+                 '{"version": 2, "last_success": true}'):
         state.write_text(text, encoding="utf-8")
-        assert read_last_success(state) is None
-    state.write_text('{"last_success_timestamp_seconds": 1764291900.25}\n', encoding="utf-8")
-    assert read_last_success(state) == 1764291900.25
+        assert history.read(NOW).state.last_success is None
+    state.write_text('{"version": 2, "next_seq": 3, "last_success": 1764291900.25}\n', encoding="utf-8")
+    assert history.read(NOW).state.last_success == 1764291900.25

@@ -53,7 +53,7 @@ def relay() -> Iterator[RelayEmulator]:
 
 
 def metrics_config(relay: RelayEmulator, metrics: str, accounts: str = ALL_ACCOUNTS) -> str:
-    return (f"timezone: Asia/Shanghai\nhistory:\n  file: api_usage_history.json\n"
+    return (f"timezone: Asia/Shanghai\nhistory:\n  folder: api_usage_history\n"
             f"defaults:\n  provider: openai-billing\n  base_url: {relay.url}\n  low_balance: 5\n"
             f"metrics:\n{textwrap.indent(textwrap.dedent(metrics), '  ')}{accounts}")
 
@@ -186,7 +186,10 @@ def test_the_last_success_is_carried_over_across_failed_runs(relay: RelayEmulato
     found = samples(target.read_text(encoding="utf-8"))
     assert value(found, P + "last_success_timestamp_seconds") == value(found, P + "last_run_timestamp_seconds")
     assert value(found, P + "last_success_timestamp_seconds") > succeeded
-    state = setup.history.with_name(setup.history.name + ".metrics-state")
+    # Carried over in the history's state file, private as the history.
+    state = setup.log / "state.json"
+    assert json.loads(state.read_text(encoding="utf-8"))["last_success"] == value(
+        found, P + "last_success_timestamp_seconds")
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
 
 

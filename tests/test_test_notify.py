@@ -26,7 +26,7 @@ def test_test_notify_delivers_a_sample_marked_as_a_test(setup: Setup, bot: Feish
     assert statuses[2].startswith("✅") and not statuses[2].endswith("⚠️")  # one ok
     assert "<at" not in str(message)  # a test does not wake anybody up
     # Nothing of the real accounts: no history written, no relay queried.
-    assert not setup.history.exists()
+    assert not setup.log.exists() and not setup.history.exists()
 
 
 def test_test_notify_explains_a_missing_keyword(tmp_path: Path) -> None:

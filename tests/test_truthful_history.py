@@ -13,7 +13,7 @@ import pytest
 
 from monitor.emulators import RelayEmulator, Token
 from monitor.redact import fingerprint
-from tests.conftest import MAIN_KEY, SPARE_KEY, cron_run
+from tests.conftest import MAIN_KEY, SPARE_KEY, cron_run, log_records
 from tests.faults.helpers import make, run
 
 
@@ -61,8 +61,11 @@ def test_history_shows_each_day_in_its_own_currency(tmp_path: Path, odd_relay: R
     records += [record(now - timedelta(days=d, hours=1), used, "CNY", "spare")
                 for d, used in ((4, "1.000001"), (3, "4.500001"))]
     records.sort(key=lambda r: r["time"])
-    setup.history.write_text(json.dumps({"version": 1, "records": records}), encoding="utf-8")
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     home = tmp_path / "home"
+    restored = cron_run(["history", "import", "-c", str(setup.config), str(backup)], home)
+    assert restored.returncode == 0, restored.stderr
     table = cron_run(["history", "-c", str(setup.config), "--days", "7"], home)
     assert table.returncode == 0, table.stderr
     assert "main (USD)" in table.stdout and "main (CNY)" in table.stdout
@@ -84,9 +87,16 @@ def test_an_empty_history_or_one_with_a_bom_is_a_history(tmp_path: Path, odd_rel
     setup = make(tmp_path / "etc", odd_relay.url, None)
     setup.history.write_bytes(content)
     result = run(setup)
-    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.returncode == 0, result.stderr
+    # The one thing said: the earlier release's file was imported (none of its records could be lost).
+    [said] = result.stderr.splitlines()
+    assert "WARNING history: 0 records of" in said and "imported into" in said, said
     assert [r["account"] for r in setup.records()] == ["main", "spare"]
+    [kept] = setup.folder.glob("api_usage_history.json.imported-*")
+    assert kept.read_bytes() == content and not setup.history.exists()
     assert not list(setup.folder.glob("*.corrupt-*"))
+    again = run(setup)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
     history = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert history.returncode == 0, history.stderr
 
@@ -101,35 +111,48 @@ def test_a_bom_history_written_by_hand_keeps_its_records(tmp_path: Path, odd_rel
     assert len(setup.records()) == 3 and not list(setup.folder.glob("*.corrupt-*"))
 
 
-def test_a_history_behind_a_symlink_stays_a_symlink(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+def test_a_history_folder_behind_a_symlink_stays_a_symlink(tmp_path: Path, odd_relay: RelayEmulator) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None)
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "history.json").write_text('{"version": 1, "records": []}', encoding="utf-8")
-    setup.history.symlink_to(data / "history.json")
+    (data / "history").mkdir(parents=True)
+    setup.log.symlink_to(data / "history")
     for _ in range(2):
         assert run(setup).returncode == 0
-    assert setup.history.is_symlink()
-    assert len(json.loads((data / "history.json").read_text(encoding="utf-8"))["records"]) == 4
+    assert setup.log.is_symlink()
+    assert len(log_records(data / "history")) == 4 and (data / "history" / "state.json").is_file()
 
 
-def test_history_on_an_unreadable_file_says_so_without_a_traceback(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+def test_history_on_an_unreadable_folder_says_so_without_a_traceback(tmp_path: Path,
+                                                                     odd_relay: RelayEmulator) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None)
-    setup.history.mkdir()  # unreadable as a file, even for root
+    setup.log.write_text("not a folder", encoding="utf-8")  # unreadable as a folder, even for root
     result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 66
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_check_config_warns_of_a_missing_history_folder(tmp_path: Path, odd_relay: RelayEmulator) -> None:
-    setup = make(tmp_path / "etc", odd_relay.url, None, history={"file": "nodir/sub/h.json"})
+    setup = make(tmp_path / "etc", odd_relay.url, None, history={"folder": "nodir/sub/history"})
     result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "does not exist" in result.stdout and "nodir/sub" in result.stdout
 
 
-def test_history_on_a_newer_releases_file_is_not_called_empty(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+@pytest.mark.parametrize("where", ["state", "log"])
+def test_history_on_a_newer_releases_folder_is_not_called_empty(tmp_path: Path, odd_relay: RelayEmulator,
+                                                                 where: str) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None)
-    setup.history.write_text('{"version": 2, "records": []}', encoding="utf-8")
+    assert run(setup).returncode == 0
+    if where == "state":
+        (setup.log / "state.json").write_text('{"version": 3, "next_seq": 9}', encoding="utf-8")
+    else:
+        [log] = setup.log.glob("reports-*.jsonl")
+        log.write_bytes(b'{"version": 3}\n' + log.read_bytes())
+    before = {p.name: p.read_bytes() for p in setup.log.iterdir()}
     result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
-    assert result.returncode == 66 and "no records" not in result.stdout and "version" in result.stderr
+    assert result.returncode == 66 and "no records" not in result.stdout
+    assert "newer release" in result.stderr or "version 3" in result.stderr, result.stderr
+    # A run leaves it as it is, and says the history was not saved (exit bit 8).
+    refused = run(setup)
+    assert refused.returncode & 8, refused.stderr
+    assert {p.name: p.read_bytes() for p in setup.log.iterdir()} == before

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from monitor.report.words import elapsed
-from monitor.usage import Point, burn_rate, days_left, period, sparkline
+from monitor.usage import Period, Point, Series, burn_rate, days_left, period, sparkline
 
 T0 = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 KEEP = timedelta(days=90)
@@ -17,40 +17,51 @@ def pt(hours: float, used: str | None = None, balance: str | None = None, fp: st
                  Decimal(used) if used else None)
 
 
+def over(*points: Point) -> Period:
+    """The period from the first of ``points`` to the last, in the order given (the order of runs)."""
+    return period(Series(points), 0 if len(points) > 1 else None, KEEP)
+
+
 def test_first_record_has_no_period_usage() -> None:
-    p = period(None, pt(0, used="5"), KEEP)
+    p = over(pt(0, used="5"))
     assert p.kind == "first" and p.usage is None
 
 
 def test_usage_is_the_increase_of_used_with_the_elapsed_time() -> None:
-    p = period(pt(0, used="7.6600"), pt(12, used="8.8945"), KEEP)
+    p = over(pt(0, used="7.6600"), pt(12, used="8.8945"))
     assert (p.kind, p.usage, p.elapsed_seconds) == ("usage", Decimal("1.2345"), 43200)
 
 
 def test_a_decrease_of_used_is_a_reset_never_negative_usage() -> None:
-    p = period(pt(0, used="9"), pt(12, used="1"), KEEP)
+    p = over(pt(0, used="9"), pt(12, used="1"))
     assert p.kind == "reset" and p.usage is None
 
 
 def test_a_changed_key_fingerprint_is_a_reset_even_if_used_grew() -> None:
-    p = period(pt(0, used="1", fp="aaaa"), pt(12, used="5", fp="bbbb"), KEEP)
+    p = over(pt(0, used="1", fp="aaaa"), pt(12, used="5", fp="bbbb"))
     assert p.kind == "reset" and p.reason == "key_changed"
 
 
 def test_a_hand_edited_record_without_fingerprint_counts_as_the_same_key() -> None:
-    p = period(pt(0, used="1", fp=None), pt(12, used="5", fp="bbbb"), KEEP)
+    p = over(pt(0, used="1", fp=None), pt(12, used="5", fp="bbbb"))
     assert (p.kind, p.usage) == ("usage", Decimal("4"))
 
 
 def test_balance_only_providers_use_the_balance_drop_and_see_top_ups() -> None:
-    assert period(pt(0, balance="10"), pt(12, balance="7.5"), KEEP).usage == Decimal("2.5")
-    topup = period(pt(0, balance="10"), pt(12, balance="60"), KEEP)
+    assert over(pt(0, balance="10"), pt(12, balance="7.5")).usage == Decimal("2.5")
+    topup = over(pt(0, balance="10"), pt(12, balance="60"))
     assert (topup.kind, topup.usage, topup.topup) == ("topup", None, Decimal("50"))
 
 
-def test_a_previous_snapshot_in_the_future_gives_no_usage_and_says_why() -> None:
-    p = period(pt(5, used="1"), pt(0, used="2"), KEEP)
-    assert p.usage is None and p.reason == "clock"
+def test_a_previous_snapshot_in_the_future_still_counts_its_usage_without_a_duration() -> None:
+    # The runs' order says which came first; the clock moved back, so there is no duration to show.
+    p = over(pt(5, used="1"), pt(0, used="2"))
+    assert (p.kind, p.usage, p.elapsed_seconds, p.reason) == ("usage", Decimal(1), None, "clock")
+
+
+def test_two_runs_in_one_second_count_their_usage_and_are_no_clock_step() -> None:
+    p = over(pt(0, used="1"), pt(0, used="1.25"))
+    assert (p.kind, p.usage, p.elapsed_seconds, p.reason) == ("usage", Decimal("0.25"), 0, "same_second")
 
 
 def test_elapsed_time_reads_in_hours_and_minutes() -> None:
@@ -60,17 +71,24 @@ def test_elapsed_time_reads_in_hours_and_minutes() -> None:
 
 
 def test_burn_rate_needs_24_hours_then_averages_per_day() -> None:
-    points = [pt(0, used="0"), pt(12, used="1")]
-    assert burn_rate(points, points[-1].time) is None
-    points = [pt(0, used="0"), pt(12, used="1"), pt(24, used="2"), pt(36, used="3")]
-    rate = burn_rate(points, points[-1].time)
+    points = Series([pt(0, used="0"), pt(12, used="1")])
+    assert burn_rate(points, points.points[-1].time) is None
+    points = Series([pt(0, used="0"), pt(12, used="1"), pt(24, used="2"), pt(36, used="3")])
+    rate = burn_rate(points, points.points[-1].time)
     assert rate == Decimal(2)
     assert days_left(Decimal(10), rate) == Decimal(5)
 
 
 def test_burn_rate_leaves_out_resets_and_top_ups() -> None:
-    points = [pt(0, balance="10"), pt(24, balance="8"), pt(36, balance="50"), pt(48, balance="48")]
-    assert burn_rate(points, points[-1].time) == Decimal(2)
+    points = Series([pt(0, balance="10"), pt(24, balance="8"), pt(36, balance="50"), pt(48, balance="48")])
+    assert burn_rate(points, points.points[-1].time) == Decimal(2)
+
+
+def test_a_step_back_in_time_counts_its_usage_but_not_its_time_in_the_burn_rate() -> None:
+    # Runs in order: 0 h, 24 h, then a run whose clock read 12 h (it moved back), then 48 h.
+    points = Series([pt(0, used="0"), pt(24, used="2"), pt(12, used="3"), pt(48, used="5")])
+    # 5 spent over the steps that took time: 24 h and 36 h (the step back has no rate).
+    assert burn_rate(points, points.points[-1].time) == Decimal(5) / Decimal("2.5")
 
 
 def test_sparkline_scales_to_the_largest_day_and_leaves_gaps() -> None:

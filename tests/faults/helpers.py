@@ -41,7 +41,7 @@ def config(
     top: str = "",
 ) -> str:
     """A config with small timeouts (the suite must stay fast), keys and webhook from .env."""
-    history = {"file": "api_usage_history.json", "lock_wait_seconds": 1, **(history or {})}
+    history = {"folder": "api_usage_history", "lock_wait_seconds": 1, **(history or {})}
     http = {**FAST_HTTP, **(http or {})}
     lines = ["timezone: Asia/Shanghai", top.rstrip("\n")] if top else ["timezone: Asia/Shanghai"]
     lines.append("history:")

@@ -175,7 +175,7 @@ def test_an_undelivered_report_sets_bit_4_and_the_history_is_still_saved(
     assert bot.received == []
     assert [r["account"] for r in setup.records()] == ["main", "spare"]
     assert len(bot.requests) == 1  # a rejection is not retried
-    assert not leaked([result.stdout, result.stderr, setup.history.read_text()])
+    assert not leaked([result.stdout, result.stderr, *(p.read_text() for p in setup.log.iterdir())])
 
 
 def test_a_huge_report_goes_in_numbered_parts_under_20_kb_with_the_keyword_at_most_5_a_second(tmp_path: Path) -> None:

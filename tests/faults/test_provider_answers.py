@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from monitor.collect import AccountResult
 from monitor.config import Account
-from monitor.history import parse_all, record_of
 from monitor.http import Response
 from monitor.notify import feishu
 from monitor.providers import PROVIDERS, common, fetcher, openai_billing
@@ -23,7 +22,9 @@ from monitor.report import build
 from monitor.report.card import cards
 from monitor.report.document import Delivery, document
 from monitor.report.text import render
+from monitor.run import record_of
 from monitor.snapshot import ProviderError, Snapshot
+from tests.history_support import past as series
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
@@ -89,7 +90,7 @@ def render_everything(snap: Snapshot | None, error: str | None) -> None:
     account = Account("main", "openai-billing", "sk-test", base_url="https://relay.example.com")
     result = AccountResult(account, NOW, fingerprint("sk-test"), snap, error)
     previous = dict(record_of(result), time=(NOW - timedelta(hours=12)).isoformat())
-    report = build([result], parse_all([previous]), NOW, timezone.utc, "zh", 90)
+    report = build([result], series([previous]), NOW, timezone.utc, "zh", 90)
     render(report)
     cards(report, feishu.fits)
     json.dumps(document(report, 0, Delivery(), True, None))
@@ -168,6 +169,8 @@ records = st.fixed_dictionaries(
      "currency": st.one_of(st.none(), st.sampled_from(["USD", "CNY", ""]), st.integers()),
      "balance": money_texts, "used": money_texts, "total": money_texts,
      "unlimited": st.one_of(st.booleans(), st.none())},
+    # A seq edited by hand: missing, repeated, out of order with the times, or not a number.
+    optional={"seq": st.one_of(st.integers(min_value=-3, max_value=8), st.none(), st.just("4"))},
 )
 
 
@@ -177,7 +180,7 @@ def test_a_hand_edited_history_never_breaks_the_report(past: list[dict[str, Any]
     account = Account("main", "openai-billing", "sk-test", base_url="https://relay.example.com")
     snap = Snapshot("USD", Decimal(10**6) - used, used, Decimal(10**6))
     result = AccountResult(account, NOW, fingerprint("sk-test"), snap, None)
-    report = build([result], parse_all(past), NOW, timezone.utc, "en", 90)
+    report = build([result], series(past), NOW, timezone.utc, "en", 90)
     render(report)
     cards(report, feishu.fits)
     json.dumps(document(report, 0, Delivery(), True, None))
@@ -190,6 +193,6 @@ def test_a_huge_amount_in_the_history_is_ignored_not_a_crash(value: str) -> None
     account = Account("main", "openai-billing", "sk-test", base_url="https://relay.example.com")
     result = AccountResult(account, NOW, fingerprint("sk-test"), Snapshot("USD", Decimal(5), Decimal(5),
                                                                           Decimal(10)), None)
-    report = build([result], parse_all([previous]), NOW, timezone.utc, "en", 90)
+    report = build([result], series([previous]), NOW, timezone.utc, "en", 90)
     render(report)
     json.dumps(document(report, 0, Delivery(), True, None))

@@ -72,11 +72,14 @@ def test_no_secret_anywhere_in_many_scenarios(tmp_path: Path, relay: RelayEmulat
     scenario(command="check-config")
     env.write_text(good)
 
-    texts = [*outputs, log_file.read_text(encoding="utf-8"), setup.history.read_text(encoding="utf-8"),
+    history = [p for p in setup.log.iterdir() if p.is_file()]  # the records, the state, the lock
+    assert any(p.suffix == ".jsonl" for p in history) and (setup.log / "state.json").exists()
+    texts = [*outputs, log_file.read_text(encoding="utf-8"), *(p.read_text(encoding="utf-8") for p in history),
              *bot_texts(bot), *(json.dumps(m, ensure_ascii=False) for m in bot.received)]
     assert log_file.stat().st_size > 0 and len(bot.requests) >= 8
     assert leaked(texts) == [], [s[:8] for s in leaked(texts)]
-    assert mode(setup.history) == 0o600
+    assert {p.name: mode(p) for p in history} == {p.name: 0o600 for p in history}
+    assert mode(setup.log) == 0o700
     assert mode(log_file) == 0o600
     assert all(s not in " ".join(texts) for s in SECRETS)
     assert "upstream refused key sk-M4…ef" in " ".join(texts)  # the echoing relay was reported, masked

@@ -183,7 +183,7 @@ class World:
 
 def config_text(world: World, top: str = "") -> str:
     channels = "".join(world.fill(c.yaml) for c in CHANNELS)
-    return ("timezone: Asia/Shanghai\nhistory:\n  file: api_usage_history.json\n  lock_wait_seconds: 1\n"
+    return ("timezone: Asia/Shanghai\nhistory:\n  folder: api_usage_history\n  lock_wait_seconds: 1\n"
             "http:\n  timeout_seconds: 2\n  retries: 0\n  run_timeout_seconds: 20\n"
             f"heartbeat_url: ${{HEARTBEAT_URL}}\n{top}{channels}{ACCOUNTS}")
 
@@ -227,9 +227,10 @@ class Runner:
 
     def everything(self, setup: Setup, channels: ChannelServer) -> list[str]:
         files = [self.log_file.read_text(encoding="utf-8")]
-        # The history and what lies beside it: its lock, its window file, the metrics state.
-        files += [p.read_text(encoding="utf-8", errors="replace")
-                  for p in sorted(setup.history.parent.glob(setup.history.name + "*"))]
+        # The history folder: its records, its state (alerts, last success), its lock.
+        history = sorted(p for p in setup.log.iterdir() if p.is_file())
+        assert any(p.suffix == ".jsonl" for p in history), history
+        files += [p.read_text(encoding="utf-8", errors="replace") for p in history]
         posted = [r.body.decode("utf-8", "replace") for r in channels.requests]
         return [*self.outputs, *files, *posted]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -27,6 +26,11 @@ class SlowBot(FeishuBotEmulator):
         return super().handle(request)
 
 
+def files(folder: Path) -> dict[str, bytes]:
+    """Every file of the history folder but the lock, by name."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != ".lock"}
+
+
 def wait_for(condition: Callable[[], bool], seconds: float = 15) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -40,7 +44,7 @@ def test_a_signal_while_querying_leaves_the_history_untouched(tmp_path: Path, re
                                                               bot: FeishuBotEmulator, signum: int, code: int) -> None:
     setup = make(tmp_path / "etc", relay.url, bot, http={"timeout_seconds": 10})
     assert run(setup).returncode == 0
-    before = setup.history.read_bytes()
+    before = files(setup.log)
     relay.delay = 5
     seen = len(relay.requests)
     process = popen(setup)
@@ -49,9 +53,9 @@ def test_a_signal_while_querying_leaves_the_history_untouched(tmp_path: Path, re
     _, stderr = process.communicate(timeout=15)
     relay.delay = 0
     assert process.returncode == code, stderr
-    assert setup.history.read_bytes() == before
+    assert files(setup.log) == before
     assert "Traceback" not in stderr
-    assert not [p for p in setup.folder.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in setup.log.iterdir() if p.name.endswith(".tmp")]
     assert run(setup).returncode == 0  # the lock was released
 
 
@@ -70,9 +74,9 @@ def test_a_signal_while_posting_leaves_the_history_fully_written(tmp_path: Path,
         _, stderr = process.communicate(timeout=15)
         bot.delay = 0
     assert process.returncode == code, stderr
-    document = json.loads(setup.history.read_text(encoding="utf-8"))
-    assert document["records"][: len(old)] == old
-    assert [r["account"] for r in document["records"][len(old):]] == ["main", "spare"]
+    records = setup.records()  # every line a whole record
+    assert records[: len(old)] == old
+    assert [(r["seq"], r["account"]) for r in records[len(old):]] == [(2, "main"), (2, "spare")]
 
 
 def test_a_sigterm_while_waiting_for_the_lock_is_143_and_nothing_done(tmp_path: Path, relay: RelayEmulator,
@@ -81,7 +85,8 @@ def test_a_sigterm_while_waiting_for_the_lock_is_143_and_nothing_done(tmp_path: 
     import os
 
     setup = make(tmp_path / "etc", relay.url, bot, history={"lock_wait_seconds": 30})
-    fd = os.open(setup.folder / "api_usage_history.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    setup.log.mkdir(mode=0o700)
+    fd = os.open(setup.log / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         log = tmp_path / "run.log"
@@ -92,4 +97,4 @@ def test_a_sigterm_while_waiting_for_the_lock_is_143_and_nothing_done(tmp_path: 
     finally:
         os.close(fd)
     assert process.returncode == 143, stderr
-    assert relay.requests == [] and bot.requests == [] and not setup.history.exists()
+    assert relay.requests == [] and bot.requests == [] and [p.name for p in setup.log.iterdir()] == [".lock"]

@@ -1,4 +1,5 @@
-"""Clocks that move back, records past the retention, and daylight saving: never a negative or doubled period."""
+"""Clocks that move back, records past the retention, and daylight saving: never a negative or doubled period,
+never a spend lost."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ from zoneinfo import ZoneInfo
 from monitor.collect import AccountResult
 from monitor.config import Account
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from monitor.history import parse_all
 from monitor.redact import fingerprint
-from monitor.report import build, points_of
+from monitor.report import build
 from monitor.report.document import Delivery, document
 from monitor.report.text import render
 from monitor.snapshot import Snapshot
 from monitor.usage import daily_usage
-from tests.conftest import MAIN_KEY
+from tests.conftest import MAIN_KEY, SPARE_KEY
 from tests.faults.helpers import make, run
+from tests.history_support import past
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -40,7 +41,7 @@ def accounts_of(stdout: str) -> dict[str, dict[str, Any]]:
     return {a["name"]: a for a in json.loads(stdout)["accounts"]}
 
 
-def test_a_previous_record_in_the_future_gives_no_period_usage_and_says_why(
+def test_a_previous_record_in_the_future_still_counts_its_usage_and_says_the_clock_moved(
         tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     setup = make(tmp_path / "etc", relay.url, bot)
     future = datetime.now(timezone.utc) + timedelta(hours=3)
@@ -48,22 +49,29 @@ def test_a_previous_record_in_the_future_gives_no_period_usage_and_says_why(
     result = run(setup, "--json")
     assert result.returncode == 0, result.stderr
     period = accounts_of(result.stdout)["main"]["period"]
-    assert period["usage"] is None and period["reason"] == "clock"
-    assert period["elapsed_seconds"] is None or period["elapsed_seconds"] >= 0
-    assert "上次记录的时间晚于现在" in json.dumps(bot.received[0], ensure_ascii=False)
+    # The relay's used went from 1.0000 to 7.66: spent, whatever the clock said. No duration to show.
+    assert (period["kind"], period["usage"], period["elapsed_seconds"], period["reason"]) == (
+        "usage", "6.6600", None, "clock")
+    card = json.dumps(bot.received[0], ensure_ascii=False)
+    assert "本时段用量为：$6.6600（上次记录的时间晚于现在，系统时钟被回调？不计时长）" in card
+    assert "0 小时 0 分钟" not in card
+    # The record of this run follows the one from the future: the order of runs, not of times.
+    assert [r["account"] for r in setup.records()] == ["main", "main", "spare"]
 
 
 def test_a_previous_record_older_than_the_retention_gives_no_period_usage_and_is_pruned(
         tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     setup = make(tmp_path / "etc", relay.url, bot, history={"retention_days": 30})
-    old = datetime.now(timezone.utc) - timedelta(days=31)
-    write_history(setup.history, [record(old, "main", MAIN_KEY, "1.0000")])
+    now = datetime.now(timezone.utc)
+    # main last ran 70 days ago (its month's file is past retention); spare ran this morning, as usual.
+    write_history(setup.history, [record(now - timedelta(days=70), "main", MAIN_KEY, "1.0000"),
+                                  record(now - timedelta(hours=12), "spare", SPARE_KEY, "9.5000", "50.0000")])
     result = run(setup, "--json")
     assert result.returncode == 0, result.stderr
     period = accounts_of(result.stdout)["main"]["period"]
     assert period["usage"] is None and period["reason"] == "too_old"
     assert "上次记录早于保留期" in json.dumps(bot.received[0], ensure_ascii=False)
-    assert [r["account"] for r in setup.records()] == ["main", "spare"]  # the old record was pruned
+    assert [r["account"] for r in setup.records()] == ["spare", "main", "spare"]  # the old record was pruned
 
 
 def one_pass(previous: list[dict[str, Any]], now: datetime, used: str = "7.6600") -> tuple[dict[str, Any], str]:
@@ -71,7 +79,7 @@ def one_pass(previous: list[dict[str, Any]], now: datetime, used: str = "7.6600"
     account = Account("main", "openai-billing", MAIN_KEY, base_url="https://relay.example.com")
     snap = Snapshot("USD", Decimal("20") - Decimal(used), Decimal(used), Decimal("20"))
     result = AccountResult(account, now, fingerprint(MAIN_KEY), snap, None)
-    report = build([result], parse_all(previous), now, NEW_YORK, "en", 90)
+    report = build([result], past(previous), now, NEW_YORK, "en", 90)
     return document(report, 0, Delivery(), True, None)["accounts"][0], render(report)
 
 
@@ -104,12 +112,21 @@ def test_twice_daily_runs_across_dst_count_each_day_once() -> None:
             moment = date.replace(hour=hour, minute=5)
             used += 1
             records.append(record(moment, "main", MAIN_KEY, f"{used:.4f}", total="100.0000"))
-    per_day = daily_usage(points_of(parse_all(records))["main"], NEW_YORK)
+    series = past(records)["main"]
+    per_day = daily_usage(series, NEW_YORK)
     days = sorted(per_day)
     assert days == [datetime(2026, 10, 30).date() + timedelta(days=n) for n in range(5)]
     assert [per_day[d][0] for d in days] == [Decimal(1)] + [Decimal(2)] * 4  # the first day has one interval
     elapsed = [
         (b.time - a.time).total_seconds() / 3600
-        for a, b in zip(points_of(parse_all(records))["main"], points_of(parse_all(records))["main"][1:])
+        for a, b in zip(series.points, series.points[1:])
     ]
     assert all(e > 0 for e in elapsed) and sorted(set(elapsed)) == [12.0, 13.0]  # the night of the change is 13 h
+
+
+def test_two_runs_in_one_second_show_the_usage_without_a_duration_and_no_clock_warning() -> None:
+    now = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
+    line, text = one_pass([record(now, "main", MAIN_KEY, "7.0000")], now)
+    assert (line["period"]["usage"], line["period"]["elapsed_seconds"], line["period"]["reason"]) == (
+        "0.6600", 0, "same_second")
+    assert "Usage this period: $0.6600" in text and "clock" not in text and "0 h 0 min" not in text
