@@ -63,6 +63,8 @@ def changes(report: Report, state: Mapping[str, Any], now: datetime, repeat_hour
             if condition in current and condition not in was:
                 found.append(Change(a.name, condition, True))
             elif condition in was and condition not in current:
+                if condition == "spike" and current & {"low", "exhausted"}:
+                    continue  # a key that is still low or dry: no green "back to usual" card for it
                 found.append(Change(a.name, condition, False))
             elif condition in current and repeat_hours > 0 and now - was[condition] >= timedelta(hours=repeat_hours):
                 found.append(Change(a.name, condition, True, repeat=True))

@@ -282,7 +282,8 @@ def history_export(config: Config, out: IO[str], since: str | None, until: str |
     try:
         start, end = _moment(since, config.timezone), _moment(until, config.timezone)
     except ValueError as exc:
-        _log.error(f"history export: --since/--until: {exc}")
+        _log.error(f"history export: --since/--until: {exc}; give an ISO 8601 time such as "
+                   "2026-11-28T09:00:00+08:00, or a date such as 2026-11-28")
         return Exit.USAGE
     try:
         for line in History(config.history.folder).export(start, end, account):
@@ -325,5 +326,5 @@ def history_import(config: Config, source: str | None, out: IO[str],
                   f"{getattr(exc, 'strerror', None) or exc}")
         return Exit.NO_INPUT
     skipped = f"; {stream.skipped} unreadable, skipped" if stream.skipped else ""
-    out.write(f"history import: {count} records imported into {config.history.folder} ({seq} runs{skipped})")
+    out.write(f"history import: {count} records imported into {config.history.folder} ({seq} runs{skipped})\n")
     return Exit.OK

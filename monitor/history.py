@@ -224,6 +224,9 @@ class History:
         try:
             raw = json.loads(self.state_path.read_bytes())
         except FileNotFoundError:
+            if self.has_records():
+                log.warning("history: %s is missing; starting from an empty state (alerts may be posted once "
+                            "more)", self.state_path)
             return State()
         except (OSError, ValueError) as exc:
             log.warning("history: %s cannot be read (%s); starting from an empty state (alerts may be posted "

@@ -19,6 +19,7 @@ from monitor.records import Record
 BURN_WINDOW = timedelta(days=7)
 MIN_BURN_SPAN = timedelta(hours=24)
 SPIKE_MIN_PERIODS = 4
+_SLACK = 60  # seconds: how much shorter than spike_window_minutes a span may be
 _ZERO = Decimal(0)
 
 
@@ -199,22 +200,23 @@ class Spike:
 
 def spike(series: Series, factor: Decimal, min_amount: Decimal, window: timedelta = timedelta(minutes=30),
           ) -> Spike | None:
-    """Over the span from the newest earlier snapshot at least ``window`` old to the last one: a spend
-    at least ``factor`` times the usual rate (of the week before the span) and at least ``min_amount``;
-    an account idle for a week (usual rate 0) spikes on ``min_amount``."""
+    """Over the last span at least ``window`` long (the steps back to the newest earlier snapshot that old,
+    in the order of runs): a spend at least ``factor`` times the usual rate of the week before it and at
+    least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``. Steps that
+    took no time (or less: the clock moved back) have no rate and are left out of the span."""
     series = series.in_money(series.points[-1].currency)  # CNY against CNY
-    end = len(series) - 1
-    current = series.points[end]
-    start = next((i for i in range(end - 1, -1, -1) if current.time - series.points[i].time >= window), None)
-    if start is None:
-        return None
-    spent = sum((s.spent for s in series.steps[start + 1:] if s is not None), _ZERO)
-    if spent < min_amount:
+    spent, seconds, start = _ZERO, 0.0, len(series) - 1
+    # A minute short of the window still counts: cron starts a check a second or two late or early.
+    while start > 0 and seconds < window.total_seconds() - _SLACK:
+        step_ = series.steps[start]
+        start -= 1
+        if step_ is not None and step_.seconds > 0:
+            spent, seconds = spent + step_.spent, seconds + step_.seconds
+    if seconds < window.total_seconds() - _SLACK or spent < min_amount:
         return None
     usual = usual_rate(series, start)
     if usual is None:
         return None
-    seconds = (current.time - series.points[start].time).total_seconds()
     rate = _per_day(spent, seconds)
     if usual > 0 and rate < Fraction(factor) * usual:
         return None
@@ -223,14 +225,20 @@ def spike(series: Series, factor: Decimal, min_amount: Decimal, window: timedelt
 
 def burn_rate(series: Series, now: datetime) -> Decimal | None:
     """Usage per day over the last 7×24 h (resets and top-ups excluded): the usage of the steps between
-    snapshots of that week over the time they took; None until they took 24 h."""
+    snapshots of that week over the time those snapshots span (a snapshot from the future, written while
+    the clock was ahead, does not stretch it); None until they span 24 h."""
     if not series.points:
         return None
-    steps = [s for _, s in _inside(series, now - BURN_WINDOW, len(series) - 1)]
-    seconds = sum(s.seconds for s in steps if s.seconds > 0)
+    edge = now - BURN_WINDOW
+    inside = [(after, s) for after, s in _inside(series, edge, len(series) - 1)]
+    last = series.points[-1]
+    times = [p.time for p in series.points if edge <= p.time <= now and same_money(p, last)]
+    if not inside or len(times) < 2:
+        return None
+    seconds = (max(times) - min(times)).total_seconds()
     if seconds < MIN_BURN_SPAN.total_seconds():
         return None
-    return _decimal(_per_day(sum((s.spent for s in steps), _ZERO), seconds))
+    return _decimal(_per_day(sum((s.spent for _, s in inside), _ZERO), seconds))
 
 
 def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:

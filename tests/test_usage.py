@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from monitor.report.words import elapsed
-from monitor.usage import Period, Point, Series, burn_rate, days_left, period, sparkline
+from monitor.usage import Period, Point, Series, burn_rate, days_left, period, sparkline, spike
 
 T0 = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 KEEP = timedelta(days=90)
@@ -84,12 +84,46 @@ def test_burn_rate_leaves_out_resets_and_top_ups() -> None:
     assert burn_rate(points, points.points[-1].time) == Decimal(2)
 
 
-def test_a_step_back_in_time_counts_its_usage_but_not_its_time_in_the_burn_rate() -> None:
+def test_a_step_back_in_time_counts_its_usage_but_not_its_time_twice_in_the_burn_rate() -> None:
     # Runs in order: 0 h, 24 h, then a run whose clock read 12 h (it moved back), then 48 h.
     points = Series([pt(0, used="0"), pt(24, used="2"), pt(12, used="3"), pt(48, used="5")])
-    # 5 spent over the steps that took time: 24 h and 36 h (the step back has no rate).
-    assert burn_rate(points, points.points[-1].time) == Decimal(5) / Decimal("2.5")
+    # 5 spent over the 48 hours the snapshots span: the 36 h "step" from 12 h to 48 h is not added to the
+    # 24 h already counted (that would make it 60 h and the rate 2 a day).
+    assert burn_rate(points, points.points[-1].time) == Decimal("2.5")
+
+
+def test_a_snapshot_from_the_future_does_not_stretch_the_burn_rate() -> None:
+    # The third run's clock was a day ahead (72 h); the fourth, at 48 h, is right again.
+    points = Series([pt(0, used="0"), pt(24, used="2"), pt(72, used="3"), pt(48, used="4")])
+    assert burn_rate(points, points.points[-1].time) == Decimal(2)  # 4 over 48 h
 
 
 def test_sparkline_scales_to_the_largest_day_and_leaves_gaps() -> None:
     assert sparkline([Decimal(0), Decimal(1), None, Decimal(2)]) == "▁▅ █"
+
+
+def half_hours(count: int, step: str, start_used: str = "10") -> list[Point]:
+    """A check every half hour (and a second of cron's start-up jitter either way), spending ``step``."""
+    used = Decimal(start_used)
+    found = []
+    for n in range(count):
+        found.append(pt(n / 2 + (n % 3 - 1) / 3600, used=f"{used:f}"))
+        used += Decimal(step)
+    return found
+
+
+def test_a_clock_stepped_back_makes_no_spike_of_the_hours_in_between() -> None:
+    quiet = half_hours(40, "0.2")  # 20 hours at $0.20 a half hour
+    last = quiet[-1]
+    back = Point(last.time - timedelta(hours=10), "aaaa", None, last.used + Decimal("0.2"))  # NTP stepped back
+    assert spike(Series([*quiet, back]), Decimal(3), Decimal(1)) is None
+
+
+def test_a_second_of_jitter_does_not_double_the_span_a_spike_is_judged_over() -> None:
+    points = half_hours(30, "0.06")
+    used = points[-1].used
+    assert used is not None
+    # The next check starts a second early: its previous snapshot is 29 min 59 s old.
+    leak = Point(points[-1].time + timedelta(minutes=29, seconds=59), "aaaa", None, used + Decimal("1.2"))
+    found = spike(Series([*points, leak]), Decimal(3), Decimal(1))
+    assert found is not None and found.usage == Decimal("1.2") and found.elapsed_seconds == 1799

@@ -129,7 +129,7 @@ class Channel(ABC, Generic[S]):
                 if error:
                     label = f"part {index + 1}/{len(parts)}: " if len(parts) > 1 else ""
                     text = self.redactor(f"{label}{error}")
-                    log.error("%s: delivery failed: %s", self.label, text)
+                    log.warning("%s: delivery failed: %s", self.label, text)
                     return Result(self.label, False, sent, text)
                 sent += 1
         except Exception as exc:  # a bug in one channel must not stop the others
