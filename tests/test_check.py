@@ -86,13 +86,13 @@ def week(relay: RelayEmulator, now: datetime | None = None) -> Week:
 
 
 def write(setup: Setup, records: list[dict[str, Any]], alerts: dict[str, Any] | None = None) -> None:
-    """The history folder holding just ``records`` (one run for each time) and the alert state, as
-    `history import` leaves it."""
+    """The history folder holding just ``records`` (one run for each time) and what the Feishu group was
+    told (``alerts``: per account), as `history import` leaves it."""
     shutil.rmtree(setup.log, ignore_errors=True)
     setup.log.mkdir(mode=0o700)
     history = History(setup.log)
     _, seq = history.load(records)
-    history.write_state(State(next_seq=seq + 1, alerts=alerts or {}))
+    history.write_state(State(next_seq=seq + 1, alerts={"feishu": alerts or {}}))
 
 
 def files(setup: Setup) -> dict[str, bytes]:
@@ -125,8 +125,9 @@ def check(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def state(setup: Setup) -> dict[str, Any]:
+    """What the Feishu group was last told, per account."""
     alerts: dict[str, Any] = json.loads((setup.log / "state.json").read_text(encoding="utf-8"))["alerts"]
-    return alerts
+    return alerts.get("feishu", {})
 
 
 def body(message: dict[str, Any]) -> str:

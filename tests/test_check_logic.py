@@ -251,9 +251,11 @@ def test_a_failed_query_keeps_low_and_spike_and_is_no_recovery() -> None:
     state = alerts.next_state(r, state, NOW, found)
     assert set(state["main"]) == {"failed", "low", "spike"}
     assert state["main"]["low"] == "2026-11-28T06:17:00+00:00"  # kept as it was posted
-    # The query works again and the key is still low: only the failure ended.
+    # The query works again and the key is still low: only the failure ended (that the spending is back
+    # to usual is no green news for a key that is still low: it is dropped without a message).
     back = report(account(balance="1.5", low=True))
-    assert changes(back, state) == [("main", "failed", False, False), ("main", "spike", False, False)]
+    assert changes(back, state) == [("main", "failed", False, False)]
+    assert alerts.next_state(back, state, NOW, []) == {"main": {"low": "2026-11-28T06:17:00+00:00"}}
 
 
 def test_a_spike_line_has_the_numbers_and_the_reason() -> None:

@@ -53,7 +53,7 @@ def test_a_previous_record_in_the_future_still_counts_its_usage_and_says_the_clo
     assert (period["kind"], period["usage"], period["elapsed_seconds"], period["reason"]) == (
         "usage", "6.6600", None, "clock")
     card = json.dumps(bot.received[0], ensure_ascii=False)
-    assert "本时段用量为：$6.6600（上次记录的时间晚于现在，系统时钟被回调？不计时长）" in card
+    assert "用量为：$6.6600（上次记录的时间晚于现在：系统时钟被调整过，时长不可知）" in card
     assert "0 小时 0 分钟" not in card
     # The record of this run follows the one from the future: the order of runs, not of times.
     assert [r["account"] for r in setup.records()] == ["main", "main", "spare"]
@@ -129,4 +129,5 @@ def test_two_runs_in_one_second_show_the_usage_without_a_duration_and_no_clock_w
     line, text = one_pass([record(now, "main", MAIN_KEY, "7.0000")], now)
     assert (line["period"]["usage"], line["period"]["elapsed_seconds"], line["period"]["reason"]) == (
         "0.6600", 0, "same_second")
-    assert "Usage this period: $0.6600" in text and "clock" not in text and "0 h 0 min" not in text
+    assert "Usage: $0.6600 (in the same second as the previous run)" in text
+    assert "clock" not in text and "0 h 0 min" not in text
