@@ -425,7 +425,7 @@ class History:
         self.write_state(state)
         aside = legacy.with_name(f"{legacy.name}.imported-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}")
         os.rename(legacy, aside)
-        log.info("history: %d records of %s imported into %s%s; the file is kept as %s", count, legacy,
+        log.warning("history: %d records of %s imported into %s%s; the file is kept as %s", count, legacy,
                     self.folder, f" ({stream.skipped} unreadable, skipped)" if stream.skipped else "", aside)
         return None
 

@@ -174,7 +174,7 @@ def test_dingtalk_keeps_20_messages_a_minute() -> None:
 
 
 def test_wecom_markdown_is_split_on_account_boundaries_within_4096_bytes() -> None:
-    big = report(count=60, name="企业微信测试账户名称")
+    big = report(count=90, name="企业微信测试账户名称")
     with WeComRobot() as robot:
         result = send(WeComSettings(robot.webhook_url), from_report(big))
     assert result.delivered and result.parts >= 3
@@ -182,7 +182,7 @@ def test_wecom_markdown_is_split_on_account_boundaries_within_4096_bytes() -> No
     assert all(len(c.encode()) <= 4096 for c in contents) and robot.largest <= 4096
     assert max(len(c.encode()) for c in contents) > 3000  # packed, not one account a message
     names = [line for c in contents for line in c.splitlines() if "企业微信测试账户名称" in line]
-    assert len(names) == 60  # every account once, none cut in two
+    assert len(names) == 90  # every account once, none cut in two
     assert "（第 1/" in contents[0] and "合计剩余" in contents[-1]
 
 

@@ -149,7 +149,8 @@ def line(name: str, ok: bool = True, **changes: object) -> AccountReport:
         period=Period(kind="usage", since=NOW - timedelta(hours=12), elapsed_seconds=43200,
                       usage=Decimal("1.234567")) if ok else None,
         burn_rate=Decimal("2.5") if ok else None, days_left=Decimal("4.938271") if ok else None, trend=(),
-        low_balance=False, low_days=False, threshold=Decimal("5"))
+        low_balance=False, low_days=False, threshold=Decimal("5"),
+        step_usage=Decimal("0.123457") if ok else None)
     fields.update(changes)
     return AccountReport(**fields)  # type: ignore[arg-type]
 
@@ -167,7 +168,7 @@ def test_an_account_gives_every_amount_exactly_and_its_forecast_in_seconds() -> 
     ids = ("main", "openai-billing", "USD")
     p = "api_balance_monitor_"
     assert found[(p + "balance", ids)] == 12.345678 and found[(p + "used", ids)] == 7.654322
-    assert found[(p + "limit", ids)] == 20 and found[(p + "period_usage", ids)] == 1.234567
+    assert found[(p + "limit", ids)] == 20 and found[(p + "period_usage", ids)] == 0.123457  # since the previous snapshot
     assert found[(p + "burn_rate_per_day", ids)] == 2.5
     assert found[(p + "time_left_seconds", ids)] == pytest.approx(4.938271 * 86400)
     assert found[(p + "up", ("main", "openai-billing"))] == 1
@@ -182,7 +183,7 @@ def test_failed_unlimited_and_unknown_values_are_absent_never_zero() -> None:
         line("broken", ok=False),
         line("unlimited", balance=None, total=None, unlimited=True, days_left=None, burn_rate=Decimal("0.5")),
         line("new", period=Period(kind="first", since=None, elapsed_seconds=None, usage=None), burn_rate=None,
-             days_left=None, used=None, total=None),
+             days_left=None, used=None, total=None, step_usage=None),
     )
     found = as_dict(report, code=3, last=None)
     by_account: dict[str, set[str]] = {}
@@ -200,9 +201,11 @@ def test_failed_unlimited_and_unknown_values_are_absent_never_zero() -> None:
 
 
 def test_alert_conditions_follow_the_report() -> None:
-    assert alert_conditions(line("a")) == {"low": False, "failed": False, "spike": False}
-    assert alert_conditions(line("a", low_days=True)) == {"low": True, "failed": False, "spike": False}
-    assert alert_conditions(line("a", ok=False)) == {"low": False, "failed": True, "spike": False}
+    none = {"low": False, "exhausted": False, "failed": False, "spike": False}
+    assert alert_conditions(line("a")) == none
+    assert alert_conditions(line("a", low_days=True)) == {**none, "low": True}
+    assert alert_conditions(line("a", ok=False)) == {**none, "failed": True}
+    assert alert_conditions(line("a", exhausted=True, low_balance=True)) == {**none, "low": True, "exhausted": True}
 
 
 def test_a_damaged_state_file_means_an_unknown_last_success(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_a_failed_query_is_up_0_and_alert_failed_with_no_amounts(relay: RelayEmu
     found = samples(target.read_text(encoding="utf-8"))
     spare = {(n, dict(ls).get("condition")): v for (n, ls), v in found.items() if ("account", "spare") in ls}
     assert spare == {(P + "up", None): 0, (P + "alert", "failed"): 1, (P + "alert", "low"): 0,
-                     (P + "alert", "spike"): 0}
+                     (P + "alert", "exhausted"): 0, (P + "alert", "spike"): 0}
 
 
 def test_the_last_success_is_carried_over_across_failed_runs(relay: RelayEmulator, tmp_path: Path) -> None:
