@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -65,7 +65,8 @@ class Day:
     def at(self, hour: int, minute: int) -> Run:
         return next(r for r in self.runs if r.at == (hour, minute))
 
-    def posted(self, skip: frozenset[tuple[int, int]] | set[tuple[int, int]] = frozenset()) -> list[tuple[tuple[int, int], str]]:
+    def posted(self, skip: Iterable[tuple[int, int]] = ()) -> list[tuple[tuple[int, int], str]]:
+        skip = set(skip)
         return [(r.at, text) for r in self.runs if r.at not in skip for text in r.feishu]
 
 
