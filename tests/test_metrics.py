@@ -168,7 +168,7 @@ def test_an_account_gives_every_amount_exactly_and_its_forecast_in_seconds() -> 
     ids = ("main", "openai-billing", "USD")
     p = "api_balance_monitor_"
     assert found[(p + "balance", ids)] == 12.345678 and found[(p + "used", ids)] == 7.654322
-    assert found[(p + "limit", ids)] == 20 and found[(p + "period_usage", ids)] == 0.123457  # since the previous snapshot
+    assert found[(p + "limit", ids)] == 20 and found[(p + "period_usage", ids)] == 0.123457
     assert found[(p + "burn_rate_per_day", ids)] == 2.5
     assert found[(p + "time_left_seconds", ids)] == pytest.approx(4.938271 * 86400)
     assert found[(p + "up", ("main", "openai-billing"))] == 1

@@ -224,9 +224,6 @@ def test_a_day_of_cron_tells_each_change_once_and_retries_only_the_broken_channe
     assert day.at(21, 5).code == 1 and day.at(21, 5).stdout == ""  # delivered everywhere: nothing mailed
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "finding: after the clock steps back, the spike span starts at the newest snapshot >= 30 min older by "
-    "time, so it sums every step since (10 h of spend) over a 30-60 min span: a false spike, @all"))
 def test_the_clock_stepped_back_posts_nothing_new(day: Day) -> None:
     """14:17-15:17 run with the clock 10 hours behind (fake 04:17-05:17, after the 03:47 check): nothing
     changed at the relay but the usual spend, so Feishu hears nothing and the exit code stays as it was
