@@ -14,6 +14,7 @@ nothing of ``monitor.usage``. Two accounts on the loopback relay: ``main`` (open
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -33,9 +34,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 from hypothesis import HealthCheck, given, settings
+from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from requests.structures import CaseInsensitiveDict
 
 from monitor.commands import history_export
 from monitor.config import Config, load
@@ -53,6 +56,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 10, 1, 0, 0, 5, tzinfo=timezone.utc)
 SPAN = timedelta(days=6, hours=20)  # the most the runs' true times cover
 WEEK = timedelta(days=7)
+LOW_DAYS = {"main": 3, "purse": 400}  # the config's low_days: the purse's is high enough to fire now and then
 DAY = 86400
 
 
@@ -134,7 +138,7 @@ def period(series: list[Rec], command: str) -> dict[str, Any]:
     first = series[start]
     seconds = int((series[-1].time - first.time).total_seconds())
     steps = pairs(series[start:])
-    usages = [p.usage for p in steps if p.kind == "usage"]
+    usages = [p.usage for p in steps if p.kind == "usage" and p.usage is not None]
     topups = [p.topup for p in steps if p.topup is not None]
     usage = sum(usages, Decimal(0)) if usages else None
     topup = sum(topups, Decimal(0)) if topups else None
@@ -186,7 +190,7 @@ def expected_account(series: list[Rec], command: str, now: datetime) -> dict[str
     current = series[-1]
     rate = burn_rate(series, now)
     left = None if rate is None or rate <= 0 else Fraction(max(current.balance, Decimal(0))) / rate
-    low_days = left is not None and left < 3
+    low_days = left is not None and left < LOW_DAYS[current.account]
     return {
         "name": current.account, "provider": current.provider, "ok": True, "error": None, "currency": "USD",
         "balance": money(current.balance), "used": money(current.used), "total": money(current.total),
@@ -210,6 +214,12 @@ class Model:
         return [r for r in sorted(self.records, key=lambda r: r.seq) if r.account == account]
 
 
+def event(text: str) -> None:
+    """What the plans reach, for ``pytest --hypothesis-show-statistics`` (nothing outside ``@given``)."""
+    with contextlib.suppress(InvalidArgument):
+        hypothesis_event(text)
+
+
 # --- the bench: the relay, the configs, the runs ---------------------------------------------------------
 
 
@@ -218,6 +228,8 @@ timezone: Asia/Shanghai
 history:
   folder: api_usage_history
   check_retention_days: 30
+http:
+  max_workers: 1
 defaults:
   provider: openai-billing
   base_url: {url}
@@ -232,6 +244,7 @@ accounts:
     url: {url}/v1/dashboard/billing/subscription
     balance: hard_limit_usd
     currency: USD
+    low_days: 400
 """
 
 
@@ -253,7 +266,7 @@ class InProcess(requests.adapters.BaseAdapter):
         super().__init__()
         self.relay = relay
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         url = urlsplit(request.url or "")
         body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
         answer = self.relay.handle(Request(request.method or "GET", url.path + (f"?{url.query}" if url.query else ""),
@@ -387,11 +400,11 @@ def break_a_line(log: Path, model: Model, pick: int) -> None:
     places = [0, len(text) - 1, *(m.start() for m in re.finditer(rb'"\w+": ', text)),
               *(m.end() - 2 for m in re.finditer(rb'"\w+": ', text))]
     at = places[(pick // len(found)) % len(places)]
-    data = bytearray(path.read_bytes())
-    data[start + at] = ord("#")
-    path.write_bytes(bytes(data))
+    edited = bytearray(path.read_bytes())
+    edited[start + at] = ord("#")
+    path.write_bytes(bytes(edited))
     with pytest.raises(ValueError):
-        json.loads(bytes(data[start:start + len(text)]))
+        json.loads(bytes(edited[start:start + len(text)]))
     model.records = [r for r in model.records if (r.seq, r.account) != (value["seq"], value["account"])]
 
 
@@ -426,6 +439,8 @@ def crash(log: Path, command: str, now: datetime, how: tuple[str, int, int], sta
     # The records whose whole text survived land: a line cut short is lost. A whole record that lost only
     # its newline is a record (the next run's repair keeps it, and every reader reads it).
     lost = {r.account for r, end in zip(written, ends) if keep < end - 1}
+    how_cut = ", a whole one without its newline" if keep + 1 in ends else ", one cut short" if keep not in ends else ""
+    event(f"crash: {len(lost)} of {len(written)} records lost{how_cut}")
     model.records = [r for r in model.records if not (r.seq == written[0].seq and r.account in lost)]
 
 
@@ -451,7 +466,7 @@ def play(bench: Bench, plan: list[Step]) -> None:
     relay.tokens.clear()
     relay.tokens.update({KEY_A[3:]: Token(total=Decimal("1000"), used=Decimal("12.345678")),
                          KEY_B[3:]: Token(total=Decimal("300"), used=Decimal("1.5")),
-                         KEY_P[3:]: Token(total=Decimal("500.000001"), used=Decimal(0))})
+                         KEY_P[3:]: Token(total=Decimal("100.000001"), used=Decimal(0))})
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "log"
         configs = {k: dataclasses.replace(c, history=dataclasses.replace(
@@ -474,7 +489,7 @@ def play(bench: Bench, plan: list[Step]) -> None:
                 purse.total += step.purse_topup
             else:
                 purse.total -= step.purse
-            assert token.total - token.used > 100 and purse.total > 100  # never low: the plan's bounds
+            assert token.total - token.used > 100 and purse.total > 1  # never exhausted: the plan's bounds
             if step.break_line is not None:
                 break_a_line(log, model, step.break_line)
             if step.state is not None:
@@ -490,10 +505,16 @@ def play(bench: Bench, plan: list[Step]) -> None:
                      Rec(seq, now, "purse", step.command, fingerprint(KEY_P), "json", purse.total, None, None)]
             want = [expected_account([*model.series(r.account), r], step.command, now) for r in fresh]
             trends = [trend([*model.series(r.account), r], now) for r in fresh]
+            for w in want:  # what the plans reach (pytest --hypothesis-show-statistics)
+                p = w["period"]
+                event(f"{w['name']}: {p['kind']}{' approximate' if p['approximate'] else ''}, {p['reason']}")
+                event(f"{w['name']}: burn rate {'known' if w['burn_rate_per_day'] else 'null'}"
+                      f"{', low_days' if w['low_days'] else ''}")
 
             config = configs[key]
-            outcome: Outcome = run_once(config, bench.redactors[key], now, hooks=hooks(bench, config, bench.redactors[key]),
-                                       command=step.command)
+            redactor = bench.redactors[key]
+            hooked = hooks(bench, config, redactor)
+            outcome: Outcome = run_once(config, redactor, now, command=step.command, hooks=hooked)
             where = f"run {n + 1} ({step.command} at {now.isoformat()}, seq {seq})"
             assert outcome.exit_code & ~1 == 0, where
             assert outcome.document["accounts"] == want, where
@@ -507,7 +528,8 @@ def play(bench: Bench, plan: list[Step]) -> None:
             assert got == [exported(r) for r in sorted(model.records, key=lambda r: (r.seq, r.account))], where
 
 
-@settings(max_examples=int(os.environ.get("H18_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=int(os.environ.get("H18_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(plan=plans())
 def test_the_history_is_what_the_model_of_the_spec_says(bench: Bench, plan: list[Step]) -> None:
     play(bench, plan)
@@ -526,3 +548,15 @@ def test_a_record_that_lost_only_its_newline_is_read_and_its_seq_not_reused(benc
 def test_a_last_record_that_lost_only_its_newline_is_in_the_next_runs_period(bench: Bench) -> None:
     """The same for the run's last record: the next run measured the purse's period from the run before."""
     play(bench, [Step("report"), Step("check", crash=("edge", 1, -1)), Step("check")])
+
+
+H = 3600
+
+
+def test_the_week_of_the_burn_rate_ends_at_the_first_step_that_began_before_it(bench: Bench) -> None:
+    """SPEC-silent, the code's reading: going back in seq order, the week ends at the first step whose first
+    snapshot is older than 7x24 h by the clock, even when a step before it (a clock a day ahead) is not."""
+    spend = Decimal("1.000001")
+    play(bench, [Step("report", gap=0), Step("check", gap=12 * H, spend=spend),
+                 Step("check", gap=H, offset=DAY, spend=spend), Step("check", gap=H, offset=-DAY, spend=spend),
+                 Step("check", gap=H, spend=spend), Step("report", gap=6 * DAY + 5 * H, spend=spend)])
