@@ -13,7 +13,8 @@ reports down to the records it must keep (each account's newest successful repor
 
 A line that cannot be read costs that line: it is skipped (a warning names the file and line, once) and
 kept as it is. A torn last line (a crash mid-append) is skipped, and cut off by the next run before it
-appends. Nothing here ever deletes a record within retention.
+appends; a last line that lost only its newline is a whole record: read, and given its newline. Nothing
+here ever deletes a record within retention.
 """
 
 from __future__ import annotations
@@ -248,7 +249,8 @@ class History:
         lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")  # a hand edit may add a byte-order mark
         if lines[-1]:  # no newline at the end: a crash cut the last append short
             loaded.torn.append(path)
-        lines.pop()
+        if _seq_of(lines[-1]) is None:  # cut short (or empty): skipped. A whole record that lost only its
+            lines.pop()  # newline is read, as export reads it and as the repair keeps it (with its newline)
         try:  # one parse for the whole file; line by line only when a line is bad
             filled = [n for n, t in enumerate(lines, 1) if t.strip()]
             values = json.loads(b"[" + b",".join(lines[n - 1] for n in filled) + b"]")
@@ -509,7 +511,7 @@ def _last_seq(path: Path, loaded: Loaded) -> int:
         tail = handle.read()
     if tail and not tail.endswith(b"\n"):
         loaded.torn.append(path)
-    for text in reversed(tail.split(b"\n")[:-1]):
+    for text in reversed(tail.split(b"\n")):  # the last piece too: a whole record without its newline
         seq = _seq_of(text)
         if seq is not None:
             return seq
