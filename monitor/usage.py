@@ -225,20 +225,22 @@ def spike(series: Series, factor: Decimal, min_amount: Decimal, window: timedelt
 
 def burn_rate(series: Series, now: datetime) -> Decimal | None:
     """Usage per day over the last 7×24 h (resets and top-ups excluded): the usage of the steps between
-    snapshots of that week over the time those snapshots span (a snapshot from the future, written while
-    the clock was ahead, does not stretch it); None until they span 24 h."""
+    snapshots of that week (going back in the order of runs, up to the first taken before it) over the
+    time those snapshots span; a snapshot from the future (the clock was ahead) does not stretch it, nor
+    does one from a clock set back count its hours twice. None until they span 24 h."""
     if not series.points:
         return None
-    edge = now - BURN_WINDOW
-    inside = [(after, s) for after, s in _inside(series, edge, len(series) - 1)]
-    last = series.points[-1]
-    times = [p.time for p in series.points if edge <= p.time <= now and same_money(p, last)]
-    if not inside or len(times) < 2:
+    first = len(series) - 1
+    while first > 0 and series.points[first - 1].time >= now - BURN_WINDOW:
+        first -= 1
+    week = series.points[first:]
+    last = week[-1]
+    times = [p.time for p in week if p.time <= now and same_money(p, last)]
+    if len(times) < 2 or (max(times) - min(times)) < MIN_BURN_SPAN:
         return None
-    seconds = (max(times) - min(times)).total_seconds()
-    if seconds < MIN_BURN_SPAN.total_seconds():
-        return None
-    return _decimal(_per_day(sum((s.spent for _, s in inside), _ZERO), seconds))
+    spent = sum((s.spent for a, b, s in zip(week, week[1:], series.steps[first + 1:])
+                 if s is not None and same_money(a, last) and same_money(b, last)), _ZERO)
+    return _decimal(_per_day(spent, (max(times) - min(times)).total_seconds()))
 
 
 def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:

@@ -160,19 +160,19 @@ def period(series: list[Rec], command: str) -> dict[str, Any]:
 
 def burn_rate(series: list[Rec], now: datetime) -> Fraction | None:
     """SPEC: the usage inside the last 7x24 h (resets and top-ups excluded) over the hours those records
-    span, steps without a positive elapsed time left out of the denominator; null under 24 h. A step is
-    inside when its first snapshot is; going back in seq order, the week ends at the first step that is
-    not (the code's reading: SPEC-silent on a clock that jumps across the week's edge)."""
-    inside: list[Pair] = []
-    for a, b in reversed(list(zip(series, series[1:]))):
-        if a.time < now - WEEK:
-            break
-        inside.append(pair(a, b))
-    seconds = sum(Fraction(p.seconds) for p in inside if p.seconds > 0)
-    if seconds < DAY:
+    span; null under 24 h. Going back in seq order, the week ends at the first snapshot older than 7x24 h
+    by the clock (the code's reading: SPEC-silent on a clock that jumps across the week's edge); the span
+    is from the earliest to the latest of its snapshots, one from the future (after now) left out."""
+    first = len(series) - 1
+    while first > 0 and series[first - 1].time >= now - WEEK:
+        first -= 1
+    week = series[first:]
+    times = [r.time for r in week if r.time <= now]
+    if len(times) < 2 or max(times) - min(times) < timedelta(seconds=DAY):
         return None
-    spent = sum((Fraction(p.usage) for p in inside if p.kind == "usage" and p.usage is not None), Fraction(0))
-    return spent * DAY / seconds
+    pairs = [pair(a, b) for a, b in zip(week, week[1:])]
+    spent = sum((Fraction(p.usage) for p in pairs if p.kind == "usage" and p.usage is not None), Fraction(0))
+    return spent * DAY / Fraction(int((max(times) - min(times)).total_seconds()))
 
 
 def trend(series: list[Rec], now: datetime) -> tuple[Decimal | None, ...]:
