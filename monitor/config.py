@@ -193,6 +193,13 @@ class Account:
     divisor: Decimal = Decimal("1")
     hard_limit: str = "total"  # openai-billing: what hard_limit_usd means, "total" or "remaining"
     management_key: str | None = None  # openrouter: the account's management key (a secret), for /api/v1/credits
+    # new-api-admin (a relay site as its admin sees it; reference/operators.md §1):
+    access_token: str | None = None  # the admin's system access token (系统访问令牌), a secret
+    user_id: str | None = None  # that admin's numeric user id, sent as ``user_header``
+    user_header: str = "New-Api-User"  # forks renamed it (Veloera-User, Rix-Api-User, …)
+    watch: tuple[str, ...] = ("channels",)  # channels, users
+    refresh: bool = False  # refresh each enabled channel's balance first, one request per channel
+    user_low_balance: Decimal | None = None  # users below this are low (None: low_balance)
 
     @property
     def host(self) -> str:
@@ -224,6 +231,7 @@ class Config:
 
         found = [v for a in self.accounts for v in key_variants(a.api_key)]
         found += [a.management_key for a in self.accounts if a.management_key]
+        found += [a.access_token for a in self.accounts if a.access_token]
         for entry in self.channels:
             found += entry.settings.secrets()
         if self.heartbeat_url:
@@ -288,6 +296,37 @@ def _divisor(value: Any) -> Decimal:
 
 
 HARD_LIMITS = ("total", "remaining")
+WATCHABLE = ("channels", "users")
+
+
+def _watch(value: Any) -> tuple[str, ...]:
+    found = _string_list(value)
+    for item in found:
+        if item not in WATCHABLE:
+            raise ValueError(f"{item!r} is not channels or users{_did_you_mean(item, WATCHABLE)}")
+    if not found:
+        raise ValueError("must list channels, users or both")
+    return tuple(dict.fromkeys(found))
+
+
+def _user_id(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, int) and not isinstance(value, bool) else _nonempty(value)
+    if not text.isascii() or not text.isdigit():
+        raise ValueError("must be the admin's numeric user id (e.g. 1), not a user name")
+    return text
+
+
+def _header_name(value: Any) -> str:
+    text = _nonempty(value)
+    if not re.fullmatch(r"[A-Za-z0-9-]+", text):
+        raise ValueError(f"must be an HTTP header name such as New-Api-User, not {text!r}")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {_type_name(value)}")
+    return value
 
 
 def _hard_limit(value: Any) -> str:
@@ -506,12 +545,20 @@ ACCOUNT_KEYS: dict[str, Check] = {
     "divisor": _divisor,
     "hard_limit": _hard_limit,
     "management_key": _nonempty,
+    "access_token": _nonempty,
+    "user_id": _user_id,
+    "user_header": _header_name,
+    "watch": _watch,
+    "refresh": _bool,
+    "user_low_balance": _money,
 }
 # The keys that describe one provider's endpoint or money: an account takes them from ``defaults`` only
 # when it uses ``defaults.provider`` (a DeepSeek account must never send its key to the relay's host,
 # and an OpenRouter account must never be relabelled CNY because the relays are).
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
-                           "divisor", "management_key"})
+                           "divisor", "management_key", "access_token", "user_id", "user_header", "watch",
+                           "refresh", "user_low_balance"})
+ADMIN_KEYS = ("access_token", "user_id", "user_header", "watch", "refresh", "user_low_balance")  # new-api-admin only
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
 TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
@@ -938,6 +985,10 @@ class _Builder:
             if "management_key" in values and provider != "openrouter":
                 where = (*path, "management_key") if "management_key" in given else ("defaults", "management_key")
                 self.problem(where, f"applies only to the provider openrouter, not {provider}")
+            for key in ADMIN_KEYS:
+                if key in values and provider != "new-api-admin":
+                    where = (*path, key) if key in given else ("defaults", key)
+                    self.problem(where, f"applies only to the provider new-api-admin, not {provider}")
             account = self.account(path, values, failed, provider, seen)
             if account:
                 accounts.append(account)
@@ -946,7 +997,10 @@ class _Builder:
     def account(
         self, path: tuple[str | int, ...], values: dict[str, Any], failed: set[str], provider: str, seen: dict[str, int]
     ) -> Account | None:
-        for required in ("name", "api_key"):
+        # A site provider signs in with its own admin credential (access_token) instead of an api_key.
+        needs_key = provider not in PROVIDERS or PROVIDERS[provider].needs_key
+        credential = "api_key" if needs_key else "access_token"
+        for required in ("name", credential):
             if required not in values and required not in failed:
                 self.problem(path, f"missing {required}")
         name = values.get("name")
@@ -966,8 +1020,9 @@ class _Builder:
                 self.problem(path, f"provider {provider} needs balance (the dotted path of the balance in the answer)")
         elif info.default_base_url is None and "base_url" not in values and "base_url" not in failed:
             self.problem(path, f"provider {provider} needs base_url (the relay's address, e.g. https://relay.example.com)")
-        if not {"name", "api_key"} <= set(values) or failed:
+        if not {"name", credential} <= set(values) or failed:
             return None
+        values.setdefault("api_key", "")
         values["provider"] = provider
         return Account(**values)
 

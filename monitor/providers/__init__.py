@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from monitor.config import Account
     from monitor.http import HttpClient
-    from monitor.snapshot import Snapshot
+    from monitor.snapshot import Item, Snapshot
 
-Fetch = Callable[["Account", "HttpClient"], "Snapshot"]
+Fetch = Callable[["Account", "HttpClient"], "Snapshot | list[Item]"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class ProviderInfo:
     module: str
     default_base_url: str | None  # None: the account must give base_url (or url)
     needs_url: bool = False  # the json provider takes a full url instead of a base_url
+    site: bool = False  # fetch returns a list of ``Item``s (one account each), not one ``Snapshot``
+    needs_key: bool = True  # False: an admin credential of its own (``access_token``) instead of ``api_key``
 
 
 PROVIDERS: dict[str, ProviderInfo] = {
@@ -30,6 +32,8 @@ PROVIDERS: dict[str, ProviderInfo] = {
     "siliconflow": ProviderInfo("monitor.providers.siliconflow", "https://api.siliconflow.cn"),
     "openrouter": ProviderInfo("monitor.providers.openrouter", "https://openrouter.ai"),
     "litellm": ProviderInfo("monitor.providers.litellm", None),  # a proxy of your own: base_url is required
+    # A relay as its admin sees it: every upstream channel and every user (reference/operators.md §1).
+    "new-api-admin": ProviderInfo("monitor.providers.new_api_admin", None, site=True, needs_key=False),
     "json": ProviderInfo("monitor.providers.generic_json", None, needs_url=True),
 }
 
@@ -45,7 +49,7 @@ def base_url(account: Account) -> str:
 
 
 def fetcher(provider: str) -> Fetch:
-    """The ``fetch(account, http) -> Snapshot`` function of a provider."""
+    """The ``fetch(account, http)`` function of a provider: a ``Snapshot``, or a site's list of ``Item``s."""
     module = importlib.import_module(PROVIDERS[provider].module)
     fetch: Fetch = module.fetch
     return fetch
