@@ -132,9 +132,12 @@ def summary_lines(report: Report, history_problem: str | None = None) -> list[st
 
 def render(report: Report, history_problem: str | None = None) -> str:
     """The whole report as text for a terminal or a mail from cron."""
+    from monitor.report.site import sections
+
     out = [title(report), ""]
-    for a in report.accounts:
-        out.append(status_line(a))
-        out += [f"  {line}" for line in detail_lines(a, report.language)]
+    for section in sections(report):
+        if section.heading:
+            out.append(section.heading)
+        out += [f"  {line}" for line in section.lines]
     out += ["", *summary_lines(report, history_problem), *footnote_lines(report)]
     return "\n".join(out) + "\n"
