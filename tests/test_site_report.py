@@ -92,3 +92,15 @@ def test_every_other_channel_renders_the_site_within_its_limits() -> None:
                      TelegramSettings("123456:ABCdef", "-100123")):
         parts = make(ChannelEntry(settings.kind, settings), Redactor()).render(message)
         assert len(parts) == 1, settings.kind
+
+
+def test_a_check_lists_at_most_twenty_changes_of_a_site_and_counts_the_rest() -> None:
+    from monitor import alerts
+
+    report = site_report([user(n, "0") for n in range(150)] + [channel(1, "2")])
+    found = alerts.changes(report, {}, NOW, 0)
+    lines = alerts.lines(report, found)
+    assert len(lines) == alerts.SITE_LINES + 1
+    assert lines[-1] == "……中转站A：另有 131 项变化（完整列表见 --json 和 history 命令）"
+    state = alerts.next_state(report, {}, NOW, found)
+    assert len(state) == 151  # every item's alert is kept, listed or counted
