@@ -3,6 +3,7 @@ fits one part even when every one of 200 channels and 2,000 users is low."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -104,3 +105,25 @@ def test_a_check_lists_at_most_twenty_changes_of_a_site_and_counts_the_rest() ->
     assert lines[-1] == "……中转站A：另有 131 项变化（完整列表见 --json 和 history 命令）"
     state = alerts.next_state(report, {}, NOW, found)
     assert len(state) == 151  # every item's alert is kept, listed or counted
+
+
+def test_long_names_errors_and_spikes_still_fit_one_card() -> None:
+    from monitor.report import AccountReport
+
+    long = "很长的上游渠道名称" * 7
+    error = "balance refresh failed: " + "上游返回了一个很长的错误说明" * 12
+    items = [Item("channel", f"{long[:59]}{n}", f"channel:{n}", None, error) for n in range(200)]
+    items += [user(n, "0.5") for n in range(2000)]
+    report = site_report(items)
+    # Every user also spiking, with a week of history: the longest lines an item can have.
+    from monitor.usage import Spike
+
+    fat = [dataclasses.replace(a, spike=Spike(Decimal("12.3456"), 5400, Decimal("197.5"), Decimal("1.2")),
+                               burn_rate=Decimal("3.21"), days_left=Decimal("0.2"),
+                               trend=(Decimal(1), Decimal(2), Decimal(3), Decimal(4), Decimal(5), Decimal(6),
+                                      Decimal(7)))
+           if isinstance(a, AccountReport) and a.kind == "user" else a for a in report.accounts]
+    report = dataclasses.replace(report, accounts=tuple(fat))
+    for language in ("zh", "en"):
+        built = cards(dataclasses.replace(report, language=language), feishu.fits, mentions=["all"], keyword="余额")
+        assert len(built) == 1

@@ -14,9 +14,11 @@ from monitor.report import AccountReport, Report
 from monitor.report.text import detail_lines, status_line
 from monitor.report.words import WORDS, localised, money
 
-# Items listed per site and kind; the others that need a look are counted in one line. Chosen so that a
-# site whose every item is low still fits one Feishu card (20 KB) beside its summary.
+# Items listed per site and kind; the others that need a look are counted in one line. With the bytes
+# the listed items' lines may take (whatever their names, errors or spikes), a site whose every item needs
+# a look still fits one Feishu card (20 KB, markup and escaping included) beside its summary.
 SHOWN = {"channel": 12, "user": 8}
+BUDGET = {"channel": 6_000, "user": 5_000}  # UTF-8 bytes of the listed items' text, per site and kind
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,16 @@ def site_sections(name: str, accounts: Sequence[AccountReport], language: str) -
     out = [Section(f"{mark} {name}{warn}", tuple(lines))]
     for kind, items in (("channel", channels), ("user", users)):
         flagged = sorted((a for a in items if needs_look(a)), key=_urgency)
+        shown, budget = 0, BUDGET[kind]
         for a in flagged[: SHOWN[kind]]:
-            out.append(Section(status_line(a), tuple(detail_lines(a, language))))
-        hidden = len(flagged) - SHOWN[kind]
+            section = Section(status_line(a), tuple(detail_lines(a, language)))
+            size = sum(len(text.encode("utf-8")) + 1 for text in (section.heading, *section.lines))
+            if size > budget:
+                break
+            budget -= size
+            shown += 1
+            out.append(section)
+        hidden = len(flagged) - shown
         if hidden > 0:
             out.append(Section("", (w[f"site_more_{kind}s"].format(count=hidden),)))
     return out
