@@ -60,12 +60,15 @@ def fetch(account: Account, http: HttpClient) -> list[Item]:
     item fail with the reason; when nothing could be read the whole entry fails (``ProviderError``)."""
     base = base_url(account)
     headers = _headers(account)
+    secrets: list[str] = []  # what the rows carry, handed to the redactor at once (one compile, not two)
     parts: list[tuple[str, Callable[[], list[Item]]]] = []
     if "channels" in account.watch:
-        parts.append(("channels", lambda: _channels(account, http, base, headers)))
+        parts.append(("channels", lambda: _channels(account, http, base, headers, secrets)))
     if "users" in account.watch:
-        parts.append(("users", lambda: _users(http, base, headers)))
+        parts.append(("users", lambda: _users(http, base, headers, secrets)))
     outcomes = http.together(*(_caught(call) for _, call in parts))
+    if secrets:
+        http.redactor.add(*secrets)  # before any item's error is shown (collect redacts them)
     items: list[Item] = []
     problems: list[str] = []
     for (what, _), (found, error) in zip(parts, outcomes):
@@ -187,16 +190,14 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _guard(http: HttpClient, rows: list[dict[str, Any]], *fields: str) -> None:
-    """Every secret the rows carry, handed to the run's redactor at once (never shown, whatever echoes it)."""
+def _secrets(rows: list[dict[str, Any]], field: str) -> list[str]:
+    """Every secret the rows carry in ``field``, for the run's redactor (never shown, whatever echoes it)."""
     found: list[str] = []
     for row in rows:
-        for name in fields:
-            value = row.get(name)
-            if isinstance(value, str) and value.strip():
-                found += [value, *value.split("\n")]  # a multi-key channel holds one key per line
-    if found:
-        http.redactor.add(*found)
+        value = row.get(field)
+        if isinstance(value, str) and value.strip():
+            found += [value, *value.split("\n")]  # a multi-key channel holds one key per line
+    return found
 
 
 def _name(value: Any, ident: int) -> str:
@@ -215,9 +216,10 @@ class _Refreshed:
     error: str | None = None
 
 
-def _channels(account: Account, http: HttpClient, base: str, headers: Mapping[str, str]) -> list[Item]:
+def _channels(account: Account, http: HttpClient, base: str, headers: Mapping[str, str],
+              secrets: list[str]) -> list[Item]:
     shape, rows = _rows(http, base, "/api/channel/", headers)
-    _guard(http, rows, "key")
+    secrets += _secrets(rows, "key")
     fresh = _refresh(http, base, headers, rows) if account.refresh else {}
     names = [_name(row.get("name"), row["id"]) for row in rows]
     repeated = {n for n in names if names.count(n) > 1} if len(set(names)) < len(names) else set()
@@ -293,10 +295,10 @@ def _refresh_one(http: HttpClient, base: str, headers: Mapping[str, str], ident:
 # --- users -------------------------------------------------------------------------------------------
 
 
-def _users(http: HttpClient, base: str, headers: Mapping[str, str]) -> list[Item]:
+def _users(http: HttpClient, base: str, headers: Mapping[str, str], secrets: list[str]) -> list[Item]:
     site_units, (_, rows) = http.together(lambda: new_api.site(http, base),
                                           lambda: _rows(http, base, "/api/user/", headers))
-    _guard(http, rows, "access_token")
+    secrets += _secrets(rows, "access_token")
     items = []
     for row in rows:
         if row.get("DeletedAt") or row.get("deleted_at"):
