@@ -260,3 +260,43 @@ def test_a_wrong_site_entry_is_a_configuration_error(tmp_path: Any, text: str, e
     with pytest.raises(ConfigError) as caught:
         load_text(tmp_path, text)
     assert any(expected in p for p in caught.value.problems), caught.value.problems
+
+
+# --- answers of odd shapes ------------------------------------------------------------------------------
+
+
+class OddRelay(RelayAdminEmulator):
+    """Answers /api/channel/ with ``odd`` (the rest as new-api does)."""
+
+    odd: Any = None
+
+    def handle(self, request: Any) -> Any:
+        from monitor.emulators import json_answer
+
+        if request.path.startswith("/api/channel/?") and self.odd is not None:
+            return self.odd if isinstance(self.odd, tuple) else json_answer(200, self.odd)
+        return super().handle(request)
+
+
+def test_a_page_of_null_is_an_empty_list_and_a_page_of_another_shape_fails_the_entry() -> None:
+    with OddRelay(TOKEN) as relay:
+        relay.odd = {"success": True, "message": "", "data": None}
+        assert [r.account.name for r in query(relay, watch=("channels",))] == ["站A"]
+        relay.odd = {"success": True, "message": "", "data": {"rows": []}}
+        [only] = query(relay, watch=("channels",))
+    assert not only.ok and only.error == "answer of an unknown shape (data is neither a list nor a page of items)"
+
+
+def test_a_wrong_base_url_that_answers_the_web_ui_is_a_clear_error() -> None:
+    with OddRelay(TOKEN) as relay:
+        relay.odd = (200, {"Content-Type": "text/html"}, b"<!doctype html><title>New API</title>")
+        [only] = query(relay, watch=("channels",))
+    assert not only.ok and only.error == "response is not JSON (text/html, 'New API')"
+
+
+def test_a_list_that_ignores_the_page_number_is_read_once_not_forever() -> None:
+    with OddRelay(TOKEN) as relay:
+        relay.odd = {"success": True, "message": "", "data": [{"id": 1, "name": "a", "status": 1}]}
+        results = query(relay, watch=("channels",))
+    assert [r.account.name for r in results] == ["站A", "站A/a"]
+    assert len(relay.requests) <= 1 + 4  # the first page, then one round of per_host pages that brought nothing
