@@ -300,3 +300,11 @@ def test_a_list_that_ignores_the_page_number_is_read_once_not_forever() -> None:
         results = query(relay, watch=("channels",))
     assert [r.account.name for r in results] == ["站A", "站A/a"]
     assert len(relay.requests) <= 1 + 4  # the first page, then one round of per_host pages that brought nothing
+
+
+def test_pages_without_their_total_are_read_until_one_is_empty() -> None:
+    users = [User(i, f"u{i}", quota=i) for i in range(1, 251)]
+    with RelayAdminEmulator(TOKEN, "new-api", users=users, totals=False) as relay:
+        results = query(relay, watch=("users",))
+    assert len(results) == 1 + 250
+    assert [r.account.name for r in results[1:4]] == ["站A/@u1", "站A/@u2", "站A/@u3"]  # by id

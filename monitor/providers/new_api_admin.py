@@ -118,9 +118,9 @@ def _rows(http: HttpClient, base: str, path: str, headers: Mapping[str, str]) ->
     # answer has items: 0 counts as 1), one-hub's page and size. Unknown parameters are ignored.
     first = _page(http, f"{base}{path}?p=0&page_size={PAGE_SIZE}&page=1&size={PAGE_SIZE}&id_sort=true", headers)
     pages = [first]
-    if first.shape == "list":
+    if first.total is None:  # one-api, new-api 2025-04 channels (or a page without its total)
         pages += _until_empty(http, base, path, headers, first)
-    elif first.total is not None and first.rows:
+    elif first.rows:
         count = math.ceil(first.total / (first.size or len(first.rows)))
         if count > MAX_PAGES:
             raise ProviderError(f"{path} lists {first.total} rows, more than {MAX_PAGES} pages")
@@ -133,7 +133,7 @@ def _rows(http: HttpClient, base: str, path: str, headers: Mapping[str, str]) ->
             ident = row.get("id")
             if isinstance(ident, int) and not isinstance(ident, bool):
                 seen.setdefault(ident, row)
-    return first.shape, list(seen.values())
+    return first.shape, [seen[ident] for ident in sorted(seen)]
 
 
 def _until_empty(http: HttpClient, base: str, path: str, headers: Mapping[str, str], first: _Page) -> list[_Page]:
@@ -142,11 +142,11 @@ def _until_empty(http: HttpClient, base: str, path: str, headers: Mapping[str, s
     found: list[_Page] = []
     known = {row.get("id") for row in first.rows}
     batch = max(http.settings.per_host, 1)
-    number = 1
+    number = 1 if first.shape == "list" else 2  # new-api's list counts pages from 0; the paged answers from 1
     while first.rows:
         if number > MAX_PAGES:
             raise ProviderError(f"{path} has more than {MAX_PAGES} pages")
-        pages: list[_Page] = http.together(*(_getter(http, _url(base, path, "list", n), headers)
+        pages: list[_Page] = http.together(*(_getter(http, _url(base, path, first.shape, n), headers)
                                              for n in range(number, number + batch)))
         number += batch
         for page in pages:
