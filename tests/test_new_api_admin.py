@@ -308,3 +308,14 @@ def test_pages_without_their_total_are_read_until_one_is_empty() -> None:
         results = query(relay, watch=("users",))
     assert len(results) == 1 + 250
     assert [r.account.name for r in results[1:4]] == ["站A/@u1", "站A/@u2", "站A/@u3"]  # by id
+
+
+def test_refreshes_stop_before_the_runs_time_is_up_and_the_rest_keep_the_listed_balance() -> None:
+    channels = [Channel(i, f"c{i}", balance=Decimal(1), updated=RECENT, refresh=Decimal(50)) for i in range(1, 31)]
+    with RelayAdminEmulator(TOKEN, channels=channels, latency=0.25) as relay:
+        settings = HttpSettings(retries=0, timeout_seconds=1, per_host=1, run_timeout_seconds=4)
+        results = collect([entry(relay, refresh=True, watch=("channels",))], settings, Redactor([TOKEN]), NOW)
+    assert results[0].ok and len(results) == 31
+    balances = [r.snapshot.balance for r in results[1:] if r.snapshot]
+    assert len(balances) == 30
+    assert 0 < balances.count(Decimal(50)) < 30 and balances.count(Decimal(1)) > 0

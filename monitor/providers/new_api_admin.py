@@ -263,8 +263,11 @@ def _age(seconds: float) -> str | None:
 
 
 def _refresh(http: HttpClient, base: str, headers: Mapping[str, str],
-             rows: list[dict[str, Any]]) -> dict[int, _Refreshed]:
-    """A fresh balance for each enabled channel, one request per channel, ``per_host`` at a time."""
+             rows: list[dict[str, Any]]) -> dict[int, _Refreshed | None]:
+    """A fresh balance for each enabled channel, one request per channel, ``per_host`` at a time.
+
+    A channel left when the run's time is nearly up is not refreshed (None): it keeps the balance the
+    list gave, so slow upstreams cost a stale number, never the whole site."""
     ids = [row["id"] for row in rows if row.get("status") == 1]
     if not ids:
         return {}
@@ -273,7 +276,10 @@ def _refresh(http: HttpClient, base: str, headers: Mapping[str, str],
         return dict(zip(ids, pool.map(lambda ident: _refresh_one(http, base, headers, ident), ids)))
 
 
-def _refresh_one(http: HttpClient, base: str, headers: Mapping[str, str], ident: int) -> _Refreshed:
+def _refresh_one(http: HttpClient, base: str, headers: Mapping[str, str], ident: int) -> _Refreshed | None:
+    left = http.remaining()
+    if left is not None and left < http.settings.timeout_seconds + 1:  # room for one more request, and then some
+        return None
     # Only ever with an id: the bulk route disables every channel whose balance reads 0 or less.
     url = f"{base}/api/channel/update_balance/{int(ident)}"
     try:
