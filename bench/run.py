@@ -437,7 +437,50 @@ def w4(opt: Options) -> list[Row]:
     return rows
 
 
-WORKLOADS: dict[str, Callable[[Options], list[Row]]] = {"W1": w1, "W2": w2, "W3": w3, "W4": w4}
+W5_CHANNELS, W5_USERS, W5_LATENCY, W5_PER_HOST = 200, 2000, 0.2, 4
+W5_TOKEN = "BenchAdminAccessToken0123456789"
+
+
+def w5(opt: Options) -> list[Row]:
+    """A relay site (``new-api-admin``) of 200 channels and 2,000 users, 200 ms per request: a real run
+    (history, report on stdout), without and with ``refresh: true``. Target: at most 3 s plus the refresh
+    requests ÷ ``per_host`` × the latency, and 80 MB."""
+    from monitor.admin_emulator import Channel, RelayAdminEmulator, User
+
+    now = int(time.time())
+    rows = []
+    for refresh in (False, True):
+        channels = [Channel(n, f"upstream-{n}", type=43 if n % 10 == 0 else 1, status=2 if n % 50 == 0 else 1,
+                            balance=Decimal(n % 70), updated=now - 3600, key=f"sk-upstream-{n:04d}" + "k" * 30,
+                            refresh=Decimal(n % 70) + Decimal("0.5"))
+                    for n in range(1, W5_CHANNELS + 1)]
+        users = [User(n, f"user{n}", quota=(n * 7919) % 5_000_000, used_quota=n * 1000, status=2 if n % 97 == 0 else 1,
+                      access_token=f"usertoken{n:05d}" + "t" * 20) for n in range(1, W5_USERS + 1)]
+        with RelayAdminEmulator(W5_TOKEN, "new-api", channels=channels, users=users, latency=W5_LATENCY) as relay:
+            folder = opt.work / f"w5-{refresh}"
+            folder.mkdir(parents=True, exist_ok=True)
+            config = folder / "config.yaml"
+            config.write_text("\n".join([
+                "timezone: Asia/Shanghai", "history:", "  folder: api_usage_history",
+                "http:", f"  per_host: {W5_PER_HOST}", "accounts:", "  - name: site", "    provider: new-api-admin",
+                f"    base_url: {relay.url}", f"    access_token: {W5_TOKEN}", "    user_id: 1",
+                "    watch: [channels, users]", f"    refresh: {str(refresh).lower()}", "    low_balance: 20",
+                "    user_low_balance: 1", ""]), encoding="utf-8")
+            os.chmod(config, 0o600)
+            samples = [check(measure([COMMAND, "run", "-c", str(config)], folder), expect_code=1)
+                       for _ in range(opt.runs)]
+            requests = len(relay.requests) // opt.runs
+            refreshed = sum(1 for c in channels if c.status == 1) if refresh else 0
+        best = median_sample(samples)
+        target = 3.0 + refreshed / W5_PER_HOST * W5_LATENCY
+        rows.append(Row(f"W5 relay site, 200 channels + 2,000 users, 200 ms{', refresh' if refresh else ''}",
+                        best.wall, target, rss_mb=max(s.rss_mb for s in samples),
+                        note=f"limit = target (3 s + {refreshed} refreshes ÷ {W5_PER_HOST} × 200 ms); "
+                             f"{requests} requests per run; {len(best.stdout.splitlines())} report lines"))
+    return rows
+
+
+WORKLOADS: dict[str, Callable[[Options], list[Row]]] = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
 
 
 def machine() -> str:

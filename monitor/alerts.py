@@ -20,6 +20,7 @@ from monitor.report.text import spike_line
 from monitor.report.words import WORDS, days, localised, money
 
 CONDITIONS = ("failed", "exhausted", "low", "spike")
+SITE_LINES = 20  # the changes of one relay site (new-api-admin) listed in a message; the others counted
 State = dict[str, dict[str, str]]
 
 
@@ -92,11 +93,18 @@ def lines(report: Report, found: list[Change]) -> list[str]:
     dry = {(c.account, c.started) for c in found if c.condition == "exhausted"}
     found = [c for c in found if not (c.condition == "low" and (c.account, c.started) in dry)]
     out = []
+    per_site: dict[str, int] = {}  # a relay site's first run may start hundreds: the rest are counted
     for change in sorted(found, key=lambda c: (not c.started, CONDITIONS.index(c.condition))):
         a = by_name[change.account]
+        if a.site is not None:
+            per_site[a.site] = per_site.get(a.site, 0) + 1
+            if per_site[a.site] > SITE_LINES:
+                continue
         text = _started(a, change.condition, report.language) if change.started else _ended(a, change.condition,
                                                                                             report.language)
         out.append(text + (w["alert_still"] if change.repeat else ""))
+    out += [w["alert_site_more"].format(site=site, count=n - SITE_LINES) for site, n in per_site.items()
+            if n > SITE_LINES]
     return out
 
 

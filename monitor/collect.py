@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -12,13 +13,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 
 from monitor.http import HttpClient
-from monitor.providers import fetcher
+from monitor.providers import PROVIDERS, fetcher
 from monitor.redact import Redactor, fingerprint
 from monitor.result import AccountResult as AccountResult
 from monitor.settings import Account, HttpSettings
-from monitor.snapshot import ProviderError, Snapshot
+from monitor.snapshot import Item, ProviderError, Snapshot
 
 log = logging.getLogger(__name__)
+Found = Snapshot | list[Item]  # what a provider's fetch returns: one snapshot, or a site's items
 
 
 def collect(
@@ -28,10 +30,11 @@ def collect(
     now: datetime,
     http_factory: Callable[[float], HttpClient] | None = None,
 ) -> list[AccountResult]:
-    """One result per account, in config order, within ``settings.run_timeout_seconds``."""
+    """One result per account, in config order, within ``settings.run_timeout_seconds``; a site entry
+    gives one per item it found (itself first), or one failed result under its own name."""
     deadline = time.monotonic() + settings.run_timeout_seconds
     http = http_factory(deadline) if http_factory else HttpClient(settings, redactor, deadline=deadline)
-    futures: list[Future[Snapshot]] = [Future() for _ in accounts]
+    futures: list[Future[Found]] = [Future() for _ in accounts]
     jobs = _Jobs(list(zip(accounts, futures)), settings.per_host, deadline)
 
     # All workers start before any works: a thread's start waits for the GIL, which busy workers hold,
@@ -60,11 +63,15 @@ def collect(
         threading.Thread(target=worker, daemon=True, name="balance-query").start()
     go.set()
 
-    results = []
+    results: list[AccountResult] = []
     for account, future in zip(accounts, futures):
         snapshot, error = None, None
         try:
-            snapshot = future.result(timeout=max(deadline - time.monotonic(), 0))
+            found = future.result(timeout=max(deadline - time.monotonic(), 0))
+            if isinstance(found, list):
+                results += expand(account, found, now, redactor)
+                continue
+            snapshot = found
         except FutureTimeout:
             future.cancel()
             error = f"timed out: no answer within the run's limit of {settings.run_timeout_seconds:g} s"
@@ -73,12 +80,28 @@ def collect(
         except Exception as exc:
             log.error("%s: unexpected error while querying (a bug, please report it)", account.name, exc_info=exc)
             error = redactor(f"unexpected error: {type(exc).__name__}: {exc}")
+        site = account.name if PROVIDERS[account.provider].site else None
         results.append(
-            AccountResult(account=account, time=now, fingerprint=fingerprint(account.api_key),
-                          snapshot=snapshot, error=error)
+            AccountResult(account=account, time=now, fingerprint=fingerprint(account.api_key or account.name),
+                          snapshot=snapshot, error=error, site=site, kind="site" if site else None)
         )
     http.close()
     return results
+
+
+def expand(entry: Account, items: Sequence[Item], now: datetime, redactor: Redactor) -> list[AccountResult]:
+    """A site entry's items as accounts of their own: ``<entry>/<item>``, each judged by its kind's threshold
+    (``user_low_balance`` for users, else ``low_balance``); the site itself keeps the entry's name."""
+    found = []
+    for item in items:
+        name = entry.name if item.kind == "site" else f"{entry.name}/{item.name}"
+        threshold = entry.user_low_balance if item.kind == "user" and entry.user_low_balance is not None \
+            else entry.low_balance
+        account = dataclasses.replace(entry, name=name, low_balance=threshold)
+        error = redactor(item.error) if item.error else None  # an upstream's error may echo its key
+        found.append(AccountResult(account, now, fingerprint(item.ident), item.snapshot, error,
+                                   site=entry.name, kind=item.kind))
+    return found
 
 
 class _Jobs:
@@ -92,8 +115,8 @@ class _Jobs:
     on one host's accounts, ``per_host`` at a time.
     """
 
-    def __init__(self, jobs: list[tuple[Account, Future[Snapshot]]], per_host: int, deadline: float) -> None:
-        self._waiting: dict[str, deque[tuple[int, tuple[Account, Future[Snapshot]]]]] = {}
+    def __init__(self, jobs: list[tuple[Account, Future[Found]]], per_host: int, deadline: float) -> None:
+        self._waiting: dict[str, deque[tuple[int, tuple[Account, Future[Found]]]]] = {}
         for index, job in enumerate(jobs):
             self._waiting.setdefault(job[0].host, deque()).append((index, job))
         self._busy = dict.fromkeys(self._waiting, 0)
@@ -101,7 +124,7 @@ class _Jobs:
         self._deadline = deadline
         self._changed = threading.Condition()
 
-    def take(self) -> tuple[Account, Future[Snapshot]] | None:
+    def take(self) -> tuple[Account, Future[Found]] | None:
         """The next account of a host with room; None when none is left (or time is up)."""
         with self._changed:
             while True:

@@ -54,12 +54,11 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     from monitor.report.daily import ljust, width
 
     # The host only: a URL's user part (https://user:password@host) is a secret too.
-    rows = [(a.name, a.provider, a.host.rpartition("@")[2], mask(a.api_key)
-             + (f", management key {mask(a.management_key)}" if a.management_key else "")) for a in config.accounts]
+    rows = [(a.name, a.provider, a.host.rpartition("@")[2], _credential(a)) for a in config.accounts]
     widths = [max(width(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]
-        out.write(f"  {'  '.join(cells)}  key {row[3]}\n")
+        out.write(f"  {'  '.join(cells)}  {row[3]}\n")
     billing = [a.name for a in config.accounts if a.provider == "openai-billing"]
     if billing:
         # A relay's hard_limit_usd is the key's total on most sites but what is left on some one-api ones;
@@ -73,6 +72,17 @@ def check_config(config: Config, stdout: IO[str]) -> int:
                   "(/v1/user/info answers HTTP 410 since 2026-08), so these accounts fail unless their base_url still "
                   "answers it; watch the balance in the SiliconFlow console and remove them\n")
     return Exit.OK  # the config's warnings were already logged on stderr
+
+
+def _credential(account: Account) -> str:
+    """How an account signs in, masked: its key (and management key), or a site's admin access token."""
+    if account.access_token:
+        watched = " and ".join(account.watch)
+        header = f", {account.user_header}: {account.user_id}" if account.user_id else ""
+        refresh = ", refreshes each channel's balance first" if account.refresh else ""
+        return f"access token {mask(account.access_token)}{header}; watches {watched}{refresh}"
+    extra = f", management key {mask(account.management_key)}" if account.management_key else ""
+    return f"key {mask(account.api_key)}{extra}"
 
 
 class _Redacting:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
+from monitor.admin_emulator import UNSUPPORTED, Channel, RelayAdminEmulator
 from monitor.config import load
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
 from monitor.history import History
@@ -41,7 +42,15 @@ accounts:
     api_key: sk-demo0spare0key000000000000000000000000000000002
   - name: 不限额度
     api_key: sk-demo0unlimited00000000000000000000000000000003
+  - name: 自建中转站              # a relay you run, as its admin: every upstream channel an account
+    provider: new-api-admin
+    base_url: {site}
+    access_token: {admin_token}
+    user_id: 1
+    refresh: true
+    low_balance: 10
 """
+ADMIN_TOKEN = "demo0admin0access0token0000001"
 
 
 MAIN, SPARE, UNLIMITED = (
@@ -87,18 +96,25 @@ def demo(out: IO[str]) -> int:
         UNLIMITED: Token(unlimited=True, used=Decimal("1.50"), name="unlimited"),
     }
     names = {MAIN: "主账户", SPARE: "备用账户", UNLIMITED: "不限额度"}
+    # The site's upstream channels: one running low (DeepSeek's balance is in yuan), one whose type has no
+    # balance endpoint, one switched off.
+    channels = [Channel(1, "openai-主线", refresh=Decimal("86.40")), Channel(2, "deepseek", type=43,
+                                                                             refresh=Decimal("4.80")),
+                Channel(3, "azure", type=3, refresh=UNSUPPORTED), Channel(4, "旧渠道", status=2)]
     with RelayEmulator(tokens=tokens) as relay, FeishuBotEmulator(secret=DEMO_SECRET,
                                                                   keywords=(DEMO_KEYWORD,)) as bot, \
+            RelayAdminEmulator(ADMIN_TOKEN, channels=channels) as site, \
             tempfile.TemporaryDirectory(prefix="abm-demo-") as folder:
         path = Path(folder) / "config.yaml"
         path.write_text(CONFIG.format(webhook=bot.webhook_url, secret=DEMO_SECRET, keyword=DEMO_KEYWORD,
-                                      relay=relay.url), encoding="utf-8")
+                                      relay=relay.url, site=site.url, admin_token=ADMIN_TOKEN), encoding="utf-8")
         os.chmod(path, 0o600)
         config = load(path, environ={})
         redactor = Redactor(config.secrets())
         now = datetime.now(timezone.utc).replace(microsecond=0)
         seed(Path(folder) / "api_usage_history", tokens, names, now - 4 * HALF)
-        out.write(f"Emulated relay at {relay.url}, emulated Feishu bot at {bot.url} (signed, keyword "
+        out.write(f"Emulated relay at {relay.url}, a relay site's admin API at {site.url}, emulated Feishu bot at "
+                  f"{bot.url} (signed, keyword "
                   f"{DEMO_KEYWORD!r}); a temporary history with 12 hours of half-hourly checks.\n")
 
         def step(title: str, when: datetime, command: str) -> int:
@@ -116,7 +132,8 @@ def demo(out: IO[str]) -> int:
         tokens[MAIN].used += Decimal("6.172839")  # the main key leaks: a week's spending in half an hour
         posted.append(step("the main key leaked", now - HALF, "check"))
         tokens[SPARE].total += Decimal("20")  # someone tops up the spare key
-        posted.append(step("the spare key was topped up", now, "check"))
+        channels[1].refresh = Decimal("104.80")  # and the DeepSeek account behind the site's channel
+        posted.append(step("the spare key and the low channel were topped up", now, "check"))
 
         out.write(f"\n== What the bot received ({len(bot.received)} messages; the last one) ==\n")
         if bot.received:

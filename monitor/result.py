@@ -16,6 +16,8 @@ class AccountResult:
     fingerprint: str
     snapshot: Snapshot | None
     error: str | None
+    site: str | None = None  # the site entry (new-api-admin) this account is an item of, for the report
+    kind: str | None = None  # of a site's item: "site" (the entry itself), "channel" or "user"
 
     @property
     def ok(self) -> bool:

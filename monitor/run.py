@@ -22,7 +22,7 @@ from monitor.records import parse_time, utc_text
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.document import Delivery, MetricsResult, document
-from monitor.report.text import render
+from monitor.report.site import render
 from monitor.settings import ChannelEntry, Config
 from monitor.usage import series_of
 
@@ -73,7 +73,8 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
 def _pass(config: Config, redactor: Redactor, now: datetime, history: History, started: float, dry_run: bool,
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
-    loaded = _load(history, now, config, dry_run or unwritable is not None)
+    names = [r.account.name for r in results]  # a site entry's channels and users included
+    loaded = _load(history, now, config, dry_run or unwritable is not None, names)
     report = build(results, series_of(loaded.records), now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning, run=hooks.command)
     problem: str | None
@@ -85,7 +86,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
     early = exitcodes.combine(low=report.low, failed=report.failed > 0, undelivered=False,
                               unsaved=not dry_run and not saved)
     warning = "; ".join(w for w in (loaded.warning, problem) if w) or None
-    order = [a.name for a in config.accounts]
+    order = names
     posted = document(report, early, None, saved, warning, order=order)
     _log_failures(report, loaded, hooks.command)
     # Each channel has its own record of what it was told: one that could not be reached gets the
@@ -137,8 +138,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
     return Outcome(code, report, text, doc, delivery, cards, metrics)
 
 
-def _load(history: History, now: datetime, config: Config, dry_run: bool) -> Loaded:
-    names = [a.name for a in config.accounts]
+def _load(history: History, now: datetime, config: Config, dry_run: bool, names: list[str]) -> Loaded:
     try:
         if dry_run and not history.has_records() and config.history.file.is_file():
             return history.preview(config.history.file, now, names)

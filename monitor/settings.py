@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -338,9 +339,37 @@ _ENDPOINT = setting(s.url, secret="endpoint")  # secret in its query (?key=) and
 # and an OpenRouter account must never be relabelled CNY because the relays are).
 PROVIDER_KEYS = frozenset({"base_url", "currency", "hard_limit", "url", "headers", "balance", "used", "total",
                            "divisor"})
-OWN_KEYS = PROVIDER_KEYS | {"management_key"}  # ... and one provider's credentials (OpenRouter's management key)
+ADMIN_KEYS = ("access_token", "user_id", "user_header", "watch", "refresh", "user_low_balance")  # new-api-admin's
+# ... and one provider's credentials and settings (OpenRouter's management key, a relay site's admin keys)
+OWN_KEYS = PROVIDER_KEYS | {"management_key", *ADMIN_KEYS}
 HARD_LIMIT_PROVIDERS = ("openai-billing", "new-api")  # new-api falls back to the billing routes
-ONLY_FOR = {"hard_limit": HARD_LIMIT_PROVIDERS, "management_key": ("openrouter",)}  # when not their default
+ONLY_FOR = {"hard_limit": HARD_LIMIT_PROVIDERS, "management_key": ("openrouter",),  # when not their default
+            **{key: ("new-api-admin",) for key in ADMIN_KEYS}}
+WATCHABLE = ("channels", "users")
+
+
+def _watch(value: Any) -> tuple[str, ...]:
+    found = s.string_list(value)
+    for item in found:
+        if item not in WATCHABLE:
+            close = difflib.get_close_matches(item, WATCHABLE, n=1, cutoff=0.6)
+            raise ValueError(f"{item!r} is not channels or users" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if not found:
+        raise ValueError("must list channels, users or both")
+    return tuple(dict.fromkeys(found))
+
+
+def _user_id(value: Any) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else nonempty(value).strip()
+    if not text.isascii() or not text.isdigit():
+        raise ValueError("must be the admin's numeric user id (e.g. 1), not a user name")
+    return text
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {s.type_name(value)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -367,6 +396,16 @@ class Account(Settings):
     hard_limit: str = field(default="total", metadata=setting(rule(nonempty, lambda text: text in (
         "total", "remaining"), lambda text: f"must be total (the default) or remaining, not {text!r}")))
     management_key: str | None = field(default=None, metadata=setting(nonempty, secret=True))  # openrouter: credits
+    # new-api-admin, a relay site as its admin sees it (reference/operators.md §1): the admin's system access
+    # token (系统访问令牌), the admin's numeric user id sent as user_header (forks renamed it), what to watch
+    access_token: str | None = field(default=None, metadata=setting(nonempty, secret=True))
+    user_id: str | None = field(default=None, metadata=setting(_user_id, secret=False))
+    user_header: str = field(default="New-Api-User", metadata=setting(rule(
+        nonempty, lambda text: re.fullmatch(r"[A-Za-z0-9-]+", text),
+        lambda text: f"must be an HTTP header name such as New-Api-User, not {text!r}"), secret=False))
+    watch: tuple[str, ...] = field(default=("channels",), metadata=setting(_watch, secret=False))
+    refresh: bool = field(default=False, metadata=setting(_boolean))  # each channel's balance refreshed first
+    user_low_balance: Decimal | None = field(default=None, metadata=_MONEY)  # users below it: low (else low_balance)
     spike_window_minutes: float = field(default=30, metadata=setting(s.number(1)))  # a spike's span, at least
 
     @property
@@ -412,6 +451,12 @@ class Account(Settings):
     def checked_one(cls, r: Reader, path: Where, values: dict[str, Any], failed: set[str], provider: str,
                     seen: dict[str, int]) -> Account | None:
         required = [key for key, d in s.declared(cls).items() if d.required]
+        if provider in PROVIDERS and not PROVIDERS[provider].needs_key:  # a site signs in with its admin token
+            required = [key if key != "api_key" else "access_token" for key in required]
+            values.setdefault("api_key", "")
+        if provider in PROVIDERS and not PROVIDERS[provider].needs_key:  # a site signs in with its admin token
+            required = [key if key != "api_key" else "access_token" for key in required]
+            values.setdefault("api_key", "")
         for key in required:
             if key not in values and key not in failed:
                 r.problem(path, f"missing {key}")

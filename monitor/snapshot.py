@@ -17,6 +17,23 @@ class Snapshot:
     unlimited: bool = False
     note: str | None = None  # why the numbers are special: "quota exhausted", "key expired"
     exhausted: bool = False  # the key can spend no more (an alert even without a threshold)
+    disabled: bool = False  # switched off at the site (a relay's disabled channel or user): shown, never alerted
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing a site provider found (``new-api-admin``): the site itself, an upstream channel or a user.
+
+    Each becomes an account of its own, named ``<entry>/<name>`` (the site itself: ``<entry>``), judged by
+    the threshold of its ``kind``. ``ident`` tells it apart across renames (its fingerprint in the history:
+    a channel deleted and created again under the same name is a new one); it is never a secret.
+    """
+
+    kind: str  # "site", "channel" or "user"
+    name: str  # "" for the site itself
+    ident: str
+    snapshot: Snapshot | None
+    error: str | None = None
 
 
 class ProviderError(Exception):

@@ -512,5 +512,9 @@ def test_the_demo_tells_the_whole_story_quickly(tmp_path: Path) -> None:
     assert re.search(r"🔥 主账户：用量异常：过去 30 分钟用量 \$6\.2252，约为近 7 天常态速率的 [\d.]+ 倍",
                      passes[3])
     assert "✅ 备用账户 已恢复：充值 $20.0000" in passes[4] and "exit code 0" in passes[4]
+    # The relay site's low upstream channel: in the report under the site's summary, and its recovery.
+    assert "渠道 4 个：正常 1，余额低 1，失败 0，已停用 1，余额不可查 1" in passes[1]
+    assert "✅ 自建中转站/deepseek ⚠️" in passes[1]
+    assert "✅ 自建中转站/deepseek 已恢复：充值 ¥100.0000" in passes[4]
     assert "3 messages" in passes[5] and "Demo succeeded" in out
-    assert "sk-demo" not in out and "demo-signing-secret" not in out
+    assert "sk-demo" not in out and "demo-signing-secret" not in out and "demo0admin0access" not in out

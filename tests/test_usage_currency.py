@@ -9,7 +9,7 @@ from decimal import Decimal
 from monitor.collect import AccountResult
 from monitor.config import Account
 from monitor.report import build
-from monitor.report.text import render
+from monitor.report.site import render
 from monitor.snapshot import Snapshot
 from monitor.usage import Period, Point, Series, burn_rate, period
 from tests.history_support import past

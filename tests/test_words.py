@@ -12,7 +12,8 @@ import pytest
 from monitor import alerts
 from monitor.report import AccountReport, Report
 from monitor.report.card import card
-from monitor.report.text import period_line, render, spike_line
+from monitor.report.site import render
+from monitor.report.text import period_line, spike_line
 from monitor.report.words import elapsed
 from monitor.usage import Period, Spike
 

@@ -68,9 +68,11 @@ class Message:
 def from_report(report: Report, history_problem: str | None = None,
                 document: dict[str, Any] | None = None) -> Message:
     """The report as a message: one section per account, the summary and the footnote as footer."""
-    from monitor.report.text import detail_lines, footnote_lines, status_line, summary_lines, title
+    from monitor.report.site import sections as blocks
+    from monitor.report.text import footnote_lines, summary_lines, title
 
-    sections = tuple(Section(status_line(a), tuple(detail_lines(a, report.language))) for a in report.accounts)
+    # One section per account; a relay site as its summary and the items that need a look.
+    sections = tuple(Section(b.heading, b.lines) for b in blocks(report))
     footer = (*summary_lines(report, history_problem), *footnote_lines(report))
     return Message(title(report), report.state, sections, footer, mention=report.state != "ok" and not report.test,
                    language=report.language, report=report, history_problem=history_problem, document=document)

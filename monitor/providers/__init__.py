@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from monitor.snapshot import ProviderError, Snapshot
+from monitor.snapshot import Item, ProviderError, Snapshot
 
 # fetch(account, http) -> Snapshot. The table imports neither the settings nor the HTTP client: the
 # settings check provider names against it.
-Fetch = Callable[[Any, Any], Snapshot]
+Fetch = Callable[[Any, Any], "Snapshot | list[Item]"]
 
 
 class _Endpoint(Protocol):
@@ -27,6 +27,8 @@ class ProviderInfo:
     module: str
     default_base_url: str | None  # None: the account must give base_url (or url)
     needs_url: bool = False  # the json provider takes a full url instead of a base_url
+    site: bool = False  # fetch returns a list of ``Item``s (one account each), not one ``Snapshot``
+    needs_key: bool = True  # False: an admin credential of its own (``access_token``) instead of ``api_key``
 
 
 PROVIDERS: dict[str, ProviderInfo] = {
@@ -37,6 +39,8 @@ PROVIDERS: dict[str, ProviderInfo] = {
     "siliconflow": ProviderInfo("monitor.providers.siliconflow", "https://api.siliconflow.cn"),
     "openrouter": ProviderInfo("monitor.providers.openrouter", "https://openrouter.ai"),
     "litellm": ProviderInfo("monitor.providers.litellm", None),  # a proxy of your own: base_url is required
+    # A relay as its admin sees it: every upstream channel and every user (reference/operators.md §1).
+    "new-api-admin": ProviderInfo("monitor.providers.new_api_admin", None, site=True, needs_key=False),
     "json": ProviderInfo("monitor.providers.generic_json", None, needs_url=True),
 }
 
@@ -50,7 +54,7 @@ def base_url(account: _Endpoint) -> str:
 
 
 def fetcher(provider: str) -> Fetch:
-    """The ``fetch(account, http) -> Snapshot`` function of a provider."""
+    """The ``fetch(account, http)`` function of a provider: a ``Snapshot``, or a site's list of ``Item``s."""
     module = importlib.import_module(PROVIDERS[provider].module)
     fetch: Fetch = module.fetch
     return fetch

@@ -140,6 +140,11 @@ def _from_billing(account: Account, http: HttpClient, base: str) -> Snapshot:
                                total=scaled(snapshot.total))
 
 
+def site(http: HttpClient, base: str) -> Site:
+    """The relay's units from its ``/api/status``, asked once per run and host; ``ProviderError`` if unreadable."""
+    return _site(http, base)
+
+
 def _site(http: HttpClient, base: str) -> Site:
     found = http.cached(f"new-api: /api/status of {base}", lambda: _load_site(http, base))
     if isinstance(found, Site):

@@ -34,6 +34,9 @@ class AccountReport:
     spike: Spike | None = None  # spending far faster than usual over the last period
     exhausted: bool = False  # the key can spend no more: balance <= 0, quota used up, expired or disabled
     step_usage: Decimal | None = None  # the usage since the previous snapshot of either command
+    site: str | None = None  # the site entry (new-api-admin) this account is an item of
+    kind: str | None = None  # of a site's item: "site", "channel" or "user"
+    disabled: bool = False  # switched off at the site: shown as such, never alerted
 
     @property
     def alert(self) -> bool:
@@ -89,7 +92,8 @@ def build(
     lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
     for line in lines:
-        if line.ok and line.balance is not None and not line.unlimited and line.currency:
+        # A relay's users hold the relay's own quota, not money of ours: their sum is in the site's summary.
+        if line.ok and line.balance is not None and not line.unlimited and line.currency and line.kind != "user":
             totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.balance
     return Report(now.astimezone(zone), language, tuple(lines), totals, history_warning)
 
@@ -104,7 +108,7 @@ def _account(
         return AccountReport(
             account.name, account.provider, False, result.error, account.currency, None, None, None, False, None,
             None, None, None, tuple(usage.trend(past, zone, today)),
-            False, False, account.low_balance,
+            False, False, account.low_balance, site=result.site, kind=result.kind,
         )
     series = Series(past.points)
     series.add(Point(result.time, result.fingerprint, snap.balance, snap.used, snap.currency))
@@ -129,9 +133,12 @@ def _account(
     window = timedelta(minutes=getattr(account, "spike_window_minutes", 30))
     recent = end > 0 and (result.time - series.points[end - 1].time) <= retention
     spike = usage.spike(series, account.spike_factor, account.spike_min_amount, window) if recent else None
+    if snap.disabled:  # a channel or user switched off at the site: its numbers are shown, never alerted
+        low_balance, low_days, exhausted, spike = False, False, False, None
     return AccountReport(
         account.name, account.provider, True, None, snap.currency, snap.balance, snap.used, snap.total,
         snap.unlimited, snap.note, period, rate, left,
         tuple(usage.trend(series, zone, today)),
         low_balance, low_days, account.low_balance, spike, exhausted, step.usage,
+        site=result.site, kind=result.kind, disabled=snap.disabled,
     )

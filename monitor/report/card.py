@@ -7,6 +7,7 @@ from typing import Any
 
 from monitor.notify.inert import markdown_inert
 from monitor.report import AccountReport, Report
+from monitor.report.site import Section, sections
 from monitor.report.text import detail_lines, footnote_lines, status_line, summary_lines, title
 from monitor.report.words import WORDS
 
@@ -26,8 +27,12 @@ def escape(text: str) -> str:
 
 
 def account_block(a: AccountReport, language: str) -> dict[str, Any]:
-    head = f"**{escape(status_line(a))}**"
-    return _div("\n".join([head, *(escape(line) for line in detail_lines(a, language))]))
+    return block(Section(status_line(a), tuple(detail_lines(a, language))))
+
+
+def block(section: Section) -> dict[str, Any]:
+    head = [f"**{escape(section.heading)}**"] if section.heading else []
+    return _div("\n".join([*head, *(escape(line) for line in section.lines)]))
 
 
 def mention_text(mentions: Sequence[str]) -> str:
@@ -36,14 +41,15 @@ def mention_text(mentions: Sequence[str]) -> str:
 
 def card(
     report: Report,
-    accounts: Sequence[AccountReport],
+    accounts: Sequence[AccountReport | Section],
     *,
     part: tuple[int, int] = (1, 1),
     mentions: Sequence[str] = (),
     keyword: str = "",
     history_problem: str | None = None,
 ) -> Card:
-    """One card holding ``accounts``; the first part carries the mentions, the last the summary."""
+    """One card holding ``accounts`` (or the report's sections); the first part carries the mentions, the
+    last the summary."""
     w = WORDS[report.language]
     n, count = part
     header = title(report) + (w["part"].format(n=n, count=count) if count > 1 else "")
@@ -53,7 +59,7 @@ def card(
     for i, a in enumerate(accounts):
         if i:
             elements.append({"tag": "hr"})
-        elements.append(account_block(a, report.language))
+        elements.append(account_block(a, report.language) if isinstance(a, AccountReport) else block(a))
     if n == count:
         elements.append({"tag": "hr"})
         elements.append(_div("\n".join(escape(line) for line in summary_lines(report, history_problem))))
@@ -77,21 +83,21 @@ def cards(
     keyword: str = "",
     history_problem: str | None = None,
 ) -> list[Card]:
-    """The report as few cards as fit: accounts are packed greedily in report order."""
+    """The report as few cards as fit: its sections are packed greedily in report order."""
 
-    def build(groups: list[list[AccountReport]]) -> list[Card]:
+    def build(groups: list[list[Section]]) -> list[Card]:
         return [
             card(report, g, part=(i + 1, len(groups)), mentions=mentions, keyword=keyword,
                  history_problem=history_problem)
             for i, g in enumerate(groups)
         ]
 
-    accounts = list(report.accounts)
+    accounts = sections(report)
     whole = build([accounts])
     if fits(whole[0]):
         return whole
     # Part numbers change the size a little, so pack with a generous "(99/99)" count, then number.
-    groups: list[list[AccountReport]] = [[]]
+    groups: list[list[Section]] = [[]]
     for a in accounts:
         trial = groups[-1] + [a]
         probe = card(report, trial, part=(99, 99), mentions=mentions, keyword=keyword, history_problem=history_problem)

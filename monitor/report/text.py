@@ -128,13 +128,3 @@ def summary_lines(report: Report, history_problem: str | None = None) -> list[st
     if history_problem:
         out.append(w["history_not_saved"].format(reason=history_problem))
     return out
-
-
-def render(report: Report, history_problem: str | None = None) -> str:
-    """The whole report as text for a terminal or a mail from cron."""
-    out = [title(report), ""]
-    for a in report.accounts:
-        out.append(status_line(a))
-        out += [f"  {line}" for line in detail_lines(a, report.language)]
-    out += ["", *summary_lines(report, history_problem), *footnote_lines(report)]
-    return "\n".join(out) + "\n"

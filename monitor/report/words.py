@@ -73,6 +73,14 @@ WORDS: dict[str, dict[str, str]] = {
         "ended_low_topup": "✅ {name} 已恢复：充值 {topup}，剩余 {balance}",
         "ended_failed": "✅ {name} 已恢复：查询恢复正常",
         "ended_spike": "✅ {name} 已恢复：用量回到常态",
+        "site_channels": "渠道 {count} 个：正常 {ok}，余额低 {low}，失败 {failed}，已停用 {disabled}",
+        "site_channels_unknown": "，余额不可查 {unknown}",
+        "site_channel_sum": "渠道余额合计（未停用的）",
+        "site_users": "用户 {count} 个：低于阈值 {low} 个，剩余额度合计 {remaining}",
+        "site_users_failed": "，无法读取 {failed} 个",
+        "site_more_channels": "……另有 {count} 个渠道需要关注（完整列表见 --json、指标和 history 命令）",
+        "site_more_users": "……另有 {count} 个用户需要关注（完整列表见 --json、指标和 history 命令）",
+        "alert_site_more": "……{site}：另有 {count} 项变化（完整列表见 --json 和 history 命令）",
     },
     "en": {
         "title": "💵API Balance Report",
@@ -140,6 +148,14 @@ WORDS: dict[str, dict[str, str]] = {
         "ended_low_topup": "✅ {name} recovered: topped up {topup}, {balance} left",
         "ended_failed": "✅ {name} recovered: the query works again",
         "ended_spike": "✅ {name} recovered: spending is back to usual",
+        "site_channels": "Channels: {count} — {ok} ok, {low} low, {failed} failed, {disabled} disabled",
+        "site_channels_unknown": ", {unknown} balance not available",
+        "site_channel_sum": "Channel balances (not disabled)",
+        "site_users": "Users: {count} — {low} below their threshold, {remaining} left in all",
+        "site_users_failed": ", {failed} unreadable",
+        "site_more_channels": "… and {count} more channels that need a look (all of them: --json, metrics, history)",
+        "site_more_users": "… and {count} more users that need a look (all of them: --json, metrics, history)",
+        "alert_site_more": "… {site}: {count} more changes (the full list: --json, history)",
     },
 }
 
@@ -193,6 +209,10 @@ NOTES_ZH = {
         "已透支：已用超过额度上限（如果中转站页面显示的余额不同，请设置 hard_limit: remaining）",
     "key budget reached": "已达到密钥的预算上限",
     "key blocked": "密钥已被禁用",
+    "balance not available": "余额不可查",
+    "channel disabled": "渠道已停用",
+    "channel disabled by the relay": "渠道已被中转站自动停用",
+    "user disabled": "用户已被禁用",
     "SiliconFlow no longer reports balances to API keys (/v1/user/info is retired); "
     "watch the balance in the SiliconFlow console and remove this account":
         "硅基流动已不再向 API 密钥提供余额查询（/v1/user/info 接口已停止服务）；"
@@ -246,6 +266,7 @@ def _same(text: str) -> str:
     return text
 
 
+_SITE_LISTS = {"channels": "渠道", "users": "用户"}  # a site entry's lists, in "users: <error>"
 _ERRORS_ZH: list[tuple[re.Pattern[str], str, Callable[[str], str]]] = [
     (re.compile(r"timed out after (\S+) s connecting \((.+)\)"), "超时：{0} 秒内未能连上 {1}", _same),
     (re.compile(r"timed out after (\S+) s waiting for an answer \((.+)\)"), "超时：{1} 在 {0} 秒内没有应答", _same),
@@ -288,6 +309,15 @@ _ERRORS_ZH: list[tuple[re.Pattern[str], str, Callable[[str], str]]] = [
     (re.compile(r"key limit: none; account credits: (\S+) of (\S+) (\S+) left"),
      "密钥额度：不限；账户余额：剩余 {0} / {1} {2}", _same),
     (re.compile(r"account credits not read: (.+)"), "未能读取账户余额：{0}", _same),
+    (re.compile(r"balance last refreshed (\d+) days ago"), "余额为 {0} 天前刷新的值", _same),
+    (re.compile(r"balance refresh failed: (.+)"), "刷新余额失败：{0}", lambda part: localised(part, "zh")),
+    (re.compile(r"(channels|users): (.+)"), "{0}：{1}", lambda part: _SITE_LISTS.get(part) or localised(part, "zh")),
+    (re.compile(r"(.+) \(set user_id to the admin's numeric user id\)"), "{0}（请把 user_id 设为管理员的数字用户 ID）",
+     lambda part: localised(part, "zh")),
+    (re.compile(r"(.+) \(access_token must be the admin's system access token, not an sk- key\)"),
+     "{0}（access_token 应是管理员的系统访问令牌，而不是 sk- 密钥）", lambda part: localised(part, "zh")),
+    (re.compile(r"answer of an unknown shape \(data is neither a list nor a page of items\)"),
+     "答复的格式未知（data 既不是列表也不是分页）", _same),
 ]
 _CANNOT_REACH = re.compile(r"cannot reach (\S+): (.+)")
 

@@ -21,7 +21,7 @@ from monitor.redact import fingerprint
 from monitor.report import build
 from monitor.report.card import cards
 from monitor.report.document import Delivery, document
-from monitor.report.text import render
+from monitor.report.site import render
 from monitor.run import record_of
 from monitor.snapshot import ProviderError, Snapshot
 from tests.history_support import past as series

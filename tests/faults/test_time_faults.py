@@ -16,7 +16,7 @@ from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from monitor.redact import fingerprint
 from monitor.report import build
 from monitor.report.document import Delivery, document
-from monitor.report.text import render
+from monitor.report.site import render
 from monitor.snapshot import Snapshot
 from monitor.usage import daily_usage
 from tests.conftest import MAIN_KEY, SPARE_KEY
