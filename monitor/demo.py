@@ -13,7 +13,7 @@ from typing import IO
 from monitor.admin_emulator import UNSUPPORTED, Channel, RelayAdminEmulator
 from monitor.config import load
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from monitor.history import History
+from monitor.history import History, State
 from monitor.records import utc_text
 from monitor.redact import Redactor, fingerprint
 from monitor.run import run_once
@@ -78,7 +78,9 @@ def seed(folder: Path, tokens: dict[str, Token], names: dict[str, str], start: d
                 "total": None if token.unlimited else f"{token.total:f}", "unlimited": token.unlimited,
                 "error": None, "run": "report" if k == SEED else "check"})
     folder.mkdir(mode=0o700)
-    History(folder).load(records)
+    history = History(folder)
+    _, seq = history.load(records)
+    history.write_state(State(next_seq=seq + 1))
 
 
 def spend(tokens: dict[str, Token]) -> None:
