@@ -455,6 +455,7 @@ class History:
         seq, or of one time and command) gets the next seq. Returns how many records were written, and
         the last seq. On an error, the files it made are removed again."""
         handles: dict[str, Any] = {}
+        newest: dict[str, float] = {}  # each file's newest record: its modification time once written
         seq, count, last = 0, 0, None
         try:
             for value in values:
@@ -469,6 +470,7 @@ class History:
                     handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed below)
                     os.fchmod(handles[name].fileno(), 0o600)
                 handles[name].write(line({**value, "seq": seq}))
+                newest[name] = max(newest.get(name, 0.0), record.time.timestamp())
                 count += 1
             for handle in handles.values():
                 handle.flush()
@@ -483,6 +485,9 @@ class History:
                 handle.close()
         for name in handles:
             self._own(self.folder / name)
+            # A year imported at once must not look like a year of files changed today: a run reads the
+            # files of the last 8 days, by name or by change.
+            os.utime(self.folder / name, (newest[name], newest[name]))
         return count, seq
 
 
