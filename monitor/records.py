@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
-RUNS = ("report", "check")
 
 
 @dataclass(slots=True)
