@@ -25,7 +25,8 @@ def account(period: Period | None = None, currency: str = "USD", name: str = "ma
             ok: bool = True, error: str | None = None, note: str | None = None, low: bool = False) -> AccountReport:
     return AccountReport(
         name, "openai-billing", ok, error, currency, Decimal("12.340001") if ok else None, Decimal("7.659999"),
-        None, False, note, period, None, None, (), low, False, Decimal(5), spike)
+        None, False, note, period, None, None, (), low, False, Decimal(5), spike,
+        exhausted=low and note == "quota exhausted")  # as a relay's "quota used up" answer makes it
 
 
 def usage(seconds: int, amount: Decimal | None = USED, kind: str = "usage", topup: Decimal | None = None,
@@ -150,3 +151,21 @@ def test_a_zh_alert_says_errors_and_notes_in_chinese_as_the_report_does() -> Non
     english = Report(NOW, "en", (down, relay), {})
     assert alerts.lines(english, found) == ["❌ down: query failed: cannot reach 127.0.0.1:1: connection refused",
                                             "⚠️ relay: quota exhausted"]
+
+
+def test_a_low_account_with_a_note_still_says_it_is_below_its_threshold_and_a_dry_one_says_so() -> None:
+    from monitor.report import build
+    from monitor.result import AccountResult
+    from monitor.settings import Account
+    from monitor.snapshot import Snapshot
+
+    def result(name: str, snap: Snapshot) -> AccountResult:
+        account = Account(name, "openai-billing", "sk-test", base_url="https://relay.example.com",
+                          low_balance=Decimal("10"))
+        return AccountResult(account, NOW, "3f2a9c1b", snap, None)
+
+    noted = result("noted", Snapshot("USD", Decimal("7.654321"), note="balance last refreshed 3 days ago"))
+    dry = result("dry", Snapshot("USD", Decimal("0")))
+    text = render(build([noted, dry], {}, NOW, timezone.utc, "zh", 90))
+    assert "余额低于 $10.0000" in text and "说明：" in text  # the note does not hide the threshold
+    assert "⚠️ 余额已用尽" in text.split("dry")[1].split("noted")[0]

@@ -92,8 +92,10 @@ def build(
     lines.sort(key=lambda line: 0 if not line.ok else 1 if line.alert else 2)  # stable: config order within
     totals: dict[str, Decimal] = {}
     for line in lines:
-        # A relay's users hold the relay's own quota, not money of ours: their sum is in the site's summary.
-        if line.ok and line.balance is not None and not line.unlimited and line.currency and line.kind != "user":
+        # A relay's users hold the relay's own quota, not money of ours: their sum is in the site's summary. A
+        # channel the relay disabled holds a balance nobody can spend: left out, as the site's summary does.
+        if line.ok and line.balance is not None and not line.unlimited and line.currency and line.kind != "user" \
+                and not line.disabled:
             totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.balance
     return Report(now.astimezone(zone), language, tuple(lines), totals, history_warning)
 

@@ -46,8 +46,10 @@ def detail_lines(a: AccountReport, language: str) -> list[str]:
         out.append(f"{w['trend']}{sep}{sparkline(a.trend)}")
     if a.note:
         note = localised(a.note, language)
-        out.append(w["exhausted"].format(note=note) if a.low_balance else f"{w['note']}{sep}{note}")
-    if a.low_balance and not a.note and a.threshold is not None:
+        out.append(w["exhausted"].format(note=note) if a.exhausted else f"{w['note']}{sep}{note}")
+    elif a.exhausted:
+        out.append(w["exhausted_balance"])
+    if a.low_balance and not a.exhausted and a.threshold is not None:  # a note says more, never this less
         out.append(w["low_balance"].format(threshold=money(a.threshold, a.currency)))
     if a.low_days and a.days_left is not None:
         out.append(w["low_days"].format(days=days(a.days_left)))
