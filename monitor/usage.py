@@ -254,7 +254,7 @@ def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict
     from local day ``since`` on."""
     days: dict[date, tuple[Decimal, set[str]]] = {}
     for after, s in zip(series.points[1:], series.steps[1:]):
-        if s is None:
+        if s is None or s.kind == "unknown":  # nothing measured (no amounts, or another currency): no day's usage
             continue
         day = after.time.astimezone(zone).date()
         if since is not None and day < since:

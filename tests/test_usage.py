@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from monitor.report.words import elapsed
-from monitor.usage import Period, Point, Series, burn_rate, days_left, period, sparkline, spike
+from monitor.usage import Period, Point, Series, burn_rate, daily_usage, days_left, period, sparkline, spike, trend
 
 T0 = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 KEEP = timedelta(days=90)
@@ -127,3 +127,10 @@ def test_a_second_of_jitter_does_not_double_the_span_a_spike_is_judged_over() ->
     leak = Point(points[-1].time + timedelta(minutes=29, seconds=59), "aaaa", None, used + Decimal("1.2"))
     found = spike(Series([*points, leak]), Decimal(3), Decimal(1))
     assert found is not None and found.usage == Decimal("1.2") and found.elapsed_seconds == 1799
+
+
+def test_a_day_with_nothing_measured_has_no_usage_rather_than_zero() -> None:
+    # A relay channel that was never refreshed: snapshots with neither a balance nor a used amount.
+    blank = Series([pt(0), pt(12), pt(24)])
+    assert daily_usage(blank, timezone.utc) == {}
+    assert trend(blank, timezone.utc, (T0 + timedelta(hours=24)).date(), 3) == [None, None, None]
