@@ -75,7 +75,8 @@ def test_budget_unlimited_spent_and_blocked_keys_and_the_report() -> None:
         results = query(proxy)
     found = by_name(results)
     unnamed = f"LiteLLM/{keys[1].token[:8]}"  # no alias: the token's short hash, never the whole
-    assert unnamed in found and found[unnamed].snapshot is not None and found[unnamed].snapshot.unlimited
+    plain = found[unnamed].snapshot
+    assert plain is not None and plain.unlimited
     spent = found["LiteLLM/spent"].snapshot
     assert spent is not None and spent.balance == Decimal("-0.5") and spent.exhausted
     assert spent.note == "key budget reached"

@@ -35,7 +35,7 @@ class AccountReport:
     exhausted: bool = False  # the key can spend no more: balance <= 0, quota used up, expired or disabled
     step_usage: Decimal | None = None  # the usage since the previous snapshot of either command
     site: str | None = None  # the site entry (new-api-admin) this account is an item of
-    kind: str | None = None  # of a site's item: "site", "channel" or "user"
+    kind: str | None = None  # of a site's item: "site", "channel", "user", "key" or "team"
     disabled: bool = False  # switched off at the site: shown as such, never alerted
 
     @property
