@@ -146,3 +146,19 @@ def test_two_keys_of_one_alias_are_told_apart_by_their_short_hash() -> None:
                                           ("team blocked", "团队已被禁用")])
 def test_a_teams_notes_are_translated_in_a_chinese_report(note: str, zh: str) -> None:
     assert localised(note, "zh") == zh
+
+
+def test_a_row_without_a_number_fails_that_key_alone() -> None:
+    class Odd(LiteLLMAdminEmulator):
+        def handle(self, request: Any) -> Any:
+            if request.path.startswith("/key/list"):
+                rows = [k.row() for k in self.keys]
+                rows[0]["spend"] = "n/a"
+                return json_answer(200, {"keys": rows, "total_count": 2, "current_page": 1, "total_pages": 1})
+            return super().handle(request)
+
+    with Odd(MASTER, keys=[Key("sk-odd" + "o" * 30, alias="odd"), Key("sk-fine" + "f" * 30, alias="fine")]) as proxy:
+        found = by_name(query(proxy))
+    assert found["LiteLLM"].ok and found["LiteLLM/fine"].ok
+    odd = found["LiteLLM/odd"]
+    assert not odd.ok and odd.error is not None and "spend" in odd.error
