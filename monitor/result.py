@@ -17,7 +17,7 @@ class AccountResult:
     snapshot: Snapshot | None
     error: str | None
     site: str | None = None  # the site entry (new-api-admin) this account is an item of, for the report
-    kind: str | None = None  # of a site's item: "site" (the entry itself), "channel" or "user"
+    kind: str | None = None  # of a site's item: "site" (the entry itself), "channel", "user", "key", "team"
 
     @property
     def ok(self) -> bool:

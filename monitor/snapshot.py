@@ -22,14 +22,15 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Item:
-    """One thing a site provider found (``new-api-admin``): the site itself, an upstream channel or a user.
+    """One thing a site provider found: the site itself, an upstream channel or a user (``new-api-admin``), a
+    virtual key or a team (``litellm-admin``).
 
     Each becomes an account of its own, named ``<entry>/<name>`` (the site itself: ``<entry>``), judged by
     the threshold of its ``kind``. ``ident`` tells it apart across renames (its fingerprint in the history:
     a channel deleted and created again under the same name is a new one); it is never a secret.
     """
 
-    kind: str  # "site", "channel" or "user"
+    kind: str  # "site", "channel" or "user" (new-api-admin); "key" or "team" (litellm-admin)
     name: str  # "" for the site itself
     ident: str
     snapshot: Snapshot | None

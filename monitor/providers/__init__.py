@@ -41,6 +41,8 @@ PROVIDERS: dict[str, ProviderInfo] = {
     "litellm": ProviderInfo("monitor.providers.litellm", None),  # a proxy of your own: base_url is required
     # A relay as its admin sees it: every upstream channel and every user (reference/operators.md §1).
     "new-api-admin": ProviderInfo("monitor.providers.new_api_admin", None, site=True, needs_key=False),
+    # A LiteLLM proxy as its admin sees it (master key): every virtual key and every team (operators.md §2b).
+    "litellm-admin": ProviderInfo("monitor.providers.litellm_admin", None, site=True),
     "json": ProviderInfo("monitor.providers.generic_json", None, needs_url=True),
 }
 

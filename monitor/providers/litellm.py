@@ -19,13 +19,14 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
     return from_answer(body, account.currency or "USD")
 
 
-def from_answer(body: Any, currency: str) -> Snapshot:
+def from_answer(body: Any, currency: str, what: str = "key") -> Snapshot:
     """used = ``info.spend``, total = ``info.max_budget``, balance = total − used; a null budget is unlimited.
 
     With a ``budget_duration`` LiteLLM sets ``spend`` back to 0 at each ``budget_reset_at``: ``used`` going
     down is the reset the usage maths already knows, never negative usage. Spend beyond the budget gives a
     negative balance (noted, and alerted as exhausted), as does a ``blocked`` key (which can spend nothing).
-    The answer is ``{"key": …, "info": {…}}``; the older flat object (``spend`` at the top) is read too.
+    The answer is ``{"key": …, "info": {…}}``; the older flat object (``spend`` at the top) is read too, as
+    are the rows of ``/key/list`` and ``/team/list`` (``litellm-admin``: ``what`` names them in the notes).
     """
     flat = isinstance(body, dict) and "info" not in body and "spend" in body
     where = "" if flat else "info."
@@ -37,9 +38,9 @@ def from_answer(body: Any, currency: str) -> Snapshot:
     blocked = info.get("blocked") is True
     if budget is None:
         return Snapshot(currency=currency, balance=None, used=used, unlimited=True,
-                        note="key blocked" if blocked else None, exhausted=blocked)
+                        note=f"{what} blocked" if blocked else None, exhausted=blocked)
     balance = common.exact("-", budget, used)
     spent = balance <= 0
-    note = "key blocked" if blocked else "key budget reached" if spent else None
+    note = f"{what} blocked" if blocked else f"{what} budget reached" if spent else None
     return Snapshot(currency=currency, balance=balance, used=used, total=budget, note=note,
                     exhausted=blocked or spent)

@@ -35,7 +35,7 @@ class AccountReport:
     exhausted: bool = False  # the key can spend no more: balance <= 0, quota used up, expired or disabled
     step_usage: Decimal | None = None  # the usage since the previous snapshot of either command
     site: str | None = None  # the site entry (new-api-admin) this account is an item of
-    kind: str | None = None  # of a site's item: "site", "channel" or "user"
+    kind: str | None = None  # of a site's item: "site", "channel", "user", "key" or "team"
     disabled: bool = False  # switched off at the site: shown as such, never alerted
 
     @property
@@ -94,7 +94,9 @@ def build(
     for line in lines:
         # A relay's users hold the relay's own quota, not money of ours: their sum is in the site's summary. A
         # channel the relay disabled holds a balance nobody can spend: left out, as the site's summary does.
-        if line.ok and line.balance is not None and not line.unlimited and line.currency and line.kind != "user" \
+        # A LiteLLM key's or team's balance is what its budget leaves, not money held: left out too.
+        if line.ok and line.balance is not None and not line.unlimited and line.currency \
+                and line.kind not in ("user", "key", "team") \
                 and not line.disabled:
             totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.balance
     return Report(now.astimezone(zone), language, tuple(lines), totals, history_warning)

@@ -79,7 +79,8 @@ def account(a: AccountReport, report: Report) -> dict[str, Any]:
         "days_left": _two(a.days_left),
         "alerts": a.conditions,
         **({"usual_rate_per_day": money(a.spike.usual)} if a.spike is not None else {}),
-        # A relay site's item (new-api-admin): which site, what it is ("site", "channel", "user"), switched off.
+        # A site's item (new-api-admin, litellm-admin): which site, what it is ("site", "channel", "user", "key",
+        # "team"), switched off.
         **({"site": a.site, "kind": a.kind, "disabled": a.disabled} if a.site is not None else {}),
     }
 

@@ -1,5 +1,5 @@
-"""The report's sections, with a relay site (``new-api-admin``) shown as a summary and only the items that
-need a look, so that a site of 200 channels and 2,000 users stays readable (and fits one Feishu card).
+"""The report's sections, with a site (``new-api-admin``, ``litellm-admin``) shown as a summary and only the
+items that need a look, so that a site of 200 channels and 2,000 users stays readable (and fits one Feishu card).
 
 Every item is still an account of its own: the full list is in ``--json``, the metrics and ``history``.
 """
@@ -17,8 +17,9 @@ from monitor.report.words import WORDS, localised, money
 # Items listed per site and kind; the others that need a look are counted in one line. With the bytes
 # the listed items' lines may take (whatever their names, errors or spikes), a site whose every item needs
 # a look still fits one Feishu card (20 KB, markup and escaping included) beside its summary.
-SHOWN = {"channel": 12, "user": 8}
-BUDGET = {"channel": 6_000, "user": 5_000}  # UTF-8 bytes of the listed items' text, per site and kind
+SHOWN = {"channel": 12, "user": 8, "key": 12, "team": 8}
+# UTF-8 bytes of the listed items' text, per site and kind (a site has channels and users, or keys and teams)
+BUDGET = {"channel": 6_000, "user": 5_000, "key": 6_000, "team": 5_000}
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def site_sections(name: str, accounts: Sequence[AccountReport], language: str) -
     site = next((a for a in accounts if a.kind == "site"), None)
     channels = [a for a in accounts if a.kind == "channel"]
     users = [a for a in accounts if a.kind == "user"]
+    keys = [a for a in accounts if a.kind == "key"]  # a LiteLLM proxy's virtual keys and teams
+    teams = [a for a in accounts if a.kind == "team"]
     failed = site is not None and not site.ok
     mark = "❌" if failed else "✅"
     warn = " ⚠️" if any(needs_look(a) for a in accounts) else ""
@@ -63,8 +66,9 @@ def site_sections(name: str, accounts: Sequence[AccountReport], language: str) -
         lines += channel_summary(channels, language)
     if users:
         lines.append(user_summary(users, language))
+    lines += [budget_summary(kind, items, language) for kind, items in (("key", keys), ("team", teams)) if items]
     out = [Section(f"{mark} {name}{warn}", tuple(lines))]
-    for kind, items in (("channel", channels), ("user", users)):
+    for kind, items in (("channel", channels), ("user", users), ("key", keys), ("team", teams)):
         flagged = sorted((a for a in items if needs_look(a)), key=_urgency)
         shown, budget = 0, BUDGET[kind]
         for a in flagged[: SHOWN[kind]]:
@@ -116,6 +120,15 @@ def user_summary(users: Sequence[AccountReport], language: str) -> str:
     shown = " · ".join(money(v, c) for c, v in sorted(sums.items())) or w["no_totals"]
     line = w["site_users"].format(count=len(users), low=low, remaining=shown)
     return line + (w["site_users_failed"].format(failed=failed) if failed else "")
+
+
+def budget_summary(kind: str, items: Sequence[AccountReport], language: str) -> str:
+    """A LiteLLM proxy's keys or teams: how many, how many low or spent, failed, without a budget. Their
+    budgets are not summed: a team's keys spend the team's budget too."""
+    low = sum(a.ok and not a.disabled and a.alert for a in items)
+    failed = sum(not a.ok for a in items)
+    unlimited = sum(a.ok and a.unlimited for a in items)
+    return WORDS[language][f"site_{kind}s"].format(count=len(items), low=low, failed=failed, unlimited=unlimited)
 
 
 def render(report: Report, history_problem: str | None = None) -> str:
