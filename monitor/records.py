@@ -78,10 +78,16 @@ def parse(raw: Any, seq: int = 0) -> Record | None:
     name = get("account")
     if moment is None or type(name) is not str:
         return None
-    own = get("seq")
-    return Record(own if type(own) is int else seq, moment, name, _text(get("key_fingerprint")),
-                  _text(get("provider")), get("ok") is True, _text(get("currency")), _decimal(get("balance")),
-                  _decimal(get("used")), _decimal(get("total")), get("unlimited") is True, _text(get("error")),
+    own = get("seq", seq)
+    balance, used, total = (_decimal(get(key)) for key in ("balance", "used", "total"))
+    # A seq that is no whole number, or an amount that is no number (a hand edit gone wrong): the line cannot
+    # be placed or believed, so it is skipped (and warned about) rather than read as something it is not.
+    garbled = any(value is None and get(key) is not None
+                  for key, value in (("balance", balance), ("used", used), ("total", total)))
+    if type(own) is not int or garbled:
+        return None
+    return Record(own, moment, name, _text(get("key_fingerprint")), _text(get("provider")), get("ok") is True,
+                  _text(get("currency")), balance, used, total, get("unlimited") is True, _text(get("error")),
                   "check" if get("run") == "check" else "report")
 
 

@@ -298,3 +298,24 @@ def test_hand_edits_with_a_byte_order_mark_or_two_records_on_a_line_cost_only_th
     assert outcome.report.accounts[0].period is not None
     assert outcome.report.accounts[0].period.usage == Decimal("0.03")
     assert [r.seq for r in bench.config_history().records] == [1, 2, 4, 5]
+
+
+def test_a_seq_or_an_amount_garbled_by_hand_costs_that_line_with_a_warning(bench: Bench,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    bench.run(START, "report")
+    for n in range(1, 4):
+        bench.run(START + n * HALF)
+    path = bench.log / "checks-2026-11-20.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    lines[0] = lines[0].replace(b'"seq": 2', b'"seq": "five"')
+    lines[1] = lines[1].replace(b'"total": "', b'"total": "O', 1)  # a letter O typed before the amount
+    path.write_bytes(b"\n".join(lines))
+    with caplog.at_level(logging.WARNING):
+        outcome = bench.run(START + 4 * HALF, spend="0.04")
+    assert {r.getMessage().split("/")[-1] for r in caplog.records if "cannot be read" in r.getMessage()} == {
+        "checks-2026-11-20.jsonl:1 cannot be read; skipped, and kept as it is",
+        "checks-2026-11-20.jsonl:2 cannot be read; skipped, and kept as it is"}
+    assert outcome.report.accounts[0].period is not None
+    assert outcome.report.accounts[0].period.usage == Decimal("0.04")
+    code, exported, _ = main("history", "export", "-c", str(bench.folder / "config.yaml"))
+    assert [json.loads(t)["seq"] for t in exported.splitlines()] == [1, 4, 5]
