@@ -5,12 +5,12 @@ from __future__ import annotations
 import decimal
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from monitor.http import HttpClient, Response
-from monitor.snapshot import ProviderError, Snapshot
+from monitor.snapshot import Item, ProviderError, Snapshot
 
 _MAX_MESSAGE = 160
 # A relay's 401 for a valid key with nothing left says so (one-api/new-api "该令牌额度已用尽", "该令牌已过期");
@@ -239,3 +239,33 @@ def optional_amount(body: Any, path: str) -> Decimal | None:
 def exhausted(exc: QuotaExhausted, currency: str) -> Snapshot:
     """The snapshot of a valid key that can spend no more: balance 0, the rest unknown."""
     return Snapshot(currency=currency, balance=Decimal(0), note=exc.note, exhausted=True)
+
+
+def caught(call: Callable[[], list[Item]], explain: Callable[[str], str] = str,
+           ) -> Callable[[], tuple[list[Item], str | None]]:
+    """``call`` made to give its items and no error, or no items and the error's text (``explain``-ed): one
+    list of a site that cannot be read does not stop the others."""
+    def run() -> tuple[list[Item], str | None]:
+        try:
+            return call(), None
+        except ProviderError as exc:
+            return [], explain(str(exc))
+
+    return run
+
+
+def site_items(name: str, currency: str, lists: Sequence[tuple[str, list[Item], str | None]]) -> list[Item]:
+    """A site's own item (failing with each list it could not read), then the items of the lists read;
+    ``ProviderError`` when none could be read: the entry is one failed account, its reason said once when
+    every list gave the same (a wrong admin credential)."""
+    items: list[Item] = []
+    problems: list[str] = []
+    for what, found, error in lists:
+        items += found
+        if error is not None:
+            problems.append(error if len(lists) == 1 else f"{what}: {error}")
+    if problems and len(problems) == len(lists):
+        reasons = {error for _, _, error in lists}
+        raise ProviderError(str(reasons.pop()) if len(reasons) == 1 else "; ".join(problems))
+    return [Item("site", "", name, None if problems else Snapshot(currency, None), "; ".join(problems) or None),
+            *items]

@@ -20,7 +20,7 @@ from typing import Any
 from monitor.http import HttpClient
 from monitor.providers import base_url, common, litellm
 from monitor.settings import Account
-from monitor.snapshot import Item, ProviderError, Snapshot
+from monitor.snapshot import Item, ProviderError
 
 PAGE_SIZE = 100  # the most /key/list gives
 MAX_PAGES = 1000  # 100,000 keys: more is a proxy that ignores the page number
@@ -38,30 +38,9 @@ def fetch(account: Account, http: HttpClient) -> list[Item]:
         ("keys", lambda: _keys(http, base, headers, currency)),
         ("teams", lambda: _teams(http, base, headers, currency)),
     ]
-    outcomes = http.together(*(_caught(call) for _, call in parts))
-    items: list[Item] = []
-    problems: list[str] = []
-    for (what, _), (found, error) in zip(parts, outcomes):
-        items += found
-        if error is not None:
-            problems.append(f"{what}: {error}")
-    if len(problems) == len(parts):
-        first = outcomes[0][1] or ""
-        same = all(error == first for _, error in outcomes)  # a wrong master key: one reason, said once
-        raise ProviderError(first if same else "; ".join(problems))
-    site = Item("site", "", account.name, None if problems else Snapshot(currency, None),
-                "; ".join(problems) or None)
-    return [site, *items]
-
-
-def _caught(call: Callable[[], list[Item]]) -> Callable[[], tuple[list[Item], str | None]]:
-    def run() -> tuple[list[Item], str | None]:
-        try:
-            return call(), None
-        except ProviderError as exc:
-            return [], str(exc)
-
-    return run
+    outcomes = http.together(*(common.caught(call) for _, call in parts))
+    return common.site_items(account.name, currency,
+                             [(what, found, error) for (what, _), (found, error) in zip(parts, outcomes)])
 
 
 # --- keys --------------------------------------------------------------------------------------------

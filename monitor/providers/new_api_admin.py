@@ -66,30 +66,11 @@ def fetch(account: Account, http: HttpClient) -> list[Item]:
         parts.append(("channels", lambda: _channels(account, http, base, headers, secrets)))
     if "users" in account.watch:
         parts.append(("users", lambda: _users(http, base, headers, secrets)))
-    outcomes = http.together(*(_caught(call) for _, call in parts))
+    outcomes = http.together(*(common.caught(call, _explained) for _, call in parts))
     if secrets:
         http.redactor.add(*secrets)  # before any item's error is shown (collect redacts them)
-    items: list[Item] = []
-    problems: list[str] = []
-    for (what, _), (found, error) in zip(parts, outcomes):
-        items += found
-        if error is not None:
-            problems.append(error if len(parts) == 1 else f"{what}: {error}")
-    if problems and len(problems) == len(parts):
-        raise ProviderError("; ".join(problems))
-    site = Item("site", "", account.name, None if problems else Snapshot("USD", None),
-                "; ".join(problems) or None)
-    return [site, *items]
-
-
-def _caught(call: Callable[[], list[Item]]) -> Callable[[], tuple[list[Item], str | None]]:
-    def run() -> tuple[list[Item], str | None]:
-        try:
-            return call(), None
-        except ProviderError as exc:
-            return [], _explained(str(exc))
-
-    return run
+    return common.site_items(account.name, "USD",
+                             [(what, found, error) for (what, _), (found, error) in zip(parts, outcomes)])
 
 
 def _explained(message: str) -> str:
