@@ -11,6 +11,7 @@ import os
 import sys
 
 from monitor import __version__
+from monitor.notify import CHANNELS
 
 # ``--version`` and ``--help`` import nothing else (python -X importtime): logging, json, typing,
 # hashlib and the rest load in ``main`` once the command line has been parsed. mypy reads this
@@ -43,8 +44,7 @@ def _history_options(command: argparse.ArgumentParser) -> None:
 
 def _notify_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--channel", metavar="NAME",
-                         help="only this channel: feishu, dingtalk, wecom, slack, telegram, email, webhook "
-                              "(or one of a list, e.g. dingtalk[1])")
+                         help=f"only this channel: {', '.join(CHANNELS)} (or one of a list, e.g. dingtalk[1])")
 
 
 def _no_options(command: argparse.ArgumentParser) -> None:

@@ -91,12 +91,12 @@ def collect(
 
 def expand(entry: Account, items: Sequence[Item], now: datetime, redactor: Redactor) -> list[AccountResult]:
     """A site entry's items as accounts of their own: ``<entry>/<item>``, each judged by its kind's threshold
-    (``user_low_balance`` for users, else ``low_balance``); the site itself keeps the entry's name."""
+    (an item's own, such as new-api-admin's ``user_low_balance`` for users, else the entry's ``low_balance``);
+    the site itself keeps the entry's name."""
     found = []
     for item in items:
         name = entry.name if item.kind == "site" else f"{entry.name}/{item.name}"
-        threshold = entry.user_low_balance if item.kind == "user" and entry.user_low_balance is not None \
-            else entry.low_balance
+        threshold = item.low_balance if item.low_balance is not None else entry.low_balance
         account = dataclasses.replace(entry, name=name, low_balance=threshold)
         error = redactor(item.error) if item.error else None  # an upstream's error may echo its key
         found.append(AccountResult(account, now, fingerprint(item.ident), item.snapshot, error,

@@ -13,17 +13,8 @@ from typing import IO, TYPE_CHECKING
 
 from monitor.exitcodes import Exit
 from monitor.redact import Redactor, mask, mask_url
-from monitor.settings import (
-    Account,
-    ChannelSettings,
-    Config,
-    DingTalkSettings,
-    EmailSettings,
-    FeishuSettings,
-    SlackSettings,
-    TelegramSettings,
-    WeComSettings,
-)
+from monitor.schema import Settings
+from monitor.settings import Account, Config
 
 if TYPE_CHECKING:
     from monitor.report import Report
@@ -75,14 +66,14 @@ def check_config(config: Config, stdout: IO[str]) -> int:
 
 
 def _credential(account: Account) -> str:
-    """How an account signs in, masked: its key (and management key), or a site's admin access token."""
-    if account.access_token:
-        watched = " and ".join(account.watch)
-        header = f", {account.user_header}: {account.user_id}" if account.user_id else ""
-        refresh = ", refreshes each channel's balance first" if account.refresh else ""
-        return f"access token {mask(account.access_token)}{header}; watches {watched}{refresh}"
-    extra = f", management key {mask(account.management_key)}" if account.management_key else ""
-    return f"key {mask(account.api_key)}{extra}"
+    """How an account signs in, masked: its provider module's ``credential(account)``, else its key."""
+    import importlib
+
+    from monitor.providers import PROVIDERS
+
+    module = importlib.import_module(PROVIDERS[account.provider].module)
+    own: str = module.credential(account) if hasattr(module, "credential") else f"key {mask(account.api_key)}"
+    return own
 
 
 class _Redacting:
@@ -96,39 +87,11 @@ class _Redacting:
         return self.stream.write(self.redactor(text))
 
 
-def describe(settings: ChannelSettings) -> str:
-    """One line saying where a channel posts, every secret masked."""
-    extras = []
-    if isinstance(settings, (FeishuSettings, DingTalkSettings)):
-        if settings.secret:
-            extras.append("signed")
-        if settings.keyword:
-            extras.append(f"keyword {settings.keyword!r}")
-    if isinstance(settings, (FeishuSettings, DingTalkSettings, WeComSettings, SlackSettings)):
-        if settings.mention_on_alert:
-            extras.append("mentions " + ", ".join(_masked_mentions(settings)))
-        where = mask_url(settings.webhook_url)
-    elif isinstance(settings, TelegramSettings):
-        where = f"{settings.api_url}/bot{mask(settings.bot_token)}, chat {settings.chat_id}"
-    elif isinstance(settings, EmailSettings):
-        where = f"{settings.security} to {settings.host}:{settings.port}, from {settings.sender} to " + ", ".join(
-            settings.to)
-        if settings.username:
-            extras.append(f"login {settings.username} with a password")  # not even masked: a password has no hint
-    else:
-        where = mask_url(settings.url)
-        if settings.secret:
-            extras.append("signed with X-Signature-256")
-        if settings.headers:
-            extras.append("headers " + ", ".join(settings.headers))
-    return where + (f" ({', '.join(extras)})" if extras else "")
+def describe(settings: Settings) -> str:
+    """One line saying where a channel posts, every secret masked (its module's ``describe``)."""
+    from monitor import notify
 
-
-def _masked_mentions(settings: FeishuSettings | DingTalkSettings | WeComSettings | SlackSettings) -> list[str]:
-    # Mobile numbers are personal data: shown as the last four digits only.
-    if isinstance(settings, DingTalkSettings):
-        return [m if m == "all" else f"…{m[-4:]}" for m in settings.mention_on_alert]
-    return list(settings.mention_on_alert)
+    return notify.describe(settings)
 
 
 def sample_report(config: Config) -> Report:
@@ -182,11 +145,6 @@ def _check_history(config: Config, out: _Redacting) -> None:
         out.write(f"history: warning: {folder / where} cannot be read; it is skipped and kept as it is\n")
 
 
-# Where a person sees the sample report, by channel kind; the chat bots (Feishu, DingTalk, WeCom) post to a group.
-WHERE_TO_LOOK = {"email": "check the inbox", "slack": "check the channel", "telegram": "check the chat",
-                 "webhook": "check the receiving end"}
-
-
 def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str | None = None) -> int:
     """Send the sample report through every channel, or those ``channel`` names (``dingtalk`` or ``dingtalk[1]``)."""
     from monitor import notify
@@ -196,7 +154,8 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
     entries = [e for e in config.channels if channel is None or channel in (e.label, e.settings.kind)]
     if not entries:
         if channel is None:
-            out.write("test-notify: no feishu section (nor dingtalk, wecom, slack, telegram, email or webhook) "
+            first, *others = notify.CHANNELS
+            out.write(f"test-notify: no {first} section (nor {', '.join(others[:-1])} or {others[-1]}) "
                       "in the config; nothing to test\n")
         else:
             known = ", ".join(e.label for e in config.channels) or "none"
@@ -207,7 +166,7 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
     results = notify.deliver_all(entries, message, redactor)  # one per entry, in the same order
     for entry, r in zip(entries, results):
         if r.delivered:
-            look = WHERE_TO_LOOK.get(entry.settings.kind, "check the group")
+            look = notify.where_to_look(entry.settings.kind)
             out.write(f"test-notify: {r.channel}: the sample report was delivered; {look}\n")
         else:
             out.write(f"test-notify: {r.channel}: not delivered: {r.error}\n")

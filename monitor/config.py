@@ -1,12 +1,15 @@
 """Load and validate ``config.yaml`` (with ``.env``): every error, each with its file, line and key.
 
-The settings classes, each key declared once on its field, are in ``monitor.settings`` (re-exported here);
-this module reads the file, interpolates ``${VAR}`` from ``.env`` and the environment, and walks them.
+The settings classes, each key declared once on its field, are in ``monitor.settings``; a channel's settings
+and a provider's own account keys are in their modules, found through the tables ``notify.CHANNELS`` and
+``providers.PROVIDERS``. This module reads the file, interpolates ``${VAR}`` from ``.env`` and the
+environment, and walks them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import os
 import stat
@@ -14,33 +17,48 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monitor import notify, providers
 from monitor import schema as s
-from monitor.schema import Reader
-from monitor.settings import _SECTIONS, _channels
-from monitor.settings import ACCOUNT_KEYS as ACCOUNT_KEYS
-from monitor.settings import CHANNELS as CHANNELS
-from monitor.settings import HARD_LIMIT_PROVIDERS as HARD_LIMIT_PROVIDERS
-from monitor.settings import ONLY_FOR as ONLY_FOR
-from monitor.settings import OWN_KEYS as OWN_KEYS
-from monitor.settings import PROVIDER_KEYS as PROVIDER_KEYS
-from monitor.settings import SECTIONS as SECTIONS
-from monitor.settings import TOP_LEVEL as TOP_LEVEL
-from monitor.settings import Account as Account
-from monitor.settings import AlertSettings as AlertSettings
-from monitor.settings import ChannelEntry as ChannelEntry
-from monitor.settings import ChannelSettings as ChannelSettings
-from monitor.settings import Config as Config
-from monitor.settings import DingTalkSettings as DingTalkSettings
-from monitor.settings import EmailSettings as EmailSettings
-from monitor.settings import FeishuSettings as FeishuSettings
-from monitor.settings import HistorySettings as HistorySettings
-from monitor.settings import HttpSettings as HttpSettings
-from monitor.settings import MetricsSettings as MetricsSettings
-from monitor.settings import SlackSettings as SlackSettings
-from monitor.settings import TelegramSettings as TelegramSettings
-from monitor.settings import WebhookSettings as WebhookSettings
-from monitor.settings import WeComSettings as WeComSettings
+from monitor.schema import Reader, Settings
+from monitor.settings import (
+    Account,
+    AlertSettings,
+    ChannelEntry,
+    Config,
+    HistorySettings,
+    HttpSettings,
+    MetricsSettings,
+    ProviderKeys,
+)
 
+
+def channels() -> dict[str, type[Settings]]:
+    """Each channel's settings class (its module's ``SETTINGS``), by section name, in the table's order."""
+    return {name: importlib.import_module(module).SETTINGS for name, module in notify.CHANNELS.items()}
+
+
+def own_keys() -> dict[str, type[ProviderKeys]]:
+    """Each provider's own account keys (its module's ``KEYS``), by provider name, for those that have some."""
+    return {name: keys for name, info in providers.PROVIDERS.items()
+            if (keys := getattr(importlib.import_module(info.module), "KEYS", None))}
+
+
+def sections() -> dict[str, tuple[str, ...]]:
+    """The keys of each section."""
+    return {name: tuple(s.declared(cls)) for name, cls in {**_SECTIONS, **channels()}.items()}
+
+
+def account_keys() -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*s.declared(Account), *(key for kind in own_keys().values()
+                                                        for key in s.declared(kind))]))
+
+
+def top_level() -> tuple[str, ...]:
+    return ("timezone", "language", "history", "http", *channels(), "heartbeat_url", "alerts", "metrics", "defaults",
+            "accounts")
+
+
+_SECTIONS = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024  # a config larger than this is surely not hand-written
@@ -94,25 +112,40 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 
 def _build(r: Reader) -> Config:
-    top = r.mapping((), r.doc.value if r.doc.value is not None else {}, TOP_LEVEL)
+    top = r.mapping((), r.doc.value if r.doc.value is not None else {}, top_level())
     if r.doc.value is None:
         r.problem((), "the file is empty; it needs at least an 'accounts' list")
     keys = s.declared(Config)
     found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
                              if key in top}
     found.update((name, r.section(_SECTIONS[name], (name,), top.get(name))) for name in ("history", "http", "alerts"))
-    channels = _channels(r, top)
+    found_channels = _channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
         found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None
     if top.get("metrics") is not None:
         found["metrics"] = r.section(MetricsSettings, ("metrics",), top["metrics"])
-    accounts = Account.read_all(r, top.get("defaults"), top.get("accounts"))
+    accounts = Account.read_all(r, top.get("defaults"), top.get("accounts"), own_keys())
     r.finish()
     if r.problems:
         raise ConfigError(r.problems)
-    feishu = next((c.settings for c in channels if isinstance(c.settings, FeishuSettings)), None)
-    return Config(path=Path(r.where), accounts=tuple(accounts), channels=tuple(channels), feishu=feishu,
+    return Config(path=Path(r.where), accounts=tuple(accounts), channels=tuple(found_channels),
                   **{key: value for key, value in found.items() if value is not None})
+
+
+def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
+    """Every channel section, each a mapping or a list of them, in the order of the channel table."""
+    found = []
+    for name, cls in channels().items():
+        if (raw := top.get(name)) == []:
+            r.problem((name,), "is an empty list: remove it, or list at least one")
+        items = [((name, i), item) for i, item in enumerate(raw)] if isinstance(raw, list) else [((name,), raw)]
+        for path, item in items if raw is not None else []:
+            if item is None:
+                required = [key for key, d in s.declared(cls).items() if d.required]
+                r.problem(path, f"is empty: give its {', '.join(required)}, or remove it")
+            elif (settings := r.section(cls, path, item)) is not None:
+                found.append(ChannelEntry(s.dotted(path), settings))
+    return found
 
 
 def _read(file: Path) -> bytes:

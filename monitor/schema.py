@@ -221,9 +221,12 @@ class Reader:
                 self.problem((*path, key), f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         return {k: v for k, v in raw.items() if k in known}
 
-    def fields(self, cls: type, path: Where, raw: Any, skip: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the values that passed, by field name; the known keys given), every problem recorded."""
-        known = {key: s for key, s in declared(cls).items() if key != skip}
+    def fields(self, cls: type | tuple[type, ...], path: Where, raw: Any,
+               skip: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the values that passed, by field name; the known keys given), every problem recorded. ``cls``
+        may be several classes (an account's keys and each provider's own)."""
+        known = {key: s for c in (cls if isinstance(cls, tuple) else (cls,)) for key, s in declared(c).items()
+                 if key != skip}
         given = self.mapping(path, raw, known)
         values = {known[key].name: value for key, item in given.items()
                   if (value := self.value((*path, key), item, known[key])) is not None}

@@ -35,6 +35,7 @@ class Item:
     ident: str
     snapshot: Snapshot | None
     error: str | None = None
+    low_balance: Decimal | None = None  # its own threshold (new-api-admin's users: user_low_balance), if any
 
 
 class ProviderError(Exception):

@@ -1,20 +1,27 @@
 """Where reports go. Each channel is a module that knows its service and nothing about providers.
 
-Adding a channel is one module with a ``Channel`` class (see ``base.Channel``), a line in the
-table below, its settings and keys in ``config.py``, and a loopback server in the tests.
+Adding a channel is one module and one line in the table below. The module holds its settings class
+(each key declared on its field, cross-field rules in its ``checked``) named by ``SETTINGS``, the
+``describe(settings)`` line of check-config, and a ``Channel`` class (see ``base.Channel``) that renders
+within the service's limits; the loader finds the settings through this table.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
+# cli's --help lists the channels from the table below: at import, this module loads nothing else.
+# mypy reads this name as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
+
     from monitor.notify.base import Channel, Result
     from monitor.notify.message import Message
     from monitor.redact import Redactor
+    from monitor.schema import Settings
     from monitor.settings import ChannelEntry
 
 CHANNELS: dict[str, str] = {
@@ -28,10 +35,31 @@ CHANNELS: dict[str, str] = {
 }
 
 
+def module(kind: str) -> ModuleType:
+    return importlib.import_module(CHANNELS[kind])
+
+
+def settings_class(kind: str) -> type[Settings]:
+    """The settings class of a channel (its config section's keys, their checks and its ``checked``)."""
+    found: type[Settings] = module(kind).SETTINGS
+    return found
+
+
+def describe(settings: Settings) -> str:
+    """check-config's line for a channel: where it posts, every secret masked."""
+    line: str = module(settings.kind).describe(settings)
+    return line
+
+
+def where_to_look(kind: str) -> str:
+    """test-notify's hint after a delivery: where a person sees the sample report (``WHERE_TO_LOOK``)."""
+    found: str = module(kind).WHERE_TO_LOOK
+    return found
+
+
 def channel(entry: ChannelEntry, redactor: Redactor, clock: Callable[[], float] = time.time,
             sleep: Callable[[float], None] = time.sleep) -> Channel[object]:
-    module = importlib.import_module(CHANNELS[entry.settings.kind])
-    made: Channel[object] = module.Channel(entry.settings, entry.label, redactor, clock, sleep)
+    made: Channel[object] = module(entry.settings.kind).Channel(entry.settings, entry.label, redactor, clock, sleep)
     return made
 
 

@@ -5,14 +5,43 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
-from monitor.notify import base
+from monitor.notify import base, fields
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
 from monitor.report.words import WORDS
-from monitor.settings import DingTalkSettings
+from monitor.schema import Reader, Where
+
+
+@dataclass(frozen=True)
+class DingTalkSettings(fields.Robot):
+    webhook_url: str = field(metadata=fields.HOOK)  # https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: str = field(default="", metadata=fields.SECRET)  # 加签 (SEC...)
+    keyword: str = field(default="", metadata=fields.PLAIN)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=fields.mentions("all or a mobile number",
+                                                                                  r"\+?[0-9][0-9-]{4,19}"))
+    kind: ClassVar[str] = "dingtalk"
+    query_key: ClassVar[str] = "access_token"
+
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        made = super().checked(r, path, values, raw)
+        if made and made.secret and not made.secret.startswith("SEC"):
+            r.warn((*path, "secret"), "DingTalk's 加签 secrets start with SEC; is this the right value?")
+        return made
+
+
+SETTINGS = DingTalkSettings
+WHERE_TO_LOOK = "check the group"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: DingTalkSettings) -> str:
+    # Mobile numbers are personal data: shown as the last four digits only.
+    shown = [m if m == "all" else f"…{m[-4:]}" for m in settings.mention_on_alert]
+    return fields.robot(settings.webhook_url, shown, settings.secret, settings.keyword)
 
 BODY_LIMIT = 20_000  # bytes of the encoded body: DingTalk documents no markdown limit; this is a safe bound
 

@@ -6,16 +6,69 @@ import html
 import smtplib
 import socket
 import ssl
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from typing import Any
+from typing import Any, ClassVar
 
-from monitor import __version__
-from monitor.notify import base
+from monitor import __version__, schema
+from monitor.notify import base, fields
 from monitor.notify.message import Message
 from monitor.redact import cut
-from monitor.settings import EmailSettings
+from monitor.schema import Reader, Settings, Where, rule, setting
+
+
+def _address(value: Any) -> str:
+    text = schema.nonempty(value)
+    if "@" not in text or any(c.isspace() for c in text.strip("<> ").rsplit("<", 1)[-1]):
+        raise ValueError(f"must be an e-mail address such as ops@example.com, not {text!r}")
+    return text
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    found: tuple[str, ...] = rule(schema.string_list, bool, "must list at least one address")(value)
+    for item in found:
+        _address(item)
+    return found
+
+
+@dataclass(frozen=True)
+class EmailSettings(Settings):
+    host: str = field(metadata=setting(schema.nonempty, secret=False))
+    sender: str = field(metadata=setting(_address, secret=False, key="from"))
+    to: tuple[str, ...] = field(metadata=setting(_addresses, secret=False))
+    port: int = field(default=465, metadata=setting(rule(schema.number(1, integer=True), lambda port: port <= 65535,
+                                                         "must be a port number, 1 to 65535")))
+    security: str = field(default="tls", metadata=setting(schema.one_of("tls", "starttls", "none"), secret=False))
+    username: str = field(default="", metadata=setting(schema.string))
+    password: str = field(default="", metadata=fields.SECRET)
+    kind: ClassVar[str] = "email"
+
+    @classmethod
+    def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
+        if "port" not in raw:  # by default the one of `security`
+            values["port"] = {"tls": 465, "starttls": 587, "none": 25}[values.get("security", "tls")]
+        made = super().checked(r, path, values, raw)
+        if made and bool(made.username) != bool(made.password):
+            r.problem(path, "needs both username and password, or neither")
+            return None
+        if made and made.security == "none" and made.password and not schema.is_loopback(made.host):
+            r.problem((*path, "security"), f"is none, which would send the password unencrypted to {made.host}: "
+                                           "use tls (port 465) or starttls (port 587)")
+            return None
+        return made
+
+
+SETTINGS = EmailSettings
+WHERE_TO_LOOK = "check the inbox"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: EmailSettings) -> str:
+    where = f"{settings.security} to {settings.host}:{settings.port}, from {settings.sender} to " + ", ".join(
+        settings.to)
+    # a login is named, its password not even masked: a password has no hint
+    return fields.described(where, [f"login {settings.username} with a password"] if settings.username else [])
 
 TIMEOUT = 30.0
 COLOURS = {"ok": "#2e7d32", "low": "#ef6c00", "failed": "#c62828"}

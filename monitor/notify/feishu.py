@@ -10,15 +10,35 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import requests
 
-from monitor.notify import base
+from monitor import schema
+from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
 from monitor.redact import Redactor, cut
 from monitor.report.document import Delivery
-from monitor.settings import FeishuSettings
+from monitor.schema import Settings, setting
+
+
+@dataclass(frozen=True)
+class FeishuSettings(Settings):
+    webhook_url: str = field(metadata=fields.HOOK)
+    secret: str = field(default="", metadata=fields.SECRET)
+    keyword: str = field(default="", metadata=fields.PLAIN)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(schema.string_list, secret=False))
+    kind: ClassVar[str] = "feishu"
+
+
+SETTINGS = FeishuSettings
+WHERE_TO_LOOK = "check the group"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: FeishuSettings) -> str:
+    return fields.robot(settings.webhook_url, settings.mention_on_alert, settings.secret, settings.keyword)
+
 
 log = logging.getLogger(__name__)
 

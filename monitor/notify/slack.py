@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from monitor.notify import base
+from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
-from monitor.settings import SlackSettings
+from monitor.schema import Settings
+
+
+@dataclass(frozen=True)
+class SlackSettings(Settings):
+    webhook_url: str = field(metadata=fields.HOOK)
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=fields.mentions(
+        "channel, here, everyone or a member id (U…)", r"[UW][A-Z0-9]{2,}", ("channel", "here", "everyone")))
+    kind: ClassVar[str] = "slack"
+
+
+SETTINGS = SlackSettings
+WHERE_TO_LOOK = "check the channel"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: SlackSettings) -> str:
+    return fields.robot(settings.webhook_url, settings.mention_on_alert)
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000  # characters of a section's text

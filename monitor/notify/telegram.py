@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from monitor.notify import base
+from monitor import schema
+from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
-from monitor.redact import cut
-from monitor.settings import TelegramSettings
+from monitor.redact import cut, mask
+from monitor.schema import Settings, setting
+
+_BOT_TOKEN = fields.shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, shaped 123456789:AA… (digits, a "
+                         "colon, letters)")
+_CHAT_ID = fields.shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's "
+                       "@name", lambda value: schema.nonempty(str(value) if type(value) is int else value))  # a number
+
+
+@dataclass(frozen=True)
+class TelegramSettings(Settings):
+    bot_token: str = field(metadata=setting(_BOT_TOKEN, secret=True))
+    chat_id: str = field(metadata=setting(_CHAT_ID, secret=False))
+    api_url: str = field(default="https://api.telegram.org", metadata=setting(schema.url, secret="endpoint"))
+    kind: ClassVar[str] = "telegram"
+
+    def secrets(self) -> list[str]:
+        return [*super().secrets(), f"bot{self.bot_token}"]  # as it stands in the API's path
+
+
+SETTINGS = TelegramSettings
+WHERE_TO_LOOK = "check the chat"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: TelegramSettings) -> str:
+    return f"{settings.api_url}/bot{mask(settings.bot_token)}, chat {settings.chat_id}"
 
 TEXT_LIMIT = 4096  # characters after entities are parsed; Telegram counts them in UTF-16 code units
 

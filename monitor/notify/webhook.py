@@ -5,11 +5,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from monitor.notify import base
+from monitor import schema
+from monitor.notify import base, fields
 from monitor.notify.message import Message
-from monitor.settings import WebhookSettings
+from monitor.redact import mask_url
+from monitor.schema import Settings, setting
+
+
+@dataclass(frozen=True)
+class WebhookSettings(Settings):
+    url: str = field(metadata=fields.HOOK)
+    secret: str = field(default="", metadata=fields.SECRET)
+    # extra headers; a value taken from the environment, or a credential header's, is a secret
+    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(schema.string, secret="header",
+                                                                              per_header=True))
+    kind: ClassVar[str] = "webhook"
+
+
+SETTINGS = WebhookSettings
+WHERE_TO_LOOK = "check the receiving end"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: WebhookSettings) -> str:
+    return fields.described(mask_url(settings.url), (["signed with X-Signature-256"] if settings.secret else [])
+                          + (["headers " + ", ".join(settings.headers)] if settings.headers else []))
 
 
 def signature(secret: str, body: bytes) -> str:

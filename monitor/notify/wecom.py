@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from monitor.notify import base
+from monitor.notify import base, fields
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
-from monitor.settings import WeComSettings
+
+
+@dataclass(frozen=True)
+class WeComSettings(fields.Robot):
+    webhook_url: str = field(metadata=fields.HOOK)  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=fields.mentions("all or a WeCom user id",
+                                                                                  r"[A-Za-z0-9_.@-]+"))
+    kind: ClassVar[str] = "wecom"
+    query_key: ClassVar[str] = "key"
+
+
+SETTINGS = WeComSettings
+WHERE_TO_LOOK = "check the group"  # test-notify's hint: where a person sees the sample report
+
+
+def describe(settings: WeComSettings) -> str:
+    return fields.robot(settings.webhook_url, settings.mention_on_alert)
 
 CONTENT_LIMIT = 4096  # bytes of UTF-8 in markdown.content
 RATE_PAUSE = 20.0  # seconds before retrying 45009: the robot's budget is 20 messages a minute

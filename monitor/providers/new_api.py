@@ -18,6 +18,7 @@ from monitor.providers import base_url, common, openai_billing
 from monitor.settings import Account
 from monitor.snapshot import ProviderError, Snapshot
 
+KEYS = openai_billing.KEYS  # hard_limit, for the billing routes it falls back to
 DISPLAY_TYPES = ("USD", "CNY", "TOKENS")
 _RATE_LIMITED = "new-api: hosts whose /api/usage/token answered 429"
 

@@ -20,18 +20,23 @@ balance is yuan, unconverted; those types are labelled CNY (their numbers differ
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from monitor import schema
 from monitor.http import HttpClient
 from monitor.providers import base_url, common, new_api
-from monitor.settings import Account
+from monitor.redact import mask
+from monitor.schema import nonempty, rule, setting
+from monitor.settings import Account, ProviderKeys, money
 from monitor.snapshot import Item, ProviderError, Snapshot
 
 PAGE_SIZE = 100  # one-hub and done-hub refuse more than 100
@@ -47,6 +52,60 @@ _DISABLED_NOTES = {2: "channel disabled", 3: "channel disabled by the relay"}
 _MAX_NAME = 60
 
 
+WATCHABLE = ("channels", "users")
+
+
+def _watch(value: Any) -> tuple[str, ...]:
+    found = schema.string_list(value)
+    for item in found:
+        if item not in WATCHABLE:
+            close = difflib.get_close_matches(item, WATCHABLE, n=1, cutoff=0.6)
+            raise ValueError(f"{item!r} is not channels or users" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if not found:
+        raise ValueError("must list channels, users or both")
+    return tuple(dict.fromkeys(found))
+
+
+def _user_id(value: Any) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else nonempty(value).strip()
+    if not text.isascii() or not text.isdigit():
+        raise ValueError("must be the admin's numeric user id (e.g. 1), not a user name")
+    return text
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {schema.type_name(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class NewApiAdminKeys(ProviderKeys):
+    """A relay site as its admin sees it (reference/operators.md §1): the admin's system access token
+    (系统访问令牌, instead of an api_key), the admin's numeric user id sent as ``user_header`` (forks renamed
+    it), what to watch, whether each channel's balance is refreshed first, and the users' threshold."""
+
+    access_token: str | None = field(default=None, metadata=setting(nonempty, secret=True, required=True))
+    user_id: str | None = field(default=None, metadata=setting(_user_id, secret=False))
+    user_header: str = field(default="New-Api-User", metadata=setting(rule(
+        nonempty, lambda text: re.fullmatch(r"[A-Za-z0-9-]+", text),
+        lambda text: f"must be an HTTP header name such as New-Api-User, not {text!r}"), secret=False))
+    watch: tuple[str, ...] = field(default=("channels",), metadata=setting(_watch, secret=False))
+    refresh: bool = field(default=False, metadata=setting(_boolean))
+    user_low_balance: Decimal | None = field(default=None, metadata=setting(money))  # else low_balance
+
+
+KEYS = NewApiAdminKeys
+
+
+def credential(account: Account) -> str:
+    """check-config's account line: how the entry signs in (masked) and what it watches."""
+    keys = account.keys(NewApiAdminKeys)
+    header = f", {keys.user_header}: {keys.user_id}" if keys.user_id else ""
+    refresh = ", refreshes each channel's balance first" if keys.refresh else ""
+    return f"access token {mask(keys.access_token or '')}{header}; watches {' and '.join(keys.watch)}{refresh}"
+
+
 @dataclass(frozen=True)
 class _Page:
     shape: str  # "list" (one-api, new-api 2025-04 channels: p from 0), "items" (new-api), "data" (one-hub)
@@ -59,13 +118,14 @@ def fetch(account: Account, http: HttpClient) -> list[Item]:
     """The site (``kind`` "site"), then its channels and users. A list that cannot be read makes the site
     item fail with the reason; when nothing could be read the whole entry fails (``ProviderError``)."""
     base = base_url(account)
-    headers = _headers(account)
+    keys = account.keys(NewApiAdminKeys)
+    headers = _headers(keys)
     secrets: list[str] = []  # what the rows carry, handed to the redactor at once (one compile, not two)
     parts: list[tuple[str, Callable[[], list[Item]]]] = []
-    if "channels" in account.watch:
-        parts.append(("channels", lambda: _channels(account, http, base, headers, secrets)))
-    if "users" in account.watch:
-        parts.append(("users", lambda: _users(http, base, headers, secrets)))
+    if "channels" in keys.watch:
+        parts.append(("channels", lambda: _channels(keys.refresh, http, base, headers, secrets)))
+    if "users" in keys.watch:
+        parts.append(("users", lambda: _users(http, base, headers, secrets, keys.user_low_balance)))
     outcomes = http.together(*(common.caught(call, _explained) for _, call in parts))
     if secrets:
         http.redactor.add(*secrets)  # before any item's error is shown (collect redacts them)
@@ -82,11 +142,11 @@ def _explained(message: str) -> str:
     return message
 
 
-def _headers(account: Account) -> dict[str, str]:
+def _headers(keys: NewApiAdminKeys) -> dict[str, str]:
     # The bare token: one-api and new-api also accept "Bearer <token>", but not every fork strips it.
-    headers = {"Authorization": account.access_token or ""}
-    if account.user_id:
-        headers[account.user_header] = account.user_id
+    headers = {"Authorization": keys.access_token or ""}
+    if keys.user_id:
+        headers[keys.user_header] = keys.user_id
     return headers
 
 
@@ -197,11 +257,11 @@ class _Refreshed:
     error: str | None = None
 
 
-def _channels(account: Account, http: HttpClient, base: str, headers: Mapping[str, str],
+def _channels(refresh: bool, http: HttpClient, base: str, headers: Mapping[str, str],
               secrets: list[str]) -> list[Item]:
     shape, rows = _rows(http, base, "/api/channel/", headers)
     secrets += _secrets(rows, "key")
-    fresh = _refresh(http, base, headers, rows) if account.refresh else {}
+    fresh = _refresh(http, base, headers, rows) if refresh else {}
     names = [_name(row.get("name"), row["id"]) for row in rows]
     repeated = {n for n in names if names.count(n) > 1} if len(set(names)) < len(names) else set()
     now = time.time()
@@ -282,7 +342,8 @@ def _refresh_one(http: HttpClient, base: str, headers: Mapping[str, str], ident:
 # --- users -------------------------------------------------------------------------------------------
 
 
-def _users(http: HttpClient, base: str, headers: Mapping[str, str], secrets: list[str]) -> list[Item]:
+def _users(http: HttpClient, base: str, headers: Mapping[str, str], secrets: list[str],
+           low_balance: Decimal | None) -> list[Item]:
     site_units, (_, rows) = http.together(lambda: new_api.site(http, base),
                                           lambda: _rows(http, base, "/api/user/", headers))
     secrets += _secrets(rows, "access_token")
@@ -290,7 +351,7 @@ def _users(http: HttpClient, base: str, headers: Mapping[str, str], secrets: lis
     for row in rows:
         if row.get("DeletedAt") or row.get("deleted_at"):
             continue  # new-api 2025-04 lists deleted users too
-        items.append(_user(row, site_units))
+        items.append(dataclasses.replace(_user(row, site_units), low_balance=low_balance))
     return items
 
 

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from monitor.http import HttpClient
 from monitor.providers import common
-from monitor.settings import Account
+from monitor.schema import nonempty, rule, setting
+from monitor.settings import Account, ProviderKeys
 from monitor.snapshot import ProviderError, Snapshot
 
 UNLIMITED = Decimal(100_000_000)  # relays force every *_limit_usd to exactly 1e8 for unlimited keys
 OVERDRAWN = ("overdrawn: used more than the limit "
              "(if the relay's page shows another balance, set hard_limit: remaining)")
+
+
+@dataclass(frozen=True)
+class BillingKeys(ProviderKeys):
+    """What ``hard_limit_usd`` means on this relay: the key's ``total`` (most relays) or what is ``remaining``
+    (some one-api sites). new-api names these keys too: it falls back to the billing routes."""
+
+    hard_limit: str = field(default="total", metadata=setting(rule(nonempty, lambda text: text in (
+        "total", "remaining"), lambda text: f"must be total (the default) or remaining, not {text!r}")))
+
+
+KEYS = BillingKeys
 
 
 def fetch(account: Account, http: HttpClient) -> Snapshot:
@@ -24,7 +38,7 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
             lambda: common.get_json(http, f"{base}/v1/dashboard/billing/usage", headers))
     except common.QuotaExhausted as exc:
         return common.exhausted(exc, currency)
-    return from_answers(subscription, usage, currency, account.hard_limit)
+    return from_answers(subscription, usage, currency, account.keys(BillingKeys).hard_limit)
 
 
 def from_answers(subscription: object, usage: object, currency: str, hard_limit: str = "total") -> Snapshot:

@@ -8,16 +8,31 @@ and the lower one is the balance the thresholds judge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from monitor.amounts import shown
 from monitor.http import HttpClient
 from monitor.providers import base_url, common
-from monitor.redact import Redactor
-from monitor.settings import Account
+from monitor.redact import Redactor, mask
+from monitor.schema import nonempty, setting
+from monitor.settings import Account, ProviderKeys
 from monitor.snapshot import ProviderError, Snapshot
+
+
+@dataclass(frozen=True)
+class OpenRouterKeys(ProviderKeys):
+    management_key: str | None = field(default=None, metadata=setting(nonempty, secret=True))  # for the credits
+
+
+KEYS = OpenRouterKeys
+
+
+def credential(account: Account) -> str:
+    """check-config's account line: the key and the management key, masked."""
+    management_key = account.keys(OpenRouterKeys).management_key
+    return f"key {mask(account.api_key)}" + (f", management key {mask(management_key)}" if management_key else "")
 
 
 @dataclass(frozen=True)
@@ -39,7 +54,7 @@ def fetch(account: Account, http: HttpClient) -> Snapshot:
     def key() -> Any:
         return common.get_json(http, f"{base}/api/v1/key", common.bearer(account.api_key))
 
-    management_key = account.management_key
+    management_key = account.keys(OpenRouterKeys).management_key
     if not management_key:
         return from_answer(key(), currency)
     # Never a secret in a message, even one a server echoed (the run masks them too: this holds without it).
