@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 
 from monitor.collect import AccountResult, collect
-from monitor.config import Account, HttpSettings
+from monitor.config import Account, HttpSettings, own_keys
 from monitor.emulators import CLOUDFLARE_PAGE, Answer, LoopbackServer, RelayEmulator, Request, json_answer
 from monitor.providers import PROVIDERS
 from monitor.redact import Redactor
@@ -206,7 +206,17 @@ def account(wire: Wire, base: str, **overrides: Any) -> Account:
         fields["url"] = base + wire.path
     else:
         fields["base_url"] = base
-    return Account(**{**fields, **overrides})
+    return account_of(**{**fields, **overrides})
+
+
+def account_of(**values: Any) -> Account:
+    """An account as the loader makes it: its provider's own keys (``url=``, ``access_token=``…) go to its
+    ``own`` (the module's KEYS); another provider's keys are left out, as the loader leaves json's."""
+    others = {name for kind in own_keys().values() for name in kind.__dataclass_fields__}
+    kind = own_keys().get(values["provider"])
+    mine = {name: value for name, value in values.items() if kind and name in kind.__dataclass_fields__}
+    return Account(**{name: value for name, value in values.items() if name not in others},
+                   own=kind(**mine) if kind else None)
 
 
 def query(*accounts: Account, workers: int = 8) -> list[AccountResult]:

@@ -25,24 +25,21 @@ from hypothesis import strategies as st
 
 from monitor import notify
 from monitor.collect import AccountResult
-from monitor.config import (
-    Account,
-    ChannelEntry,
-    ChannelSettings,
-    DingTalkSettings,
-    EmailSettings,
-    FeishuSettings,
-    SlackSettings,
-    TelegramSettings,
-    WebhookSettings,
-    WeComSettings,
-)
+from monitor.config import Account, ChannelEntry
 from monitor.emulators import FeishuBotEmulator, json_answer
 from monitor.notify import dingtalk, webhook
 from monitor.notify.base import Result
+from monitor.notify.dingtalk import DingTalkSettings
+from monitor.notify.email import EmailSettings
+from monitor.notify.feishu import FeishuSettings
 from monitor.notify.message import Message, from_report
+from monitor.notify.slack import SlackSettings
+from monitor.notify.telegram import TelegramSettings
+from monitor.notify.webhook import WebhookSettings
+from monitor.notify.wecom import WeComSettings
 from monitor.redact import Redactor
 from monitor.report import Report, build
+from monitor.schema import Settings
 from monitor.snapshot import Snapshot
 from tests.channel_servers import (
     DINGTALK_SECRET,
@@ -79,7 +76,7 @@ def report(count: int = 3, low: bool = False, failed: bool = False, name: str = 
     return build(results, {}, NOW, ZONE, "zh", 90)
 
 
-def send(settings: ChannelSettings, message: Message, clock: Clock | None = None,
+def send(settings: Settings, message: Message, clock: Clock | None = None,
          redactor: Redactor | None = None) -> Result:
     clock = clock or Clock()
     entry = ChannelEntry(settings.kind, settings)

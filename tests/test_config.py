@@ -38,7 +38,7 @@ def test_the_shipped_example_config_loads(tmp_path: Path) -> None:
         "DEEPSEEK_API_KEY": "sk-four", "NOVITA_API_KEY": "sk_five"})
     assert [a.name for a in config.accounts] == ["账户名称1", "账户名称2", "另一个中转站", "DeepSeek", "Novita"]
     assert config.accounts[1].low_balance == 10 and config.accounts[0].low_balance == 5
-    assert config.feishu is not None and config.feishu.secret == ""
+    assert [(c.label, c.settings.secret) for c in config.channels] == [("feishu", "")]
     assert config.heartbeat_url is None
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.config import (
-    DingTalkSettings,
-    EmailSettings,
-    FeishuSettings,
-    TelegramSettings,
-    WebhookSettings,
-    WeComSettings,
-    load,
-)
+from monitor.config import load
+from monitor.notify.dingtalk import DingTalkSettings
+from monitor.notify.email import EmailSettings
+from monitor.notify.feishu import FeishuSettings
+from monitor.notify.telegram import TelegramSettings
+from monitor.notify.webhook import WebhookSettings
+from monitor.notify.wecom import WeComSettings
 from monitor.redact import Redactor
 from tests.test_config import problems, write
 
@@ -70,7 +68,7 @@ webhook:
     hook = config.channels[6].settings
     assert isinstance(hook, WebhookSettings) and hook.headers == {
         "X-Team": "ops", "Authorization": "Bearer t0k3n-from-env", "X-Api-Key": "written-in-the-file-123"}
-    assert config.feishu is None
+    assert not any(isinstance(c.settings, FeishuSettings) for c in config.channels)
     # Every secret is known to the redactor: nothing of them survives in a line it scrubs.
     redactor = Redactor(config.secrets())
     shown = redactor(" ".join([*env.values(), DING, "Bearer t0k3n-from-env", "written-in-the-file-123"]))
@@ -81,12 +79,13 @@ webhook:
     assert "ops" not in config.secrets()  # a literal header is no secret: it would mangle every log line
 
 
-def test_feishu_may_be_a_list_too_and_the_first_is_config_feishu(tmp_path: Path) -> None:
+def test_feishu_may_be_a_list_too(tmp_path: Path) -> None:
     path = write(tmp_path, "feishu:\n  - webhook_url: https://open.feishu.cn/open-apis/bot/v2/hook/aaaa-1\n"
                            "  - webhook_url: https://open.feishu.cn/open-apis/bot/v2/hook/bbbb-2\n" + ACCOUNTS)
     config = load(path, environ={})
     assert [c.label for c in config.channels] == ["feishu[0]", "feishu[1]"]
-    assert isinstance(config.feishu, FeishuSettings) and config.feishu.webhook_url.endswith("aaaa-1")
+    first = config.channels[0].settings
+    assert isinstance(first, FeishuSettings) and first.webhook_url.endswith("aaaa-1")
 
 
 def test_channel_errors_name_file_line_and_key(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from monitor import config, notify
 from monitor.config import load
+from monitor.providers.openrouter import OpenRouterKeys
 from monitor.redact import Redactor
 from monitor.schema import declared
 from tests.test_config import problems, write
@@ -18,18 +19,18 @@ ENV = {"KEY": KEY, "MGMT": MGMT}
 
 
 def test_the_tables_of_keys_are_derived_from_the_declarations() -> None:
-    assert set(config.CHANNELS) == set(notify.CHANNELS)  # one settings class for each channel module
-    assert config.SECTIONS["email"] == ("host", "from", "to", "port", "security", "username", "password")
-    assert [k for k, s in declared(config.EmailSettings).items() if s.required] == ["host", "from", "to"]
+    assert set(config.channels()) == set(notify.CHANNELS)  # one settings class for each channel module
+    assert config.sections()["email"] == ("host", "from", "to", "port", "security", "username", "password")
+    assert [k for k, s in declared(config.channels()["email"]).items() if s.required] == ["host", "from", "to"]
     assert [k for k, s in declared(config.Account).items() if s.required] == ["name", "api_key"]
-    assert {"management_key", "spike_window_minutes"} <= set(config.ACCOUNT_KEYS)
+    assert {"management_key", "spike_window_minutes"} <= set(config.account_keys())
 
 
 def test_a_management_key_is_an_openrouter_accounts_secret(tmp_path: Path) -> None:
     path = write(tmp_path, "accounts:\n  - {name: or, provider: openrouter, api_key: '${KEY}', "
                            "management_key: '${MGMT}'}\n")
     loaded = load(path, environ=ENV)
-    assert loaded.accounts[0].management_key == MGMT
+    assert loaded.accounts[0].keys(OpenRouterKeys).management_key == MGMT
     assert MGMT not in Redactor(loaded.secrets())(f"refused {MGMT}")
 
 
@@ -52,7 +53,7 @@ def test_a_management_key_in_defaults_is_not_inherited_across_providers(tmp_path
     path = write(tmp_path, "defaults:\n  provider: openrouter\n  management_key: '${MGMT}'\naccounts:\n"
                            "  - {name: or, api_key: k}\n  - {name: ds, provider: deepseek, api_key: k}\n")
     accounts = {a.name: a for a in load(path, environ=ENV).accounts}
-    assert (accounts["or"].management_key, accounts["ds"].management_key) == (MGMT, None)
+    assert [accounts[name].keys(OpenRouterKeys).management_key for name in ("or", "ds")] == [MGMT, None]
 
 
 def test_spike_window_minutes_defaults_to_30_and_is_inherited_by_every_provider(tmp_path: Path) -> None:

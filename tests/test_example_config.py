@@ -9,6 +9,7 @@ from dotenv import dotenv_values
 
 from monitor import config as schema
 from monitor.config import load
+from monitor.providers.generic_json import JsonKeys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,10 +41,10 @@ def keys_shown(text: str) -> tuple[set[str], dict[str, set[str]], set[str]]:
 def test_the_example_config_shows_every_option() -> None:
     text = (ROOT / "config.yaml").read_text(encoding="utf-8")
     top, sections, accounts = keys_shown(text)
-    assert set(schema.TOP_LEVEL) <= top, set(schema.TOP_LEVEL) - top
-    for name, keys in schema.SECTIONS.items():
+    assert set(schema.top_level()) <= top, set(schema.top_level()) - top
+    for name, keys in schema.sections().items():
         assert set(keys) <= sections.get(name, set()), (name, set(keys) - sections.get(name, set()))
-    assert set(schema.ACCOUNT_KEYS) <= accounts, set(schema.ACCOUNT_KEYS) - accounts
+    assert set(schema.account_keys()) <= accounts, set(schema.account_keys()) - accounts
 
 
 def test_the_example_config_loads_with_the_example_env(tmp_path: Path) -> None:
@@ -52,4 +53,4 @@ def test_the_example_config_loads_with_the_example_env(tmp_path: Path) -> None:
     providers = {a.provider for a in config.accounts}
     assert {"openai-billing", "new-api", "deepseek", "json"} <= providers
     novita = config.accounts[-1]
-    assert novita.divisor == 10000 and novita.currency == "USD" and novita.headers
+    assert novita.keys(JsonKeys).divisor == 10000 and novita.currency == "USD" and novita.keys(JsonKeys).headers

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from monitor.config import FeishuSettings
 from monitor.emulators import FeishuBotEmulator, feishu_error
-from monitor.notify.feishu import send, sign
+from monitor.notify.feishu import FeishuSettings, send, sign
 from monitor.redact import Redactor
 
 CARD = {"header": {"title": {"tag": "plain_text", "content": "💵API 余额监控时报"}, "template": "green"},

@@ -18,24 +18,21 @@ import pytest
 
 from monitor import notify
 from monitor.collect import AccountResult
-from monitor.config import (
-    Account,
-    ChannelEntry,
-    ChannelSettings,
-    DingTalkSettings,
-    EmailSettings,
-    FeishuSettings,
-    SlackSettings,
-    TelegramSettings,
-    WeComSettings,
-)
+from monitor.config import Account, ChannelEntry
 from monitor.emulators import FeishuBotEmulator
 from monitor.notify.base import Result
+from monitor.notify.dingtalk import DingTalkSettings
+from monitor.notify.email import EmailSettings
+from monitor.notify.feishu import FeishuSettings
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, from_report
+from monitor.notify.slack import SlackSettings
+from monitor.notify.telegram import TelegramSettings
 from monitor.notify.telegram import escape as telegram_escape
+from monitor.notify.wecom import WeComSettings
 from monitor.redact import Redactor
 from monitor.report import build
+from monitor.schema import Settings
 from monitor.snapshot import Snapshot
 from tests import platform_render as render
 from tests.channel_servers import (
@@ -75,7 +72,7 @@ def evil_alert() -> Message:
 MESSAGES = {"report": evil_report_message, "alert": evil_alert}
 
 
-def send(settings: ChannelSettings, message: Message) -> Result:
+def send(settings: Settings, message: Message) -> Result:
     clock = Clock()
     entry = ChannelEntry(settings.kind, settings)
     return notify.channel(entry, Redactor(settings.secrets()), clock, clock.sleep).deliver(message)

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from monitor.collect import AccountResult, collect
-from monitor.config import Account, HttpSettings
+from monitor.config import HttpSettings
 from monitor.emulators import json_answer
 from monitor.redact import Redactor
 from monitor.report import build
 from monitor.report.site import render
 from monitor.report.words import localised
 from tests.litellm_emulator import Key, LiteLLMAdminEmulator, Team
+from tests.provider_servers import account_of
 
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
 MASTER = "sk-master-" + "M" * 30
@@ -27,7 +28,7 @@ def query(proxy: LiteLLMAdminEmulator, **overrides: Any) -> list[AccountResult]:
                               "base_url": proxy.url, "low_balance": Decimal("5")}
     values.update(overrides)
     settings = HttpSettings(retries=0, timeout_seconds=5, per_host=4)
-    return collect([Account(**values)], settings, Redactor([MASTER]), NOW)
+    return collect([account_of(**values)], settings, Redactor([MASTER]), NOW)
 
 
 def by_name(results: list[AccountResult]) -> dict[str, AccountResult]:

@@ -12,8 +12,10 @@ import pytest
 from monitor.admin_emulator import FLAVOURS, UNSUPPORTED, Channel, RelayAdminEmulator, User
 from monitor.collect import AccountResult, collect
 from monitor.config import Account, HttpSettings
+from monitor.providers.new_api_admin import NewApiAdminKeys
 from monitor.redact import Redactor
 from monitor.report import build
+from tests.provider_servers import account_of
 
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
 TOKEN = "AdminAccessT0ken" + "x" * 16
@@ -25,7 +27,7 @@ def entry(relay: RelayAdminEmulator, **overrides: Any) -> Account:
                               "access_token": TOKEN, "user_id": "1", "watch": ("channels", "users"),
                               "low_balance": Decimal("10")}
     values.update(overrides)
-    return Account(**values)
+    return account_of(**values)
 
 
 def query(relay: RelayAdminEmulator, per_host: int = 4, **overrides: Any) -> list[AccountResult]:
@@ -240,9 +242,10 @@ def load_text(tmp_path: Any, text: str, env: dict[str, str] | None = None) -> An
 def test_a_site_entry_needs_no_api_key_and_its_access_token_is_a_secret(tmp_path: Any) -> None:
     config = load_text(tmp_path, SITE_YAML)
     [site] = config.accounts
-    assert (site.access_token, site.user_id, site.user_header, site.watch, site.refresh) == (
+    keys = site.keys(NewApiAdminKeys)
+    assert (keys.access_token, keys.user_id, keys.user_header, keys.watch, keys.refresh) == (
         TOKEN, "1", "New-Api-User", ("channels", "users"), True)
-    assert (site.low_balance, site.user_low_balance, site.api_key) == (Decimal(50), Decimal(1), "")
+    assert (site.low_balance, keys.user_low_balance, site.api_key) == (Decimal(50), Decimal(1), "")
     assert TOKEN in config.secrets()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load
+from monitor.providers.generic_json import JsonKeys
 from monitor.redact import Redactor, mask_url, scrub, url_secrets
 
 RELAY = "defaults:\n  base_url: https://relay.example.com\n"
@@ -87,7 +88,7 @@ def test_header_values_take_variables_and_each_one_is_a_secret(tmp_path: Path) -
         "    headers:\n      Cookie: session=${SESSION_TOKEN}\n      X-Trace: ${TRACE:-plain-default}\n"
         "      Authorization: Bearer {api_key}\n"), mode=0o600)
     config = load(path, environ={**ENV, "SESSION_TOKEN": "s3ss10n-fr0m-env"})
-    headers = config.accounts[0].headers
+    headers = config.accounts[0].keys(JsonKeys).headers
     assert headers == {"Cookie": "session=s3ss10n-fr0m-env", "X-Trace": "plain-default",
                        "Authorization": "Bearer {api_key}"}
     hide = Redactor(config.secrets())

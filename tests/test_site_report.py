@@ -11,6 +11,7 @@ from monitor.collect import expand
 from monitor.config import Account
 from monitor.notify import feishu
 from monitor.notify.message import from_report
+from monitor.providers.new_api_admin import NewApiAdminKeys
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.report.card import cards
@@ -19,8 +20,9 @@ from monitor.report.site import SHOWN, render
 from monitor.snapshot import Item, Snapshot
 
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
-ENTRY = Account("中转站A", "new-api-admin", "", base_url="https://relay.example.com", access_token="t0ken-admin",
-                low_balance=Decimal("50"), user_low_balance=Decimal("1"), watch=("channels", "users"))
+USER_LOW = Decimal("1")
+ENTRY = Account("中转站A", "new-api-admin", "", base_url="https://relay.example.com", low_balance=Decimal("50"),
+                own=NewApiAdminKeys(access_token="t0ken-admin", user_low_balance=USER_LOW, watch=("channels", "users")))
 
 
 def site_report(items: list[Item], language: str = "zh", others: tuple[Account, ...] = ()) -> Report:
@@ -34,7 +36,9 @@ def channel(n: int, balance: str | None, **more: object) -> Item:
 
 
 def user(n: int, balance: str) -> Item:
-    return Item("user", f"@u{n}", f"user:{n}", Snapshot("USD", Decimal(balance), Decimal(0), Decimal(balance)))
+    # new-api-admin gives its users the entry's user_low_balance as their threshold
+    return Item("user", f"@u{n}", f"user:{n}", Snapshot("USD", Decimal(balance), Decimal(0), Decimal(balance)),
+                low_balance=USER_LOW)
 
 
 def test_a_site_shows_its_summary_then_only_the_items_that_need_a_look() -> None:
@@ -69,7 +73,8 @@ def test_a_site_whose_every_item_is_low_still_fits_one_feishu_card_and_counts_th
     items = [Item("channel", f"{long[:59]}{n}", f"channel:{n}", Snapshot("USD", Decimal("0.123456"))) for n in
              range(200)]
     items += [Item("user", f"@{long[:58]}{n}", f"user:{n}",
-                   Snapshot("CNY", Decimal("0.5"), Decimal("12.3456"), Decimal("12.8456"))) for n in range(2000)]
+                   Snapshot("CNY", Decimal("0.5"), Decimal("12.3456"), Decimal("12.8456")), low_balance=USER_LOW)
+              for n in range(2000)]
     for language in ("zh", "en"):
         report = site_report(items, language)
         built = cards(report, feishu.fits, mentions=["all"], keyword="余额")
@@ -81,8 +86,12 @@ def test_a_site_whose_every_item_is_low_still_fits_one_feishu_card_and_counts_th
 
 
 def test_every_other_channel_renders_the_site_within_its_limits() -> None:
-    from monitor.config import ChannelEntry, DingTalkSettings, SlackSettings, TelegramSettings, WeComSettings
+    from monitor.config import ChannelEntry
     from monitor.notify import channel as make
+    from monitor.notify.dingtalk import DingTalkSettings
+    from monitor.notify.slack import SlackSettings
+    from monitor.notify.telegram import TelegramSettings
+    from monitor.notify.wecom import WeComSettings
 
     items = [Item("channel", f"c{n}", f"channel:{n}", Snapshot("USD", Decimal("1"))) for n in range(200)]
     message = from_report(site_report(items))

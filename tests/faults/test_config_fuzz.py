@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import ACCOUNT_KEYS, SECTIONS, TOP_LEVEL, Config, ConfigError, load
+from monitor.config import Config, ConfigError, account_keys, load, sections, top_level
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENV = {"KEY": "sk-" + "k" * 40, "URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abc", "EMPTY": ""}
@@ -20,10 +20,10 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**20, max
                     st.text(max_size=20), st.sampled_from(["${KEY}", "${URL}", "${EMPTY}", "${MISSING}",
                                                            "${MISSING:-x}", "\\${KEY}", "https://h", "http://h",
                                                            "deepseek", "openai-billing", "USD", "Asia/Shanghai"]))
-keys = st.sampled_from([*TOP_LEVEL, *ACCOUNT_KEYS, *(k for s in SECTIONS.values() for k in s), "x", "nmae"])
+keys = st.sampled_from([*top_level(), *account_keys(), *(k for s in sections().values() for k in s), "x", "nmae"])
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                        st.dictionaries(keys, inner, max_size=4)), max_leaves=15)
-documents = st.dictionaries(st.sampled_from([*TOP_LEVEL, "extra"]), values, max_size=6)
+documents = st.dictionaries(st.sampled_from([*top_level(), "extra"]), values, max_size=6)
 yaml_bits = st.lists(st.sampled_from(["accounts:", "\n", "  ", "\t", "- ", "name: a", "api_key: ${KEY}", ":",
                                       "&a", "*a", "<<: *a", "[", "]", "{", "}", "'", '"', "#", "---", "...",
                                       "!!python/object:os.system", "!!binary", "%YAML 1.1", "? ", "|", ">",
@@ -62,7 +62,7 @@ def test_any_yaml_like_text(text: str) -> None:
 
 
 @FAST
-@given(accounts=st.lists(st.dictionaries(st.sampled_from(list(ACCOUNT_KEYS)), values, max_size=6), max_size=3),
-       defaults=st.dictionaries(st.sampled_from([k for k in ACCOUNT_KEYS if k != "name"]), values, max_size=4))
+@given(accounts=st.lists(st.dictionaries(st.sampled_from(list(account_keys())), values, max_size=6), max_size=3),
+       defaults=st.dictionaries(st.sampled_from([k for k in account_keys() if k != "name"]), values, max_size=4))
 def test_any_accounts(accounts: list[dict[str, Any]], defaults: dict[str, Any]) -> None:
     check(dump({"defaults": defaults, "accounts": accounts}))

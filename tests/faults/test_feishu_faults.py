@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.config import FeishuSettings
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token, feishu_error, json_answer
 from monitor.notify import feishu
+from monitor.notify.feishu import FeishuSettings
 from monitor.redact import Redactor
 from monitor.report.document import Delivery
 from tests.conftest import BOT_SECRET, WEBHOOK_TOKEN

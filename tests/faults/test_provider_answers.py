@@ -25,6 +25,7 @@ from monitor.report.site import render
 from monitor.run import record_of
 from monitor.snapshot import ProviderError, Snapshot
 from tests.history_support import past as series
+from tests.provider_servers import account_of
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
@@ -141,8 +142,8 @@ class FakeHttp:
 
 
 def account_for(provider: str) -> Account:
-    return Account("acct", provider, "sk-test", base_url="https://relay.example.com",
-                   url="https://api.example.com/balance", currency="USD", balance="data.balance",
+    return account_of(name="acct", provider=provider, api_key="sk-test", base_url="https://relay.example.com",
+                      url="https://api.example.com/balance", currency="USD", balance="data.balance",
                    used="data.used", total="data.total")
 
 

@@ -6,12 +6,14 @@ import json
 import textwrap
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from monitor.config import PROVIDER_KEYS, ConfigError, load
+from monitor.config import ConfigError, load
 from monitor.emulators import RelayEmulator, Token
-from monitor.settings import ADMIN_KEYS
+from monitor.providers.generic_json import JsonKeys
+from monitor.providers.openai_billing import BillingKeys
 from tests.conftest import MAIN_KEY, cron_run, write_setup
 from tests.provider_servers import DEEPSEEK, KEY, OPENROUTER, ProviderServer, ok
 
@@ -34,21 +36,23 @@ DEFAULTS = textwrap.dedent(
 )
 
 
-def accounts_of(tmp_path: Path, accounts: str) -> dict[str, object]:
+def accounts_of(tmp_path: Path, accounts: str, defaults: str = DEFAULTS) -> dict[str, Any]:
     path = tmp_path / "config.yaml"
-    path.write_text(DEFAULTS + "accounts:\n" + textwrap.indent(textwrap.dedent(accounts), "  "), encoding="utf-8")
+    path.write_text(defaults + "accounts:\n" + textwrap.indent(textwrap.dedent(accounts), "  "), encoding="utf-8")
     return {a.name: a for a in load(path, environ={}).accounts}
 
 
-def test_accounts_of_the_default_provider_inherit_every_key(tmp_path: Path) -> None:
+def test_accounts_of_the_default_provider_inherit_every_key_of_theirs(tmp_path: Path) -> None:
     relay = accounts_of(tmp_path, "- {name: relay, api_key: k}\n")["relay"]
     # management_key belongs to openrouter accounts only (tests/providers/test_openrouter.py), the site keys
-    # to new-api-admin entries (tests/test_new_api_admin.py).
-    keys = PROVIDER_KEYS - {"management_key"} - set(ADMIN_KEYS)
-    assert {key: getattr(relay, key) for key in sorted(keys)} == {
-        "balance": "data.balance", "base_url": "https://relay.example.com", "currency": "CNY",
-        "divisor": 500000, "hard_limit": "remaining", "headers": {"X-Token": "{api_key}"},
-        "total": "data.total", "url": "https://relay.example.com/api/balance", "used": "data.used"}
+    # to new-api-admin entries (tests/test_new_api_admin.py); json's keys are the json provider's.
+    assert (relay.base_url, relay.currency, relay.own) == ("https://relay.example.com", "CNY",
+                                                           BillingKeys(hard_limit="remaining"))
+    json = accounts_of(tmp_path, "- {name: j, api_key: k}\n", DEFAULTS.replace("openai-billing", "json")
+                        .replace("  hard_limit: remaining\n", ""))["j"]
+    assert (json.currency, json.keys(JsonKeys)) == ("CNY", JsonKeys(
+        url="https://relay.example.com/api/balance", headers={"X-Token": "{api_key}"}, balance="data.balance",
+        used="data.used", total="data.total", divisor=Decimal(500000)))
 
 
 @pytest.mark.parametrize("provider", ["deepseek", "moonshot", "siliconflow", "openrouter", "new-api"])
@@ -56,8 +60,7 @@ def test_accounts_of_another_provider_inherit_none_of_the_endpoint_and_money_key
         tmp_path: Path, provider: str) -> None:
     extra = ", base_url: 'https://newapi.example.com'" if provider == "new-api" else ""
     other = accounts_of(tmp_path, f"- {{name: other, provider: {provider}, api_key: k{extra}}}\n")["other"]
-    assert (other.currency, other.hard_limit, other.url, dict(other.headers), other.balance, other.used,
-            other.total, other.divisor) == (None, "total", None, {}, None, None, None, 1)
+    assert other.currency is None and other.own in (None, type(other.own)())  # its own keys' defaults, if any
     assert other.host != "relay.example.com"  # a DeepSeek key never goes to the relay's host
     assert other.low_balance == 7  # thresholds are not about one provider: they are inherited
 
@@ -83,7 +86,8 @@ def test_hard_limit_is_total_or_remaining_and_only_for_relay_providers(tmp_path:
           - {name: b, api_key: k, hard_limit: remaining}
           - {name: c, api_key: k, provider: new-api, base_url: "https://n.example.com", hard_limit: remaining}
         """), encoding="utf-8")
-    assert [a.hard_limit for a in load(path, environ={}).accounts] == ["total", "remaining", "remaining"]
+    assert [a.keys(BillingKeys).hard_limit for a in load(path, environ={}).accounts] == ["total", "remaining",
+                                                                                         "remaining"]
     path.write_text(textwrap.dedent(
         """\
         defaults:

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.config import ConfigError, load
 from monitor.emulators import json_answer
-from monitor.providers.generic_json import from_answer, headers_for
+from monitor.providers.generic_json import JsonKeys, from_answer, headers_for
 from tests.provider_servers import (
     FAULTS,
     JSON,
@@ -115,5 +115,5 @@ def test_config_loads_a_json_account_and_its_host_is_the_urls(tmp_path: Path) ->
         encoding="utf-8",
     )
     (one,) = load(path, environ={"NOVITA_KEY": "nv-123456"}).accounts
-    assert (one.host, one.currency, one.divisor, one.headers) == (
+    assert (one.host, one.currency, one.keys(JsonKeys).divisor, one.keys(JsonKeys).headers) == (
         "api.novita.ai", "USD", Decimal(10000), {"Authorization": "Bearer {api_key}"})

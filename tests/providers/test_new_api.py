@@ -17,7 +17,17 @@ from monitor.config import Account
 from monitor.emulators import CLOUDFLARE_PAGE, Answer, RelayEmulator, Request, Token, json_answer
 from monitor.providers.new_api import Site, from_answer, site_from_status
 from monitor.snapshot import ProviderError
-from tests.provider_servers import CLOUDFLARE, EMPTY_429, KEY, WRONG_KEY, query, query_one, quick_to_stop, raw_json
+from tests.provider_servers import (
+    CLOUDFLARE,
+    EMPTY_429,
+    KEY,
+    WRONG_KEY,
+    account_of,
+    query,
+    query_one,
+    quick_to_stop,
+    raw_json,
+)
 
 OTHER_KEY = "sk-" + "0th3rK3y" * 6
 USAGE = "/api/usage/token"
@@ -51,7 +61,7 @@ def relay(*, new_api: bool = True, faults: dict[str, Answer] | None = None, main
 
 
 def account(server: RelayEmulator, key: str = KEY, **overrides: Any) -> Account:
-    return Account(**{"name": "relay", "provider": "new-api", "api_key": key, "base_url": server.url, **overrides})
+    return account_of(**{"name": "relay", "provider": "new-api", "api_key": key, "base_url": server.url, **overrides})
 
 
 def paths(server: RelayEmulator) -> list[str]:

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from monitor.collect import AccountResult
 from monitor.commands import check_config
-from monitor.config import Account, ConfigError, load
+from monitor.config import ConfigError, load
 from monitor.emulators import Answer, json_answer
 from monitor.http import Response
 from monitor.providers import PROVIDERS, openrouter
-from monitor.providers.openrouter import from_answer
+from monitor.providers.openrouter import OpenRouterKeys, from_answer
 from monitor.report.words import localised
 from monitor.snapshot import ProviderError
 from tests.provider_servers import (
@@ -32,6 +32,7 @@ from tests.provider_servers import (
     WRONG_KEY,
     OpenRouterServer,
     account,
+    account_of,
     error_for,
     ok,
     query_one,
@@ -228,7 +229,7 @@ def test_management_key_is_an_openrouter_accounts_secret(tmp_path: Path) -> None
                                   "    api_key: ${OPENROUTER_API_KEY}\n"
                                   "    management_key: ${OPENROUTER_MANAGEMENT_KEY}\n")
     config = load(path, environ={"OPENROUTER_API_KEY": KEY, "OPENROUTER_MANAGEMENT_KEY": MANAGEMENT_KEY})
-    assert config.accounts[0].management_key == MANAGEMENT_KEY
+    assert config.accounts[0].keys(OpenRouterKeys).management_key == MANAGEMENT_KEY
     assert MANAGEMENT_KEY in config.secrets()
     out = io.StringIO()
     assert check_config(config, out) == 0
@@ -248,7 +249,8 @@ def test_management_key_is_not_inherited_across_providers(tmp_path: Path) -> Non
     path = write_config(tmp_path, "defaults:\n  provider: openrouter\n  management_key: ${M}\n"
                                   "accounts:\n  - {name: or, api_key: '${K}'}\n"
                                   "  - {name: ds, provider: deepseek, api_key: '${K}'}\n")
-    accounts = {a.name: a.management_key for a in load(path, environ={"K": KEY, "M": MANAGEMENT_KEY}).accounts}
+    loaded = load(path, environ={"K": KEY, "M": MANAGEMENT_KEY}).accounts
+    accounts = {a.name: a.keys(OpenRouterKeys).management_key for a in loaded}
     assert accounts == {"or": MANAGEMENT_KEY, "ds": None}
 
 
@@ -298,7 +300,7 @@ def test_with_a_management_key_any_answers_give_a_snapshot_or_a_provider_error(
         def together(self, *calls: Any) -> list[Any]:
             return [call() for call in calls]
 
-    one = Account("or", "openrouter", KEY, management_key=MANAGEMENT_KEY)
+    one = account_of(name="or", provider="openrouter", api_key=KEY, management_key=MANAGEMENT_KEY)
     try:
         snap = openrouter.fetch(one, Http())  # type: ignore[arg-type]
     except ProviderError as exc:
