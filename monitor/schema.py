@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from monitor import redact
+from monitor.checks import Check, is_loopback, type_name, url
 from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
 
-Check = Callable[[Any], Any]  # returns the converted value or raises ValueError with the reason
 Where = tuple[str | int, ...]  # a path into the document: ("accounts", 2, "api_key")
 
 
@@ -88,88 +87,6 @@ class Settings:
             r.problem(path, f"needs {key} (or remove the {path[0]} section)")
         failed = [key for key, s in declared(cls).items() if key in given and s.name not in values]
         return None if missing or failed else cls(**values)
-
-
-# --- checks: each returns the converted value or raises ValueError with the reason ------------------------
-
-
-def rule(check: Check, test: Callable[[Any], Any], reason: str | Callable[[Any], str]) -> Check:
-    """``check``, then ``test`` on what it returns: when false, ValueError with ``reason`` (or ``reason(it)``)."""
-
-    def checked(value: Any) -> Any:
-        if not test(result := check(value)):
-            raise ValueError(reason(result) if callable(reason) else reason)
-        return result
-
-    return checked
-
-
-def string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, not {type_name(value)}")
-    return value
-
-
-def nonempty(value: Any) -> str:
-    if not (text := string(value).strip()):
-        raise ValueError("must not be empty")
-    return text
-
-
-def number(minimum: float | None = None, integer: bool = False) -> Check:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            raise ValueError(f"must be {'a whole number' if integer else 'a number'}, not {type_name(value)}")
-        if minimum is not None and value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return value
-
-    return check
-
-
-def url(value: Any) -> str:
-    split = urlsplit(text := nonempty(value))
-    if split.scheme not in ("http", "https") or not split.netloc:
-        # Never the value itself: a webhook URL is a secret, typo or not.
-        raise ValueError(f"must start with http:// or https:// and name a host, not {redact.describe_bad_url(text)}")
-    return text.rstrip("/")
-
-
-def optional_url(value: Any) -> str:
-    """A URL, or "" for none (``${HEARTBEAT_URL:-}`` left empty)."""
-    return url(value) if string(value).strip() else ""
-
-
-def string_list(value: Any) -> tuple[str, ...]:
-    value = [value] if isinstance(value, str) else value
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("must be a list of strings")
-    return tuple(value)
-
-
-def one_of(*words: str) -> Check:
-    return rule(string, lambda text: text in words, lambda text: f"must be {', '.join(words[:-1])} or {words[-1]}, "
-                                                                 f"not {text!r}")
-
-
-def printable(text: str) -> bool:
-    return all(ord(c) >= 32 for c in text)
-
-
-NOT_PRINTABLE = "must not contain line breaks or control characters"
-one_line = rule(nonempty, printable, NOT_PRINTABLE)
-
-
-def type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a mapping",
-            type(None): "empty"}.get(type(value), type(value).__name__)
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def dotted(path: Where) -> str:

@@ -12,27 +12,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
+from monitor import checks
 from monitor import schema as s
+from monitor.checks import nonempty, rule
 from monitor.prometheus_extra import client_installed, extra_missing
 from monitor.providers import PROVIDERS
-from monitor.schema import Reader, Settings, Where, nonempty, rule, setting
+from monitor.schema import Reader, Settings, Where, setting
 
 MAX_NAME_LENGTH = 100
-
-
-def _timezone(value: Any) -> tzinfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    text = nonempty(value)
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {text!r} (use a name such as Asia/Shanghai or UTC)") from None
 
 
 def _system_timezone() -> tzinfo:
@@ -48,9 +40,9 @@ def _system_timezone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
 
 
-_PLAIN = setting(s.string, secret=False)
+_PLAIN = setting(checks.string, secret=False)
 _TEXT = setting(nonempty, secret=False)
-_WHOLE = setting(s.number(1, integer=True))
+_WHOLE = setting(checks.number(1, integer=True))
 
 
 # --- the sections -------------------------------------------------------------------------------------
@@ -62,7 +54,7 @@ class HistorySettings(Settings):
     folder: Path = field(default=Path("api_usage_history"), metadata=_TEXT)
     file: Path = field(default=Path("api_usage_history.json"), metadata=_TEXT)  # a v1 history the first run imports
     retention_days: int = field(default=90, metadata=_WHOLE)
-    lock_wait_seconds: float = field(default=30.0, metadata=setting(s.number(0)))
+    lock_wait_seconds: float = field(default=30.0, metadata=setting(checks.number(0)))
     check_retention_days: int = field(default=8, metadata=_WHOLE)
 
     @classmethod
@@ -74,16 +66,16 @@ class HistorySettings(Settings):
 @dataclass(frozen=True)
 class AlertSettings(Settings):
     # `check` posts a still-active alert again after this long (0: only on change)
-    repeat_hours: float = field(default=0.0, metadata=setting(s.number(0)))
+    repeat_hours: float = field(default=0.0, metadata=setting(checks.number(0)))
 
 
 @dataclass(frozen=True)
 class HttpSettings(Settings):
-    timeout_seconds: float = field(default=10.0, metadata=setting(s.number(0.1)))
-    retries: int = field(default=2, metadata=setting(s.number(0, integer=True)))
+    timeout_seconds: float = field(default=10.0, metadata=setting(checks.number(0.1)))
+    retries: int = field(default=2, metadata=setting(checks.number(0, integer=True)))
     max_workers: int = field(default=8, metadata=_WHOLE)
     per_host: int = field(default=4, metadata=_WHOLE)
-    run_timeout_seconds: float = field(default=120.0, metadata=setting(s.number(1)))
+    run_timeout_seconds: float = field(default=120.0, metadata=setting(checks.number(1)))
 
 
 @dataclass(frozen=True)
@@ -94,8 +86,8 @@ class MetricsSettings(Settings):
         lambda text: f"must end in .prom: node_exporter's textfile collector reads only *.prom files, not {text!r}")),
         secret=False))
     # may be ${VAR:-}, empty for "no push"; user:password@ in it is basic auth
-    pushgateway_url: str | None = field(default=None, metadata=setting(s.optional_url, secret="endpoint"))
-    job: str = field(default="api_balance_monitor", metadata=setting(s.one_line, secret=False))
+    pushgateway_url: str | None = field(default=None, metadata=setting(checks.optional_url, secret="endpoint"))
+    job: str = field(default="api_balance_monitor", metadata=setting(checks.one_line, secret=False))
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
@@ -131,21 +123,9 @@ class ChannelEntry(Settings):
 # --- accounts -------------------------------------------------------------------------------------------
 
 
-def money(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"must be a number, not {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError("must be a finite number, zero or more")
-    return amount
-
-
 def _provider(value: Any) -> str:
 
-    if (text := s.string(value)) not in PROVIDERS:
+    if (text := checks.string(value)) not in PROVIDERS:
         close = difflib.get_close_matches(text, list(PROVIDERS), n=1, cutoff=0.6)
         raise ValueError(f"unknown provider {text!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
                          + f" (known: {', '.join(PROVIDERS)})")
@@ -161,8 +141,8 @@ def _currency(value: Any) -> str:
 
 _NAME = rule(rule(lambda value: nonempty(str(value) if type(value) in (int, float) else value), (
     lambda text: len(text) <= MAX_NAME_LENGTH), lambda text: f"is {len(text)} characters long; keep it to "
-    f"{MAX_NAME_LENGTH} so the report stays readable"), s.printable, s.NOT_PRINTABLE)
-_MONEY = setting(money)
+    f"{MAX_NAME_LENGTH} so the report stays readable"), checks.printable, checks.NOT_PRINTABLE)
+_MONEY = setting(checks.money)
 
 
 @dataclass(frozen=True)
@@ -191,14 +171,14 @@ class Account(Settings):
     name: str = field(metadata=setting(_NAME, secret=False))
     provider: str = field(metadata=setting(_provider, secret=False, required=False))  # default: defaults.provider
     api_key: str = field(metadata=setting(nonempty, secret="key"))
-    base_url: str | None = field(default=None, metadata=setting(s.url, secret="endpoint"))  # its query is secret
+    base_url: str | None = field(default=None, metadata=setting(checks.url, secret="endpoint"))  # its query is secret
     currency: str | None = field(default=None, metadata=setting(_currency, secret=False))
     low_balance: Decimal = field(default=Decimal("1"), metadata=_MONEY)
     low_days: Decimal = field(default=Decimal("3"), metadata=_MONEY)
     # a period's spend rate this many times the usual one is a spike, when at least spike_min_amount was spent
     spike_factor: Decimal = field(default=Decimal("3"), metadata=_MONEY)
     spike_min_amount: Decimal = field(default=Decimal("1"), metadata=_MONEY)
-    spike_window_minutes: float = field(default=30, metadata=setting(s.number(1)))  # a spike's span, at least
+    spike_window_minutes: float = field(default=30, metadata=setting(checks.number(1)))  # a spike's span, at least
     own: ProviderKeys | None = None  # its provider's own keys (the module's KEYS), as the loader read them
 
     def keys(self, kind: type[K]) -> K:
@@ -290,13 +270,13 @@ class Account(Settings):
 class Config(Settings):
     path: Path
     accounts: tuple[Account, ...]
-    timezone: tzinfo = field(default_factory=_system_timezone, metadata=setting(_timezone, secret=False))
-    language: str = field(default="zh", metadata=setting(s.one_of("zh", "en"), secret=False))
+    timezone: tzinfo = field(default_factory=_system_timezone, metadata=setting(checks.timezone, secret=False))
+    language: str = field(default="zh", metadata=setting(checks.one_of("zh", "en"), secret=False))
     history: HistorySettings = HistorySettings()
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     channels: tuple[ChannelEntry, ...] = ()
-    heartbeat_url: str | None = field(default=None, metadata=setting(s.optional_url, secret="url"))
+    heartbeat_url: str | None = field(default=None, metadata=setting(checks.optional_url, secret="url"))
     metrics: MetricsSettings | None = None
     warnings: tuple[str, ...] = ()
     secret_values: tuple[str, ...] = ()  # every secret the loader met (see schema.Reader.expand)

@@ -12,22 +12,23 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, ClassVar
 
-from monitor import __version__, schema
+from monitor import __version__, checks
+from monitor.checks import rule
 from monitor.notify import base, fields
 from monitor.notify.message import Message
 from monitor.redact import cut
-from monitor.schema import Reader, Settings, Where, rule, setting
+from monitor.schema import Reader, Settings, Where, setting
 
 
 def _address(value: Any) -> str:
-    text = schema.nonempty(value)
+    text = checks.nonempty(value)
     if "@" not in text or any(c.isspace() for c in text.strip("<> ").rsplit("<", 1)[-1]):
         raise ValueError(f"must be an e-mail address such as ops@example.com, not {text!r}")
     return text
 
 
 def _addresses(value: Any) -> tuple[str, ...]:
-    found: tuple[str, ...] = rule(schema.string_list, bool, "must list at least one address")(value)
+    found: tuple[str, ...] = rule(checks.string_list, bool, "must list at least one address")(value)
     for item in found:
         _address(item)
     return found
@@ -35,13 +36,13 @@ def _addresses(value: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class EmailSettings(Settings):
-    host: str = field(metadata=setting(schema.nonempty, secret=False))
+    host: str = field(metadata=setting(checks.nonempty, secret=False))
     sender: str = field(metadata=setting(_address, secret=False, key="from"))
     to: tuple[str, ...] = field(metadata=setting(_addresses, secret=False))
-    port: int = field(default=465, metadata=setting(rule(schema.number(1, integer=True), lambda port: port <= 65535,
+    port: int = field(default=465, metadata=setting(rule(checks.number(1, integer=True), lambda port: port <= 65535,
                                                          "must be a port number, 1 to 65535")))
-    security: str = field(default="tls", metadata=setting(schema.one_of("tls", "starttls", "none"), secret=False))
-    username: str = field(default="", metadata=setting(schema.string))
+    security: str = field(default="tls", metadata=setting(checks.one_of("tls", "starttls", "none"), secret=False))
+    username: str = field(default="", metadata=setting(checks.string))
     password: str = field(default="", metadata=fields.SECRET)
     kind: ClassVar[str] = "email"
 
@@ -53,7 +54,7 @@ class EmailSettings(Settings):
         if made and bool(made.username) != bool(made.password):
             r.problem(path, "needs both username and password, or neither")
             return None
-        if made and made.security == "none" and made.password and not schema.is_loopback(made.host):
+        if made and made.security == "none" and made.password and not checks.is_loopback(made.host):
             r.problem((*path, "security"), f"is none, which would send the password unencrypted to {made.host}: "
                                            "use tls (port 465) or starttls (port 587)")
             return None

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from monitor import schema
+from monitor import checks
 from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
 from monitor.redact import Redactor, cut
@@ -28,7 +28,7 @@ class FeishuSettings(Settings):
     webhook_url: str = field(metadata=fields.HOOK)
     secret: str = field(default="", metadata=fields.SECRET)
     keyword: str = field(default="", metadata=fields.PLAIN)
-    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(schema.string_list, secret=False))
+    mention_on_alert: tuple[str, ...] = field(default=(), metadata=setting(checks.string_list, secret=False))
     kind: ClassVar[str] = "feishu"
 
 

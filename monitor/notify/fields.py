@@ -7,13 +7,15 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from monitor import checks
 from monitor import schema as s
+from monitor.checks import nonempty, rule
 from monitor.redact import mask_url
-from monitor.schema import Reader, Settings, Where, nonempty, rule, setting
+from monitor.schema import Reader, Settings, Where, setting
 
-PLAIN = setting(s.string, secret=False)
-HOOK = setting(s.url, secret="url")  # a webhook URL: its path and query are secret
-SECRET = setting(s.string, secret=True)
+PLAIN = setting(checks.string, secret=False)
+HOOK = setting(checks.url, secret="url")  # a webhook URL: its path and query are secret
+SECRET = setting(checks.string, secret=True)
 
 
 def mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> dict[str, s.Setting]:
@@ -22,11 +24,11 @@ def mentions(allowed: str, pattern: str, words: tuple[str, ...] = ("all",)) -> d
     def wrong(items: tuple[str, ...]) -> list[str]:
         return [item for item in items if item not in words and not re.fullmatch(pattern, item)]
 
-    return setting(rule(s.string_list, lambda items: not wrong(items), lambda items: f"{wrong(items)[0]!r} is not "
+    return setting(rule(checks.string_list, lambda items: not wrong(items), lambda items: f"{wrong(items)[0]!r} is not "
                                                                                       f"{allowed}"), secret=False)
 
 
-def shaped(pattern: str, reason: str, check: s.Check = nonempty) -> s.Check:
+def shaped(pattern: str, reason: str, check: checks.Check = nonempty) -> checks.Check:
     return rule(check, lambda text: re.fullmatch(pattern, text), reason)
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from monitor import schema
+from monitor import checks
 from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
 from monitor.redact import cut, mask
@@ -16,14 +16,14 @@ from monitor.schema import Settings, setting
 _BOT_TOKEN = fields.shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, shaped 123456789:AA… (digits, a "
                          "colon, letters)")
 _CHAT_ID = fields.shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's "
-                       "@name", lambda value: schema.nonempty(str(value) if type(value) is int else value))  # a number
+                       "@name", lambda value: checks.nonempty(str(value) if type(value) is int else value))  # a number
 
 
 @dataclass(frozen=True)
 class TelegramSettings(Settings):
     bot_token: str = field(metadata=setting(_BOT_TOKEN, secret=True))
     chat_id: str = field(metadata=setting(_CHAT_ID, secret=False))
-    api_url: str = field(default="https://api.telegram.org", metadata=setting(schema.url, secret="endpoint"))
+    api_url: str = field(default="https://api.telegram.org", metadata=setting(checks.url, secret="endpoint"))
     kind: ClassVar[str] = "telegram"
 
     def secrets(self) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from monitor import schema
+from monitor import checks
 from monitor.notify import base, fields
 from monitor.notify.message import Message
 from monitor.redact import mask_url
@@ -21,7 +21,7 @@ class WebhookSettings(Settings):
     url: str = field(metadata=fields.HOOK)
     secret: str = field(default="", metadata=fields.SECRET)
     # extra headers; a value taken from the environment, or a credential header's, is a secret
-    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(schema.string, secret="header",
+    headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(checks.string, secret="header",
                                                                               per_header=True))
     kind: ClassVar[str] = "webhook"
 

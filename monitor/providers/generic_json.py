@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from monitor import schema
+from monitor import checks
+from monitor.checks import rule
 from monitor.http import HttpClient
 from monitor.providers import common
-from monitor.schema import rule, setting
-from monitor.settings import Account, ProviderKeys, money
+from monitor.schema import setting
+from monitor.settings import Account, ProviderKeys
 from monitor.snapshot import ProviderError, Snapshot
 
 DEFAULT_HEADERS = {"Authorization": "Bearer {api_key}"}
@@ -23,7 +24,7 @@ def _headers(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-_PATH = setting(schema.nonempty, secret=False)  # a dotted path into the answer
+_PATH = setting(checks.nonempty, secret=False)  # a dotted path into the answer
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,12 @@ class JsonKeys(ProviderKeys):
     """Where to ask, how, and where the amounts are in the answer. (The table marks the provider
     ``needs_url``: an account must give url, currency and balance.)"""
 
-    url: str | None = field(default=None, metadata=setting(schema.url, secret="endpoint"))
+    url: str | None = field(default=None, metadata=setting(checks.url, secret="endpoint"))
     headers: Mapping[str, str] = field(default_factory=dict, metadata=setting(_headers, secret="header"))
     balance: str | None = field(default=None, metadata=_PATH)
     used: str | None = field(default=None, metadata=_PATH)
     total: str | None = field(default=None, metadata=_PATH)
-    divisor: Decimal = field(default=Decimal("1"), metadata=setting(rule(money, lambda amount: amount != 0, (
+    divisor: Decimal = field(default=Decimal("1"), metadata=setting(rule(checks.money, lambda amount: amount != 0, (
         "must be more than 0 (every amount is divided by it)"))))
     refused: ClassVar[bool] = False  # given on another provider's account (a relay's defaults, say): ignored
 

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from monitor import schema
+from monitor import checks
+from monitor.checks import nonempty, rule
 from monitor.http import HttpClient
 from monitor.providers import base_url, common, new_api
 from monitor.redact import mask
-from monitor.schema import nonempty, rule, setting
-from monitor.settings import Account, ProviderKeys, money
+from monitor.schema import setting
+from monitor.settings import Account, ProviderKeys
 from monitor.snapshot import Item, ProviderError, Snapshot
 
 PAGE_SIZE = 100  # one-hub and done-hub refuse more than 100
@@ -56,7 +57,7 @@ WATCHABLE = ("channels", "users")
 
 
 def _watch(value: Any) -> tuple[str, ...]:
-    found = schema.string_list(value)
+    found = checks.string_list(value)
     for item in found:
         if item not in WATCHABLE:
             close = difflib.get_close_matches(item, WATCHABLE, n=1, cutoff=0.6)
@@ -75,7 +76,7 @@ def _user_id(value: Any) -> str:
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {schema.type_name(value)}")
+        raise ValueError(f"must be true or false, not {checks.type_name(value)}")
     return value
 
 
@@ -92,7 +93,7 @@ class NewApiAdminKeys(ProviderKeys):
         lambda text: f"must be an HTTP header name such as New-Api-User, not {text!r}"), secret=False))
     watch: tuple[str, ...] = field(default=("channels",), metadata=setting(_watch, secret=False))
     refresh: bool = field(default=False, metadata=setting(_boolean))
-    user_low_balance: Decimal | None = field(default=None, metadata=setting(money))  # else low_balance
+    user_low_balance: Decimal | None = field(default=None, metadata=setting(checks.money))  # else low_balance
 
 
 KEYS = NewApiAdminKeys

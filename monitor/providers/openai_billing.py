@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from monitor.checks import nonempty, rule
 from monitor.http import HttpClient
 from monitor.providers import common
-from monitor.schema import nonempty, rule, setting
+from monitor.schema import setting
 from monitor.settings import Account, ProviderKeys
 from monitor.snapshot import ProviderError, Snapshot
 

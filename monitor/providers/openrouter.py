@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.amounts import shown
+from monitor.checks import nonempty
 from monitor.http import HttpClient
 from monitor.providers import base_url, common
 from monitor.redact import Redactor, mask
-from monitor.schema import nonempty, setting
+from monitor.schema import setting
 from monitor.settings import Account, ProviderKeys
 from monitor.snapshot import ProviderError, Snapshot
 
