@@ -43,22 +43,13 @@ def own_keys() -> dict[str, type[ProviderKeys]]:
             if (keys := getattr(importlib.import_module(info.module), "KEYS", None))}
 
 
-def sections() -> dict[str, tuple[str, ...]]:
-    """The keys of each section."""
-    return {name: tuple(s.declared(cls)) for name, cls in {**_SECTIONS, **channels()}.items()}
-
-
-def account_keys() -> tuple[str, ...]:
-    return tuple(dict.fromkeys([*s.declared(Account), *(key for kind in own_keys().values()
-                                                        for key in s.declared(kind))]))
-
-
 def top_level() -> tuple[str, ...]:
     return ("timezone", "language", "history", "http", *channels(), "heartbeat_url", "alerts", "metrics", "defaults",
             "accounts")
 
 
-_SECTIONS = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
+SECTION_CLASSES = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings,
+                   "metrics": MetricsSettings}
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024  # a config larger than this is surely not hand-written
@@ -118,7 +109,8 @@ def _build(r: Reader) -> Config:
     keys = s.declared(Config)
     found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
                              if key in top}
-    found.update((name, r.section(_SECTIONS[name], (name,), top.get(name))) for name in ("history", "http", "alerts"))
+    found.update((name, r.section(SECTION_CLASSES[name], (name,), top.get(name)))
+                 for name in ("history", "http", "alerts"))
     found_channels = _channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
         found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None

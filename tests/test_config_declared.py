@@ -18,12 +18,23 @@ KEY, MGMT = "sk-or-v1-" + "a" * 40, "sk-or-v1-" + "m" * 40
 ENV = {"KEY": KEY, "MGMT": MGMT}
 
 
+def sections() -> dict[str, tuple[str, ...]]:
+    """The keys of each section, as their classes declare them."""
+    return {name: tuple(declared(cls)) for name, cls in {**config.SECTION_CLASSES, **config.channels()}.items()}
+
+
+def account_keys() -> tuple[str, ...]:
+    """An account's keys: its own and each provider's (their KEYS)."""
+    return tuple(dict.fromkeys([*declared(config.Account), *(key for kind in config.own_keys().values()
+                                                              for key in declared(kind))]))
+
+
 def test_the_tables_of_keys_are_derived_from_the_declarations() -> None:
     assert set(config.channels()) == set(notify.CHANNELS)  # one settings class for each channel module
-    assert config.sections()["email"] == ("host", "from", "to", "port", "security", "username", "password")
+    assert sections()["email"] == ("host", "from", "to", "port", "security", "username", "password")
     assert [k for k, s in declared(config.channels()["email"]).items() if s.required] == ["host", "from", "to"]
     assert [k for k, s in declared(config.Account).items() if s.required] == ["name", "api_key"]
-    assert {"management_key", "spike_window_minutes"} <= set(config.account_keys())
+    assert {"management_key", "spike_window_minutes", "access_token", "url"} <= set(account_keys())
 
 
 def test_a_management_key_is_an_openrouter_accounts_secret(tmp_path: Path) -> None:

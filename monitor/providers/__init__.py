@@ -31,6 +31,8 @@ class ProviderInfo:
     needs_key: bool = True  # False: an admin credential of its own (``access_token``) instead of ``api_key``
 
 
+# Adding a provider is its module (fetch, a pure from_answer and, if it has account keys of its own, their
+# frozen dataclass named KEYS: settings.ProviderKeys) and one line here; the config loader finds the keys here.
 PROVIDERS: dict[str, ProviderInfo] = {
     "openai-billing": ProviderInfo("monitor.providers.openai_billing", None),
     "new-api": ProviderInfo("monitor.providers.new_api", None),
