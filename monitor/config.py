@@ -34,7 +34,7 @@ from monitor.settings import (
 
 def channels() -> dict[str, type[Settings]]:
     """Each channel's settings class (its module's ``SETTINGS``), by section name, in the table's order."""
-    return {name: importlib.import_module(module).SETTINGS for name, module in notify.CHANNELS.items()}
+    return {name: notify.settings_class(name) for name in notify.CHANNELS}
 
 
 def own_keys() -> dict[str, type[ProviderKeys]]:

@@ -2,8 +2,8 @@
 
 Adding a channel is one module and one line in the table below. The module holds its settings class
 (each key declared on its field, cross-field rules in its ``checked``) named by ``SETTINGS``, the
-``describe(settings)`` line of check-config, and a ``Channel`` class (see ``base.Channel``) that renders
-within the service's limits; the loader finds the settings through this table.
+``describe(settings)`` line of check-config, test-notify's ``WHERE_TO_LOOK``, and a ``Channel`` class (see
+``base.Channel``) that renders within the service's limits; the loader finds the settings through this table.
 """
 
 from __future__ import annotations
