@@ -22,7 +22,7 @@ class DingTalkSettings(fields.Robot):
     secret: str = field(default="", metadata=fields.SECRET)  # 加签 (SEC...)
     keyword: str = field(default="", metadata=fields.PLAIN)
     mention_on_alert: tuple[str, ...] = field(default=(), metadata=fields.mentions("all or a mobile number",
-                                                                                  r"\+?[0-9][0-9-]{4,19}"))
+                                                                                    r"\+?[0-9][0-9-]{4,19}"))
     kind: ClassVar[str] = "dingtalk"
     query_key: ClassVar[str] = "access_token"
 

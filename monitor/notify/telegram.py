@@ -13,10 +13,11 @@ from monitor.notify.message import Message, Part, split
 from monitor.redact import cut, mask
 from monitor.schema import Settings, setting
 
-_BOT_TOKEN = fields.shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, shaped 123456789:AA… (digits, a "
-                         "colon, letters)")
-_CHAT_ID = fields.shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", quoted) or a channel's "
-                       "@name", lambda value: checks.nonempty(str(value) if type(value) is int else value))  # a number
+_BOT_TOKEN = fields.shaped(r"\d+:[A-Za-z0-9_-]+", "must be the token @BotFather gave, shaped 123456789:AA… "
+                           "(digits, a colon, letters)")
+# A chat id written unquoted is read as a number.
+_CHAT_ID = fields.shaped(r"-?\d+|@\w{4,}", "must be a chat's number (e.g. \"-1001234567890\", quoted) or a "
+                         "channel's @name", lambda value: checks.nonempty(str(value) if type(value) is int else value))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ WHERE_TO_LOOK = "check the receiving end"  # test-notify's hint: where a person 
 
 def describe(settings: WebhookSettings) -> str:
     return fields.described(mask_url(settings.url), (["signed with X-Signature-256"] if settings.secret else [])
-                          + (["headers " + ", ".join(settings.headers)] if settings.headers else []))
+                            + (["headers " + ", ".join(settings.headers)] if settings.headers else []))
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -14,7 +14,7 @@ from monitor.notify.message import Message, Part, split
 class WeComSettings(fields.Robot):
     webhook_url: str = field(metadata=fields.HOOK)  # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
     mention_on_alert: tuple[str, ...] = field(default=(), metadata=fields.mentions("all or a WeCom user id",
-                                                                                  r"[A-Za-z0-9_.@-]+"))
+                                                                                    r"[A-Za-z0-9_.@-]+"))
     kind: ClassVar[str] = "wecom"
     query_key: ClassVar[str] = "key"
 
