@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import random
@@ -19,22 +20,35 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from monitor import __version__
-from monitor.redact import Redactor
+from monitor.redact import Redactor, cut
 from monitor.settings import HttpSettings
 from monitor.snapshot import ProviderError
 
 log = logging.getLogger(__name__)
 
+# One for every request, to providers and channels alike: some WAFs in front of relays refuse a client's default.
 USER_AGENT = f"Mozilla/5.0 (compatible; api-balance-monitor/{__version__})"
 MAX_BODY = 2 * 1024 * 1024  # a balance answer is a few hundred bytes; more is a wrong URL
 
 
 @dataclass(frozen=True)
 class Response:
+    """An HTTP answer, to a provider's GET or a channel's POST."""
+
     status: int
     content_type: str
     body: bytes
     headers: Mapping[str, str]
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8")) if self.body else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def text(self, limit: int = 200) -> str:
+        return cut(self.body.decode("utf-8", "replace").strip(), limit)
 
 
 class HttpClient:

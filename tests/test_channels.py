@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import notify
+from monitor import __version__, notify
 from monitor.collect import AccountResult
 from monitor.config import (
     Account,
@@ -32,12 +32,14 @@ from monitor.config import (
     DingTalkSettings,
     EmailSettings,
     FeishuSettings,
+    HttpSettings,
     SlackSettings,
     TelegramSettings,
     WebhookSettings,
     WeComSettings,
 )
-from monitor.emulators import FeishuBotEmulator, json_answer
+from monitor.emulators import FeishuBotEmulator, RelayEmulator, json_answer
+from monitor.http import USER_AGENT, HttpClient
 from monitor.notify import dingtalk, webhook
 from monitor.notify.base import Result
 from monitor.notify.message import Message, from_report
@@ -332,7 +334,18 @@ def test_webhook_posts_the_document_signed_with_extra_headers() -> None:
     assert request.headers["x-signature-256"] == webhook.signature(WEBHOOK_SECRET, request.body)
     assert request.headers["x-team"] == "ops" and request.headers["authorization"] == "Bearer t0k3n"
     assert request.headers["content-type"] == "application/json"
-    assert request.headers["user-agent"].startswith("api-balance-monitor/")
+    assert f"api-balance-monitor/{__version__}" in request.headers["user-agent"]
+
+
+def test_channels_and_providers_send_one_user_agent() -> None:
+    with WebhookReceiver() as hook, RelayEmulator() as relay:
+        assert send(WebhookSettings(hook.hook_url), from_report(report(), document={})).delivered
+        http = HttpClient(HttpSettings(), Redactor())
+        try:
+            http.get(relay.url + "/v1/dashboard/billing/subscription")
+        finally:
+            http.close()
+    assert hook.requests[0].headers["user-agent"] == relay.requests[0].headers["user-agent"] == USER_AGENT
 
 
 @pytest.mark.parametrize("answers, delivered, requests", [

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import requests
 
-from monitor import __version__
+from monitor.http import USER_AGENT, Response, connection_reason
 from monitor.notify.message import Message
 from monitor.redact import Redactor, cut
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 TIMEOUT = 10.0
 ATTEMPTS = 4  # per part, for rate limiting and server errors
 MAX_WAIT = 60.0  # seconds: a service asking for a longer pause is down for this run
-USER_AGENT = f"api-balance-monitor/{__version__}"
 
 S = TypeVar("S")
 
@@ -56,22 +55,6 @@ class Verdict:
 
 
 DELIVERED = Verdict(None)
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8")) if self.body else None
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-    def text(self, limit: int = 200) -> str:
-        return cut(self.body.decode("utf-8", "replace").strip(), limit)
 
 
 class Throttle:
@@ -166,19 +149,17 @@ class Channel(ABC, Generic[S]):
             self.sleep(delay)
         return verdict.error
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Answer | str:
+    def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Response | str:
         """POST ``body``; the answer, or why the service could not be reached."""
-        from monitor.http import connection_reason
-
         assert self.session is not None, "post() is called from send()"
         try:
             r = self.session.post(url, data=body, timeout=(TIMEOUT, TIMEOUT), headers={
                 "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **(headers or {})})
         except requests.RequestException as exc:
             return f"cannot reach {self.kind}: {connection_reason(self.redactor(str(exc)))}"
-        return Answer(r.status_code, r.headers, r.content)
+        return Response(r.status_code, r.headers.get("Content-Type", ""), r.content, r.headers)
 
-    def exchange(self, url: str, body: bytes, interpret: Callable[[Answer], Verdict],
+    def exchange(self, url: str, body: bytes, interpret: Callable[[Response], Verdict],
                  headers: Mapping[str, str] | None = None) -> Verdict:
         """POST ``body`` and read the answer with the channel's ``interpret``; a service that could not be
         reached is tried again (its reason is the verdict)."""
@@ -210,7 +191,7 @@ class Refusal:
         return f"errcode {self.code} ({self.message})" + (f": {self.fix}" if self.fix else "")
 
 
-def errcode(answer: Answer, fixes: Mapping[int, str]) -> Verdict | Refusal:
+def errcode(answer: Response, fixes: Mapping[int, str]) -> Verdict | Refusal:
     """What an ``errcode`` bot's answer says: delivered, an HTTP failure (5xx and 429 retried), or the
     refusal inside an HTTP 200, for the channel to finish (some codes are retried, some explained)."""
     body = answer.json()

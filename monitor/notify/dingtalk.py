@@ -8,6 +8,7 @@ import hmac
 from typing import Any
 from urllib.parse import quote_plus
 
+from monitor.http import Response
 from monitor.notify import base
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
@@ -90,7 +91,7 @@ class Channel(base.Channel[DingTalkSettings]):
                              base.encode(part), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     found = base.errcode(answer, FIXES)
     if isinstance(found, base.Verdict):
         return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.http import Response
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
 from monitor.settings import SlackSettings
@@ -102,7 +103,7 @@ class Channel(base.Channel[SlackSettings]):
         return self.exchange(self.settings.webhook_url, base.encode(part), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     if answer.status == 200:
         return base.DELIVERED
     reason = answer.text(100)

@@ -6,6 +6,7 @@ import html
 import re
 from typing import Any
 
+from monitor.http import Response
 from monitor.notify import base
 from monitor.notify.message import Message, Part, split
 from monitor.redact import cut
@@ -66,7 +67,7 @@ class Channel(base.Channel[TelegramSettings]):
         return self.exchange(f"{s.api_url}/bot{s.bot_token}/sendMessage", base.encode(body), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     body = answer.json()
     if not isinstance(body, dict):
         retry = answer.status >= 500 or answer.status == 429

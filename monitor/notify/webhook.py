@@ -7,6 +7,7 @@ import hmac
 import json
 from typing import Any
 
+from monitor.http import Response
 from monitor.notify import base
 from monitor.notify.message import Message
 from monitor.settings import WebhookSettings
@@ -40,7 +41,7 @@ class Channel(base.Channel[WebhookSettings]):
         return self.exchange(self.settings.url, part, interpret, headers)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     if 200 <= answer.status < 300:
         return base.DELIVERED
     reason = answer.text(120)

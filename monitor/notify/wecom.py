@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.http import Response
 from monitor.notify import base
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
@@ -72,7 +73,7 @@ class Channel(base.Channel[WeComSettings]):
         return self.exchange(self.settings.webhook_url, base.encode(part), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     found = base.errcode(answer, FIXES)
     if isinstance(found, base.Verdict):
         return found
