@@ -16,7 +16,6 @@ from typing import Any
 
 from monitor import schema as s
 from monitor.schema import Reader
-from monitor.settings import _SECTIONS, _channels
 from monitor.settings import ACCOUNT_KEYS as ACCOUNT_KEYS
 from monitor.settings import CHANNELS as CHANNELS
 from monitor.settings import HARD_LIMIT_PROVIDERS as HARD_LIMIT_PROVIDERS
@@ -24,6 +23,7 @@ from monitor.settings import ONLY_FOR as ONLY_FOR
 from monitor.settings import OWN_KEYS as OWN_KEYS
 from monitor.settings import PROVIDER_KEYS as PROVIDER_KEYS
 from monitor.settings import SECTIONS as SECTIONS
+from monitor.settings import SETTINGS_OF, read_channels
 from monitor.settings import TOP_LEVEL as TOP_LEVEL
 from monitor.settings import Account as Account
 from monitor.settings import AlertSettings as AlertSettings
@@ -100,8 +100,8 @@ def _build(r: Reader) -> Config:
     keys = s.declared(Config)
     found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
                              if key in top}
-    found.update((name, r.section(_SECTIONS[name], (name,), top.get(name))) for name in ("history", "http", "alerts"))
-    channels = _channels(r, top)
+    found.update((name, r.section(SETTINGS_OF[name], (name,), top.get(name))) for name in ("history", "http", "alerts"))
+    channels = read_channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
         found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None
     if top.get("metrics") is not None:

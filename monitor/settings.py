@@ -275,7 +275,7 @@ class ChannelEntry(Settings):
     settings: ChannelSettings
 
 
-def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
+def read_channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
     """Every channel section, each a mapping or a list of them, in the order of ``CHANNELS``."""
     found = []
     for name, cls in CHANNELS.items():
@@ -503,8 +503,9 @@ class Config(Settings):
         return [*super().secrets(), *self.secret_values]
 
 
-_SECTIONS = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
-SECTIONS = {name: tuple(s.declared(cls)) for name, cls in {**_SECTIONS, **CHANNELS}.items()}  # the keys of each
+# The settings class of each section that is not a channel.
+SETTINGS_OF = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
+SECTIONS = {name: tuple(s.declared(cls)) for name, cls in {**SETTINGS_OF, **CHANNELS}.items()}  # the keys of each
 ACCOUNT_KEYS = tuple(s.declared(Account))
 TOP_LEVEL = ("timezone", "language", "history", "http", *CHANNELS, "heartbeat_url", "alerts", "metrics", "defaults",
              "accounts")
