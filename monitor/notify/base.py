@@ -79,6 +79,7 @@ class Channel(ABC, Generic[S]):
     """A configured destination. Subclasses give ``render`` and ``attempt``; the rest is shared."""
 
     kind: ClassVar[str]  # the config section's name
+    title: ClassVar[str] = ""  # the service's name in messages ("Feishu"), when not the config section's
     gap: ClassVar[float] = 0.0  # seconds between parts
     per_minute: ClassVar[int | None] = None  # the service's documented limit per bot
 
@@ -91,6 +92,13 @@ class Channel(ABC, Generic[S]):
         self.sleep = sleep
         self.session: requests.Session | None = None
         self.throttle = Throttle(self.per_minute, 60.0, clock, sleep) if self.per_minute else None
+
+    @property
+    def shown(self) -> str:
+        """This channel in log lines: its label, or the service's name (with the label when there are several)."""
+        if not self.title:
+            return self.label
+        return self.title if self.label == self.kind else f"{self.title} ({self.label})"
 
     @abstractmethod
     def render(self, message: Message) -> list[Any]:
@@ -112,7 +120,7 @@ class Channel(ABC, Generic[S]):
                 if error:
                     label = f"part {index + 1}/{len(parts)}: " if len(parts) > 1 else ""
                     text = self.redactor(f"{label}{error}")
-                    log.warning("%s: delivery failed: %s", self.label, text)
+                    log.error("%s delivery failed: %s", self.shown, text)
                     return Result(self.label, False, sent, text)
                 sent += 1
         except Exception as exc:  # a bug in one channel must not stop the others
@@ -120,7 +128,7 @@ class Channel(ABC, Generic[S]):
             return Result(self.label, False, sent, self.redactor(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             self.session.close()
-        log.info("report delivered to %s in %d part(s)", self.label, sent)
+        log.info("report delivered to %s in %d part(s)", self.shown, sent)
         return Result(self.label, True, sent, None)
 
     def deliver(self, message: Message) -> Result:
@@ -145,7 +153,7 @@ class Channel(ABC, Generic[S]):
                 1 + random.uniform(0, 0.25))
             if delay > MAX_WAIT:
                 return f"{verdict.error} (asked to wait {delay:.0f} s; giving up for this run)"
-            log.info("%s: %s; retrying in %.1f s", self.label, self.redactor(verdict.error), delay)
+            log.info("%s: %s; retrying in %.1f s", self.shown, self.redactor(verdict.error), delay)
             self.sleep(delay)
         return verdict.error
 
@@ -156,7 +164,7 @@ class Channel(ABC, Generic[S]):
             r = self.session.post(url, data=body, timeout=(TIMEOUT, TIMEOUT), headers={
                 "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **(headers or {})})
         except requests.RequestException as exc:
-            return f"cannot reach {self.kind}: {connection_reason(self.redactor(str(exc)))}"
+            return f"cannot reach {self.title or self.kind}: {connection_reason(self.redactor(str(exc)))}"
         return Response(r.status_code, r.headers.get("Content-Type", ""), r.content, r.headers)
 
     def exchange(self, url: str, body: bytes, interpret: Callable[[Response], Verdict],
