@@ -26,8 +26,10 @@ from monitor.snapshot import ProviderError
 
 log = logging.getLogger(__name__)
 
-# One for every request, to providers and channels alike: some WAFs in front of relays refuse a client's default.
-USER_AGENT = f"Mozilla/5.0 (compatible; api-balance-monitor/{__version__})"
+# What a receiver sees (reference/channels.md: a webhook's User-Agent is exactly this).
+USER_AGENT = f"api-balance-monitor/{__version__}"
+# Providers get it in a browser's form: some WAFs in front of relays refuse what does not look like one.
+PROVIDER_AGENT = f"Mozilla/5.0 (compatible; {USER_AGENT})"
 MAX_BODY = 2 * 1024 * 1024  # a balance answer is a few hundred bytes; more is a wrong URL
 
 
@@ -68,7 +70,7 @@ class HttpClient:
         self.clock = clock
         self.sleep = sleep
         self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["User-Agent"] = PROVIDER_AGENT
         pool = max(settings.per_host, 1)
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)

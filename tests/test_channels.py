@@ -334,10 +334,10 @@ def test_webhook_posts_the_document_signed_with_extra_headers() -> None:
     assert request.headers["x-signature-256"] == webhook.signature(WEBHOOK_SECRET, request.body)
     assert request.headers["x-team"] == "ops" and request.headers["authorization"] == "Bearer t0k3n"
     assert request.headers["content-type"] == "application/json"
-    assert f"api-balance-monitor/{__version__}" in request.headers["user-agent"]
+    assert request.headers["user-agent"] == f"api-balance-monitor/{__version__}"  # reference/channels.md
 
 
-def test_channels_and_providers_send_one_user_agent() -> None:
+def test_channels_send_the_reference_user_agent_and_providers_its_browser_form() -> None:
     with WebhookReceiver() as hook, RelayEmulator() as relay:
         assert send(WebhookSettings(hook.hook_url), from_report(report(), document={})).delivered
         http = HttpClient(HttpSettings(), Redactor())
@@ -345,7 +345,8 @@ def test_channels_and_providers_send_one_user_agent() -> None:
             http.get(relay.url + "/v1/dashboard/billing/subscription")
         finally:
             http.close()
-    assert hook.requests[0].headers["user-agent"] == relay.requests[0].headers["user-agent"] == USER_AGENT
+    assert hook.requests[0].headers["user-agent"] == USER_AGENT
+    assert relay.requests[0].headers["user-agent"] == f"Mozilla/5.0 (compatible; {USER_AGENT})"
 
 
 @pytest.mark.parametrize("answers, delivered, requests", [
