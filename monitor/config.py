@@ -48,8 +48,8 @@ def top_level() -> tuple[str, ...]:
             "accounts")
 
 
-SECTION_CLASSES = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings,
-                   "metrics": MetricsSettings}
+# The settings class of each section that is not a channel.
+SETTINGS_OF = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024  # a config larger than this is surely not hand-written
@@ -109,7 +109,7 @@ def _build(r: Reader) -> Config:
     keys = s.declared(Config)
     found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
                              if key in top}
-    found.update((name, r.section(SECTION_CLASSES[name], (name,), top.get(name)))
+    found.update((name, r.section(SETTINGS_OF[name], (name,), top.get(name)))
                  for name in ("history", "http", "alerts"))
     found_channels = _channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import random
@@ -19,22 +20,37 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from monitor import __version__
-from monitor.redact import Redactor
+from monitor.redact import Redactor, cut
 from monitor.settings import HttpSettings
 from monitor.snapshot import ProviderError
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"Mozilla/5.0 (compatible; api-balance-monitor/{__version__})"
+# What a receiver sees (reference/channels.md: a webhook's User-Agent is exactly this).
+USER_AGENT = f"api-balance-monitor/{__version__}"
+# Providers get it in a browser's form: some WAFs in front of relays refuse what does not look like one.
+PROVIDER_AGENT = f"Mozilla/5.0 (compatible; {USER_AGENT})"
 MAX_BODY = 2 * 1024 * 1024  # a balance answer is a few hundred bytes; more is a wrong URL
 
 
 @dataclass(frozen=True)
 class Response:
+    """An HTTP answer, to a provider's GET or a channel's POST."""
+
     status: int
     content_type: str
     body: bytes
     headers: Mapping[str, str]
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8")) if self.body else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def text(self, limit: int = 200) -> str:
+        return cut(self.body.decode("utf-8", "replace").strip(), limit)
 
 
 class HttpClient:
@@ -54,7 +70,7 @@ class HttpClient:
         self.clock = clock
         self.sleep = sleep
         self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["User-Agent"] = PROVIDER_AGENT
         pool = max(settings.per_host, 1)
         adapter = HTTPAdapter(pool_connections=64, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)

@@ -95,3 +95,22 @@ def test_the_import_graph_has_no_circle() -> None:
         if start not in seen and visit(start, [start]):
             break
     assert circle == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    private = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                private += [f"{module_name(path)}: {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    assert private == []
+
+
+def test_the_report_does_not_import_the_channels() -> None:
+    def inside(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    crossing = sorted(f"{a} imports {b}" for a, targets in imports().items() if inside(a, "monitor.report")
+                      for b in targets if inside(b, "monitor.notify"))
+    assert crossing == []

@@ -23,10 +23,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import notify
+from monitor import __version__, notify
 from monitor.collect import AccountResult
-from monitor.config import Account, ChannelEntry
-from monitor.emulators import FeishuBotEmulator, json_answer
+from monitor.config import Account, ChannelEntry, HttpSettings
+from monitor.emulators import FeishuBotEmulator, RelayEmulator, json_answer
+from monitor.http import USER_AGENT, HttpClient
 from monitor.notify import dingtalk, webhook
 from monitor.notify.base import Result
 from monitor.notify.dingtalk import DingTalkSettings
@@ -329,7 +330,19 @@ def test_webhook_posts_the_document_signed_with_extra_headers() -> None:
     assert request.headers["x-signature-256"] == webhook.signature(WEBHOOK_SECRET, request.body)
     assert request.headers["x-team"] == "ops" and request.headers["authorization"] == "Bearer t0k3n"
     assert request.headers["content-type"] == "application/json"
-    assert request.headers["user-agent"].startswith("api-balance-monitor/")
+    assert request.headers["user-agent"] == f"api-balance-monitor/{__version__}"  # reference/channels.md
+
+
+def test_channels_send_the_reference_user_agent_and_providers_its_browser_form() -> None:
+    with WebhookReceiver() as hook, RelayEmulator() as relay:
+        assert send(WebhookSettings(hook.hook_url), from_report(report(), document={})).delivered
+        http = HttpClient(HttpSettings(), Redactor())
+        try:
+            http.get(relay.url + "/v1/dashboard/billing/subscription")
+        finally:
+            http.close()
+    assert hook.requests[0].headers["user-agent"] == USER_AGENT
+    assert relay.requests[0].headers["user-agent"] == f"Mozilla/5.0 (compatible; {USER_AGENT})"
 
 
 @pytest.mark.parametrize("answers, delivered, requests", [

@@ -20,7 +20,7 @@ ENV = {"KEY": KEY, "MGMT": MGMT}
 
 def sections() -> dict[str, tuple[str, ...]]:
     """The keys of each section, as their classes declare them."""
-    return {name: tuple(declared(cls)) for name, cls in {**config.SECTION_CLASSES, **config.channels()}.items()}
+    return {name: tuple(declared(cls)) for name, cls in {**config.SETTINGS_OF, **config.channels()}.items()}
 
 
 def account_keys() -> tuple[str, ...]:

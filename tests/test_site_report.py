@@ -10,11 +10,11 @@ from decimal import Decimal
 from monitor.collect import expand
 from monitor.config import Account
 from monitor.notify import feishu
+from monitor.notify.feishu_card import cards
 from monitor.notify.message import from_report
 from monitor.providers.new_api_admin import NewApiAdminKeys
 from monitor.redact import Redactor
 from monitor.report import Report, build
-from monitor.report.card import cards
 from monitor.report.document import document
 from monitor.report.site import SHOWN, render
 from monitor.snapshot import Item, Snapshot

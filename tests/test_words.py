@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from monitor import alerts
+from monitor.notify.feishu_card import card
 from monitor.report import AccountReport, Report
-from monitor.report.card import card
 from monitor.report.site import render
 from monitor.report.text import period_line, spike_line
 from monitor.report.words import elapsed

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import requests
 
-from monitor import __version__
+from monitor.http import USER_AGENT, Response, connection_reason
 from monitor.notify.message import Message
 from monitor.redact import Redactor, cut
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 TIMEOUT = 10.0
 ATTEMPTS = 4  # per part, for rate limiting and server errors
 MAX_WAIT = 60.0  # seconds: a service asking for a longer pause is down for this run
-USER_AGENT = f"api-balance-monitor/{__version__}"
 
 S = TypeVar("S")
 
@@ -58,22 +57,6 @@ class Verdict:
 DELIVERED = Verdict(None)
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8")) if self.body else None
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-    def text(self, limit: int = 200) -> str:
-        return cut(self.body.decode("utf-8", "replace").strip(), limit)
-
-
 class Throttle:
     """At most ``count`` messages in any ``seconds``: waits (with the injected sleep) rather than be blocked."""
 
@@ -96,6 +79,7 @@ class Channel(ABC, Generic[S]):
     """A configured destination. Subclasses give ``render`` and ``attempt``; the rest is shared."""
 
     kind: ClassVar[str]  # the config section's name
+    title: ClassVar[str] = ""  # the service's name in messages ("Feishu"), when not the config section's
     gap: ClassVar[float] = 0.0  # seconds between parts
     per_minute: ClassVar[int | None] = None  # the service's documented limit per bot
 
@@ -108,6 +92,13 @@ class Channel(ABC, Generic[S]):
         self.sleep = sleep
         self.session: requests.Session | None = None
         self.throttle = Throttle(self.per_minute, 60.0, clock, sleep) if self.per_minute else None
+
+    @property
+    def shown(self) -> str:
+        """This channel in log lines: its label, or the service's name (with the label when there are several)."""
+        if not self.title:
+            return self.label
+        return self.title if self.label == self.kind else f"{self.title} ({self.label})"
 
     @abstractmethod
     def render(self, message: Message) -> list[Any]:
@@ -129,7 +120,7 @@ class Channel(ABC, Generic[S]):
                 if error:
                     label = f"part {index + 1}/{len(parts)}: " if len(parts) > 1 else ""
                     text = self.redactor(f"{label}{error}")
-                    log.warning("%s: delivery failed: %s", self.label, text)
+                    log.error("%s delivery failed: %s", self.shown, text)
                     return Result(self.label, False, sent, text)
                 sent += 1
         except Exception as exc:  # a bug in one channel must not stop the others
@@ -137,7 +128,7 @@ class Channel(ABC, Generic[S]):
             return Result(self.label, False, sent, self.redactor(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             self.session.close()
-        log.info("report delivered to %s in %d part(s)", self.label, sent)
+        log.info("report delivered to %s in %d part(s)", self.shown, sent)
         return Result(self.label, True, sent, None)
 
     def deliver(self, message: Message) -> Result:
@@ -162,23 +153,21 @@ class Channel(ABC, Generic[S]):
                 1 + random.uniform(0, 0.25))
             if delay > MAX_WAIT:
                 return f"{verdict.error} (asked to wait {delay:.0f} s; giving up for this run)"
-            log.info("%s: %s; retrying in %.1f s", self.label, self.redactor(verdict.error), delay)
+            log.info("%s: %s; retrying in %.1f s", self.shown, self.redactor(verdict.error), delay)
             self.sleep(delay)
         return verdict.error
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Answer | str:
+    def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Response | str:
         """POST ``body``; the answer, or why the service could not be reached."""
-        from monitor.http import connection_reason
-
         assert self.session is not None, "post() is called from send()"
         try:
             r = self.session.post(url, data=body, timeout=(TIMEOUT, TIMEOUT), headers={
                 "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **(headers or {})})
         except requests.RequestException as exc:
-            return f"cannot reach {self.kind}: {connection_reason(self.redactor(str(exc)))}"
-        return Answer(r.status_code, r.headers, r.content)
+            return f"cannot reach {self.title or self.kind}: {connection_reason(self.redactor(str(exc)))}"
+        return Response(r.status_code, r.headers.get("Content-Type", ""), r.content, r.headers)
 
-    def exchange(self, url: str, body: bytes, interpret: Callable[[Answer], Verdict],
+    def exchange(self, url: str, body: bytes, interpret: Callable[[Response], Verdict],
                  headers: Mapping[str, str] | None = None) -> Verdict:
         """POST ``body`` and read the answer with the channel's ``interpret``; a service that could not be
         reached is tried again (its reason is the verdict)."""
@@ -210,7 +199,7 @@ class Refusal:
         return f"errcode {self.code} ({self.message})" + (f": {self.fix}" if self.fix else "")
 
 
-def errcode(answer: Answer, fixes: Mapping[int, str]) -> Verdict | Refusal:
+def errcode(answer: Response, fixes: Mapping[int, str]) -> Verdict | Refusal:
     """What an ``errcode`` bot's answer says: delivered, an HTTP failure (5xx and 429 retried), or the
     refusal inside an HTTP 200, for the channel to finish (some codes are retried, some explained)."""
     body = answer.json()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
+from monitor.http import Response
 from monitor.notify import base, fields
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
@@ -119,7 +120,7 @@ class Channel(base.Channel[DingTalkSettings]):
                              base.encode(part), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     found = base.errcode(answer, FIXES)
     if isinstance(found, base.Verdict):
         return found

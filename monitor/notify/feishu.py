@@ -5,21 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import logging
-import random
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import requests
-
 from monitor import checks
+from monitor.http import Response
 from monitor.notify import base, fields
-from monitor.notify.message import Message, Part, split
-from monitor.redact import Redactor, cut
-from monitor.report.document import Delivery
+from monitor.notify.feishu_card import Card, alert_card, cards
+from monitor.notify.message import Message, split
+from monitor.redact import cut
 from monitor.schema import Settings, setting
 
 
@@ -40,12 +34,7 @@ def describe(settings: FeishuSettings) -> str:
     return fields.robot(settings.webhook_url, settings.mention_on_alert, settings.secret, settings.keyword)
 
 
-log = logging.getLogger(__name__)
-
 BODY_LIMIT = 20_000  # bytes of the encoded body; Feishu documents "20 KB", we stay under either reading
-PART_GAP = 0.25  # seconds between parts: the bot allows 5 messages a second
-ATTEMPTS = 4  # per part, for rate limiting and server errors
-TIMEOUT = 10.0
 
 FIXES: dict[int, str] = {
     9499: "bad request: Feishu found the message malformed or too large "
@@ -76,11 +65,7 @@ def sign(timestamp: int | str, secret: str) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
 
 
-def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def payload(card: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
+def payload(card: Card, secret: str, now: float) -> dict[str, Any]:
     body: dict[str, Any] = {"msg_type": "interactive", "card": card}
     if secret:  # only when signing is on: Feishu's behaviour with a stray sign is undocumented
         timestamp = str(int(now))
@@ -88,143 +73,53 @@ def payload(card: dict[str, Any], secret: str, now: float) -> dict[str, Any]:
     return body
 
 
-def fits(card: dict[str, Any]) -> bool:
+def fits(card: Card) -> bool:
     """Whether a card, signed, stays under the body limit (measured in encoded bytes)."""
-    return len(encode(payload(card, "x", 1_700_000_000.0))) <= BODY_LIMIT
-
-
-def send(
-    settings: FeishuSettings,
-    cards: Sequence[dict[str, Any]],
-    redactor: Redactor,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-    session: requests.Session | None = None,
-) -> Delivery:
-    """Post every part in order; stop at the first that is refused. Never raises on a remote failure."""
-    http = session or requests.Session()
-    sent = 0
-    try:
-        for index, card in enumerate(cards):
-            if index:
-                sleep(PART_GAP)
-            error = _send_one(settings, card, http, redactor, clock, sleep)
-            if error:
-                label = f"part {index + 1}/{len(cards)}: " if len(cards) > 1 else ""
-                message = redactor(f"{label}{error}")
-                log.error("Feishu delivery failed: %s", message)
-                return Delivery(attempted=True, delivered=False, parts=sent, error=message)
-            sent += 1
-    finally:
-        if session is None:
-            http.close()
-    log.info("report delivered to Feishu in %d part(s)", sent)
-    return Delivery(attempted=True, delivered=True, parts=sent, error=None)
-
-
-def _send_one(
-    settings: FeishuSettings,
-    card: dict[str, Any],
-    http: requests.Session,
-    redactor: Redactor,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-) -> str | None:
-    """None on delivery, else the reason (with the fix)."""
-    error = "not sent"
-    for attempt in range(1, ATTEMPTS + 1):
-        if attempt > 1:
-            delay = min(2 ** (attempt - 2), 8) * (1 + random.uniform(0, 0.25))
-            log.info("Feishu: %s; retrying in %.1f s", error, delay)
-            sleep(delay)
-        body = encode(payload(card, settings.secret, clock()))  # a fresh timestamp and signature every attempt
-        try:
-            r = http.post(
-                settings.webhook_url,
-                data=body,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                timeout=(TIMEOUT, TIMEOUT),
-            )
-        except requests.RequestException as exc:
-            from monitor.http import connection_reason
-
-            error = f"cannot reach Feishu: {connection_reason(redactor(str(exc)))}"
-            continue
-        verdict, retry = interpret(r.status_code, r.content)
-        if verdict is None:
-            return None
-        error = verdict
-        if not retry:
-            return error
-    return error
-
-
-def interpret(status: int, content: bytes) -> tuple[str | None, bool]:
-    """(None, _) when delivered; else (the reason with its fix, whether a retry may help)."""
-    try:
-        answer = json.loads(content.decode("utf-8")) if content else None
-    except (ValueError, UnicodeDecodeError):
-        answer = None
-    if not isinstance(answer, dict):
-        retry = status >= 500 or status == 429
-        return f"HTTP {status} with an answer that is not Feishu's JSON", retry
-    code = answer.get("code")
-    if code is None and "StatusCode" in answer:
-        code = answer.get("StatusCode")  # legacy success bodies carry only StatusCode
-    message = cut(str(answer.get("msg") or answer.get("StatusMessage") or ""), 200)
-    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-        # Not Feishu's answer (a proxy's?): false is not 0, and a list is not a code to look up.
-        return f"HTTP {status}: an answer whose code is not a number ({cut(str(code), 40)})", status >= 500
-    if 200 <= status < 300 and code == 0:
-        return None, False
-    if code in (None, 0):
-        return f"HTTP {status}: {message or 'no code in the answer'}", status >= 500 or status == 429
-    too_many = "too many request" in message.lower()
-    retry = code in RETRIED or too_many or status >= 500
-    fix = FIXES.get(code, "") if isinstance(code, int) else ""
-    if too_many:
-        fix = FIXES[11232]
-    text = f"code {code} ({message})" + (f": {fix}" if fix else "")
-    return text, retry
+    return len(base.encode(payload(card, "x", 1_700_000_000.0))) <= BODY_LIMIT
 
 
 class Channel(base.Channel[FeishuSettings]):
     """Feishu behind the common interface: the report's card as before, or a short card for an alert."""
 
     kind = "feishu"
+    title = "Feishu"
+    gap = 0.25  # seconds between parts: the bot allows 5 messages a second
 
     def render(self, message: Message) -> list[Any]:
-        from monitor.report.card import cards
-
         mentions = self.settings.mention_on_alert if message.mention else ()
         if message.report is not None:
             return cards(message.report, fits, mentions=mentions, keyword=self.settings.keyword,
                          history_problem=message.history_problem)
         return split(message, lambda part: alert_card(part, mentions, self.settings.keyword), fits)
 
-    def attempt(self, part: Any) -> base.Verdict:  # pragma: no cover - send() below does the posting
-        raise NotImplementedError
-
-    def send(self, parts: list[Any]) -> base.Result:
-        delivery = send(self.settings, parts, self.redactor, clock=self.clock, sleep=self.sleep)
-        return base.Result(self.label, delivery.delivered, delivery.parts, delivery.error)
+    def attempt(self, part: Any) -> base.Verdict:
+        # A fresh timestamp and signature every attempt: a retry must not carry a stale one (19021).
+        body = base.encode(payload(part, self.settings.secret, self.clock()))
+        return self.exchange(self.settings.webhook_url, body, interpret)
 
 
-def alert_card(part: Part, mentions: Sequence[str], keyword: str) -> dict[str, Any]:
-    from monitor.report.card import COLOURS, _div, escape, mention_text
-
-    elements: list[dict[str, Any]] = []
-    if part.mention and mentions:
-        elements.append(_div(mention_text(mentions)))
-    for section in part.sections:
-        lines = [f"**{escape(section.heading)}**"] if section.heading else []
-        elements.append(_div("\n".join([*lines, *(escape(line) for line in section.lines)])))
-    if part.footer:
-        elements.append(_div("\n".join(escape(line) for line in part.footer)))
-    if keyword and keyword not in part.title:
-        elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": keyword}]})
-    return {
-        "config": {"wide_screen_mode": True},
-        "header": {"title": {"tag": "plain_text", "content": part.title}, "template": COLOURS[part.message.state]},
-        "elements": elements,
-    }
+def interpret(answer: Response) -> base.Verdict:
+    """Delivered only on HTTP 2xx with ``code`` 0; else the reason with its fix, retried when a retry may help."""
+    body = answer.json()
+    status = answer.status
+    busy = status >= 500 or status == 429
+    if not isinstance(body, dict):
+        return base.Verdict(f"HTTP {status} with an answer that is not Feishu's JSON", retry=busy)
+    code = body.get("code")
+    if code is None and "StatusCode" in body:
+        code = body.get("StatusCode")  # legacy success bodies carry only StatusCode
+    message = cut(str(body.get("msg") or body.get("StatusMessage") or ""), 200)
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        # Not Feishu's answer (a proxy's?): false is not 0, and a list is not a code to look up.
+        return base.Verdict(f"HTTP {status}: an answer whose code is not a number ({cut(str(code), 40)})",
+                            retry=status >= 500)
+    if 200 <= status < 300 and code == 0:
+        return base.DELIVERED
+    if code in (None, 0):
+        return base.Verdict(f"HTTP {status}: {message or 'no code in the answer'}", retry=busy)
+    too_many = "too many request" in message.lower()
+    retry = code in RETRIED or too_many or status >= 500
+    fix = FIXES.get(code, "") if isinstance(code, int) else ""
+    if too_many:
+        fix = FIXES[11232]
+    return base.Verdict(f"code {code} ({message})" + (f": {fix}" if fix else ""), retry=retry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from monitor.http import Response
 from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
 from monitor.schema import Settings
@@ -119,7 +120,7 @@ class Channel(base.Channel[SlackSettings]):
         return self.exchange(self.settings.webhook_url, base.encode(part), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     if answer.status == 200:
         return base.DELIVERED
     reason = answer.text(100)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from monitor import checks
+from monitor.http import Response
 from monitor.notify import base, fields
 from monitor.notify.message import Message, Part, split
 from monitor.redact import cut, mask
@@ -93,7 +94,7 @@ class Channel(base.Channel[TelegramSettings]):
         return self.exchange(f"{s.api_url}/bot{s.bot_token}/sendMessage", base.encode(body), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     body = answer.json()
     if not isinstance(body, dict):
         retry = answer.status >= 500 or answer.status == 429

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from monitor import checks
+from monitor.http import Response
 from monitor.notify import base, fields
 from monitor.notify.message import Message
 from monitor.redact import mask_url
@@ -63,7 +64,7 @@ class Channel(base.Channel[WebhookSettings]):
         return self.exchange(self.settings.url, part, interpret, headers)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     if 200 <= answer.status < 300:
         return base.DELIVERED
     reason = answer.text(120)

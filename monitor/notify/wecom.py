@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from monitor.http import Response
 from monitor.notify import base, fields
 from monitor.notify.inert import markdown_inert
 from monitor.notify.message import Message, Part, split
@@ -89,7 +90,7 @@ class Channel(base.Channel[WeComSettings]):
         return self.exchange(self.settings.webhook_url, base.encode(part), interpret)
 
 
-def interpret(answer: base.Answer) -> base.Verdict:
+def interpret(answer: Response) -> base.Verdict:
     found = base.errcode(answer, FIXES)
     if isinstance(found, base.Verdict):
         return found

@@ -5,13 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from monitor.amounts import shown as money
 from monitor.report import AccountReport, Report
 
-if TYPE_CHECKING:
-    from monitor.notify.base import Result
+
+class ChannelOutcome(Protocol):
+    """What the document needs of one channel's outcome (a channel's ``Result``): the report does not
+    depend on the channels."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def delivered(self) -> bool: ...
+
+    @property
+    def parts(self) -> int: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    def as_json(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -34,10 +50,10 @@ class Delivery:
     delivered: bool = False
     parts: int = 0
     error: str | None = None
-    channels: tuple[Result, ...] = ()
+    channels: tuple[ChannelOutcome, ...] = ()
 
     @classmethod
-    def of(cls, results: Sequence[Result]) -> Delivery:
+    def of(cls, results: Sequence[ChannelOutcome]) -> Delivery:
         failed = [r for r in results if not r.delivered]
         error = "; ".join(f"{r.channel}: {r.error}" for r in failed) or None
         return cls(bool(results), bool(results) and not failed, sum(r.parts for r in results), error,

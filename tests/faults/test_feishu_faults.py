@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token, feishu_error, json_answer
-from monitor.notify import feishu
+from monitor.http import Response
+from monitor.notify import base, feishu
+from monitor.notify.base import Result
 from monitor.notify.feishu import FeishuSettings
 from monitor.redact import Redactor
-from monitor.report.document import Delivery
 from tests.conftest import BOT_SECRET, WEBHOOK_TOKEN
 from tests.faults.helpers import leaked, make, run
 
@@ -41,12 +42,12 @@ class FakeTime:
         self.sleeps.append(seconds)
 
 
-def send(bot: FeishuBotEmulator, cards: list[dict[str, Any]] | None = None) -> tuple[Delivery, FakeTime]:
+def send(bot: FeishuBotEmulator, cards: list[dict[str, Any]] | None = None) -> tuple[Result, FakeTime]:
     fake = FakeTime()
     settings = FeishuSettings(webhook_url=bot.webhook_url, secret=bot.secret)
-    delivery = feishu.send(settings, cards or [CARD], Redactor([WEBHOOK_TOKEN, BOT_SECRET, bot.webhook_url]),
-                           clock=fake.clock, sleep=fake.sleep)
-    return delivery, fake
+    channel = feishu.Channel(settings, "feishu", Redactor([WEBHOOK_TOKEN, BOT_SECRET, bot.webhook_url]),
+                             clock=fake.clock, sleep=fake.sleep)
+    return channel.send(cards or [CARD]), fake
 
 
 def raw(status: int, body: bytes, content_type: str = "application/json") -> tuple[int, dict[str, str], bytes]:
@@ -112,7 +113,7 @@ def test_retries_are_bounded_when_feishu_keeps_throttling() -> None:
         delivery, fake = send(bot)
         attempts = len(bot.requests)
     assert not delivery.delivered
-    assert attempts == feishu.ATTEMPTS
+    assert attempts == base.ATTEMPTS
     assert "11232" in (delivery.error or "") and "off the hour" in (delivery.error or "")
 
 
@@ -222,8 +223,8 @@ feishu_bodies = st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(status=st.integers(min_value=100, max_value=599), body=feishu_bodies)
 def test_any_feishu_answer_is_a_verdict_never_an_exception(status: int, body: bytes) -> None:
-    verdict, retry = feishu.interpret(status, body)
-    assert verdict is None or (isinstance(verdict, str) and verdict)
-    assert isinstance(retry, bool)
-    if verdict is None:
+    verdict = feishu.interpret(Response(status, "application/json", body, {}))
+    assert verdict.error is None or (isinstance(verdict.error, str) and verdict.error)
+    assert isinstance(verdict.retry, bool)
+    if verdict.error is None:
         assert 200 <= status < 300

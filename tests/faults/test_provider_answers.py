@@ -16,10 +16,10 @@ from monitor.collect import AccountResult
 from monitor.config import Account
 from monitor.http import Response
 from monitor.notify import feishu
+from monitor.notify.feishu_card import cards
 from monitor.providers import PROVIDERS, common, fetcher, openai_billing
 from monitor.redact import fingerprint
 from monitor.report import build
-from monitor.report.card import cards
 from monitor.report.document import Delivery, document
 from monitor.report.site import render
 from monitor.run import record_of

@@ -1,4 +1,4 @@
-"""The report as Feishu interactive cards (card JSON 1.0), split into parts that fit the webhook."""
+"""Feishu interactive cards (card JSON 1.0): the report, split into parts that fit the webhook, and an alert."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.notify.inert import markdown_inert
+from monitor.notify.message import Part
 from monitor.report import AccountReport, Report
 from monitor.report.site import Section, sections
 from monitor.report.text import detail_lines, footnote_lines, status_line, summary_lines, title
@@ -16,7 +17,7 @@ COLOURS = {"ok": "green", "low": "orange", "failed": "red"}
 Card = dict[str, Any]
 
 
-def _div(text: str) -> dict[str, Any]:
+def div(text: str) -> dict[str, Any]:
     return {"tag": "div", "text": {"tag": "lark_md", "content": text}}
 
 
@@ -32,7 +33,7 @@ def account_block(a: AccountReport, language: str) -> dict[str, Any]:
 
 def block(section: Section) -> dict[str, Any]:
     head = [f"**{escape(section.heading)}**"] if section.heading else []
-    return _div("\n".join([*head, *(escape(line) for line in section.lines)]))
+    return div("\n".join([*head, *(escape(line) for line in section.lines)]))
 
 
 def mention_text(mentions: Sequence[str]) -> str:
@@ -55,14 +56,14 @@ def card(
     header = title(report) + (w["part"].format(n=n, count=count) if count > 1 else "")
     elements: list[dict[str, Any]] = []
     if mentions and n == 1 and report.state != "ok":
-        elements.append(_div(mention_text(mentions)))
+        elements.append(div(mention_text(mentions)))
     for i, a in enumerate(accounts):
         if i:
             elements.append({"tag": "hr"})
         elements.append(account_block(a, report.language) if isinstance(a, AccountReport) else block(a))
     if n == count:
         elements.append({"tag": "hr"})
-        elements.append(_div("\n".join(escape(line) for line in summary_lines(report, history_problem))))
+        elements.append(div("\n".join(escape(line) for line in summary_lines(report, history_problem))))
     notes = footnote_lines(report) if n == count else []
     if keyword and keyword not in header:
         notes.append(w["keyword"].format(keyword=keyword))  # the bot rejects any message without it (19024)
@@ -106,3 +107,22 @@ def cards(
         else:
             groups.append([a])
     return build(groups)
+
+
+def alert_card(part: Part, mentions: Sequence[str], keyword: str) -> Card:
+    """One part of a message that is not the report (an alert, a test): its sections, the keyword in a note."""
+    elements: list[dict[str, Any]] = []
+    if part.mention and mentions:
+        elements.append(div(mention_text(mentions)))
+    for section in part.sections:
+        lines = [f"**{escape(section.heading)}**"] if section.heading else []
+        elements.append(div("\n".join([*lines, *(escape(line) for line in section.lines)])))
+    if part.footer:
+        elements.append(div("\n".join(escape(line) for line in part.footer)))
+    if keyword and keyword not in part.title:
+        elements.append({"tag": "note", "elements": [{"tag": "plain_text", "content": keyword}]})
+    return {
+        "config": {"wide_screen_mode": True},
+        "header": {"title": {"tag": "plain_text", "content": part.title}, "template": COLOURS[part.message.state]},
+        "elements": elements,
+    }
