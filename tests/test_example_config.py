@@ -24,7 +24,7 @@ def keys_shown(text: str) -> tuple[set[str], dict[str, set[str]], set[str]]:
     accounts: set[str] = set()
     current = None
     for raw in text.splitlines():
-        line = raw[2:] if raw.startswith("# ") else raw
+        line = re.sub(r"^( *)# ", r"\1", raw)
         match = re.match(r"^( *)(- )?([a-z_]+):(\s|$)", line)
         if not match:
             continue
@@ -55,3 +55,18 @@ def test_the_example_config_loads_with_the_example_env(tmp_path: Path) -> None:
     assert {"openai-billing", "new-api", "deepseek", "json"} <= providers
     novita = config.accounts[-1]
     assert novita.keys(JsonKeys).divisor == 10000 and novita.currency == "USD" and novita.keys(JsonKeys).headers
+
+
+def test_the_commented_accounts_load_once_uncommented(tmp_path: Path) -> None:
+    """A user enables an example by deleting its ``# ``: the result must be valid YAML and a valid config."""
+    lines = (ROOT / "config.yaml").read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("accounts:"))
+    enabled = [re.sub(r"^(  )# ", r"\1", line) if n > start else line for n, line in enumerate(lines)]
+    assert enabled != lines
+    names = set(re.findall(r"\$\{([A-Z0-9_]+)", "\n".join(enabled[start:])))
+    env = {name: "sk-" + "x" * 40 for name in names} | {
+        k: v for k, v in dotenv_values(ROOT / ".env.example").items() if v}
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(enabled) + "\n", encoding="utf-8")
+    config = load(path, environ=env)
+    assert {"openrouter", "litellm", "new-api-admin", "litellm-admin"} <= {a.provider for a in config.accounts}
