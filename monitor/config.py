@@ -131,7 +131,7 @@ def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
         if (raw := top.get(name)) == []:
             r.problem((name,), "is an empty list: remove it, or list at least one")
         items = [((name, i), item) for i, item in enumerate(raw)] if isinstance(raw, list) else [((name,), raw)]
-        for path, item in items if raw is not None else []:
+        for path, item in items if name in top else []:  # a bare "wecom:" is a section left half uncommented
             if item is None:
                 required = [key for key, d in s.declared(cls).items() if d.required]
                 r.problem(path, f"is empty: give its {', '.join(required)}, or remove it")

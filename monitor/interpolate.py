@@ -6,6 +6,15 @@ import re
 from collections.abc import Mapping
 
 _PATTERN = re.compile(r"(\\)?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A "${" that starts no reference (no closing brace, spaces in the name): sent as it is, it would be taken for
+# the key itself and fail at the provider with a misleading 401.
+_BROKEN = re.compile(r"(?<!\\)\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
+# The shell's $NAME, which this file does not read: a whole value of it is almost surely meant as ${NAME}.
+SHELL_STYLE = re.compile(r"\$[A-Z_][A-Z0-9_]*")
+
+
+class BrokenReference(Exception):
+    """A ``${`` that is not a reference: no closing brace, or no variable's name inside."""
 
 
 class MissingVariable(Exception):
@@ -19,6 +28,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
 
     An empty variable counts as unset, as in the shell's ``:-``: an empty key is never meant.
     """
+    if _BROKEN.search(text):
+        raise BrokenReference()
 
     def replace(match: re.Match[str]) -> str:
         escaped, name, default = match.groups()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from monitor import interpolate as env
 from monitor import redact
 from monitor.checks import Check, is_loopback, type_name, url
 from monitor.interpolate import MissingVariable, interpolate, is_reference, references, written_part
@@ -204,9 +205,15 @@ class Reader:
         try:
             value = interpolate(raw, self.env)
         except MissingVariable as exc:
-            self.problem(path, f"environment variable {exc.name} is not set (put it in {self.env_file}, "
+            self.problem(path, f"environment variable {exc.name} is not set or is empty (put it in {self.env_file}, "
                                f"or give a default: ${{{exc.name}:-…}})")
             return _MISSING
+        except env.BrokenReference:
+            self.problem(path, "has a ${ that is no variable reference: write ${NAME} (letters, digits and _, "
+                               "closed by }), or \\${NAME} for the text ${NAME}")
+            return _MISSING
+        if env.SHELL_STYLE.fullmatch(raw):
+            self.warn(path, f"a shell-style $NAME is taken literally: this file reads variables written ${{{raw[1:]}}}")
         # The secrets in it: what its declaration says, and whatever came from the environment (unless the
         # key is a plain one, such as the history folder's path).
         kind = s.secret if s.secret != "header" or redact.SECRET_HEADER.search(str(path[-1])) else None
