@@ -205,7 +205,8 @@ class Reader:
         try:
             value = interpolate(raw, self.env)
         except MissingVariable as exc:
-            self.problem(path, f"environment variable {exc.name} is not set or is empty (put it in {self.env_file}, "
+            state = "is empty" if self.env.get(exc.name) == "" else "is not set"
+            self.problem(path, f"environment variable {exc.name} {state} (put it in {self.env_file}, "
                                f"or give a default: ${{{exc.name}:-…}})")
             return _MISSING
         except env.BrokenReference:

@@ -46,7 +46,7 @@ def test_a_shell_style_variable_is_warned_about_by_check_config(tmp_path: Path) 
 def test_an_empty_variable_is_named_as_set_but_empty(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(config(tmp_path, "${PROV_KEY}"), environ={"PROV_KEY": ""})
-    assert "environment variable PROV_KEY is not set or is empty" in caught.value.problems[0]
+    assert "environment variable PROV_KEY is empty (put it in" in caught.value.problems[0]
 
 
 def test_a_channel_section_left_empty_is_an_error_not_silence(tmp_path: Path) -> None:
