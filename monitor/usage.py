@@ -144,6 +144,7 @@ class Series:
         for name, column in zip(COLUMNS, columns):
             setattr(series, name, column)
         series.amount = [number(a) for a in series.amount]
+        series.kind, series.topup = series.kind[:], series.topup[:]  # the columns given stay as they are
         for i in [i for i, k in enumerate(series.kind) if k == "?" or (k is None and i)]:
             series.work(i)
         if series.t:
@@ -378,7 +379,8 @@ def burn_rate(series: Series, now: datetime) -> Decimal | None:
         steps = (i for i in range(first + 1, n) if same(i - 1) and same(i))
     if len(times) < 2 or max(times) - min(times) < _DAY:
         return None
-    spent = sum((series.spent(i) for i in steps), _ZERO)
+    kind, amount = series.kind, series.amount
+    spent = sum((a for a, k in ((amount[i], kind[i]) for i in steps) if k == "usage" and a is not None), _ZERO)
     return _decimal(_per_day(spent, (max(times) - min(times)) / _US))
 
 
@@ -397,8 +399,9 @@ def _local_day(us: int, zone: tzinfo) -> date:
 def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict[date, tuple[Decimal, set[str]]]:
     """Usage per local day (by the later snapshot's day), with the events (reset, topup) of that day;
     from local day ``since`` on."""
-    days: dict[date, tuple[Decimal, set[str]]] = {}
-    t, kind = series.t, series.kind
+    sums: dict[date, Decimal] = {}
+    events: dict[date, set[str]] = {}
+    t, kind, amount = series.t, series.kind, series.amount
     # No local day of ``since`` or later begins more than 25 hours before its midnight in UTC.
     edge = None if since is None else (since - date(1970, 1, 1)).days * 86400 * _US - 25 * 3600 * _US
     for i in range(1, len(t)):
@@ -408,9 +411,12 @@ def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict
         day = _local_day(t[i], zone)
         if since is not None and day < since:
             continue
-        spent, events = days.get(day, (_ZERO, set()))
-        days[day] = (spent + series.spent(i), events | ({k} if k in ("reset", "topup") else set()))
-    return days
+        spent = amount[i]
+        sums[day] = sums.get(day, _ZERO) + (spent if k == "usage" and spent is not None else _ZERO)
+        events.setdefault(day, set())
+        if k in ("reset", "topup"):
+            events[day].add(k)
+    return {day: (sums[day], events[day]) for day in sums}
 
 
 def trend(series: Series, zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:
