@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor import cache, history, usage
+from monitor.emulators import Token
 from monitor.history import History, Keep, Loaded
 from monitor.records import utc_text
 from monitor.run import run_once
 from monitor.usage import Point, Series
-from monitor.emulators import Token
 from tests.test_history_model import KEY_A, KEY_P, Bench, bench, hooks  # noqa: F401 (bench: a fixture)
 
 START = datetime(2026, 11, 20, 1, 17, tzinfo=timezone.utc)
@@ -256,7 +256,8 @@ def test_a_run_reads_the_same_with_and_without_the_caches(bench: Bench, tmp_path
     for n in range(9 * 12):
         now += timedelta(hours=2)
         token.used += Decimal(amount(rng)) / 1000
-        run_once(config, redactor, now, command="report" if n % 6 == 0 else "check", hooks=hooks(bench, config, redactor))
+        command = "report" if n % 6 == 0 else "check"
+        run_once(config, redactor, now, command=command, hooks=hooks(bench, config, redactor))
         if n % 30 == 29:
             edit(History(folder), rng)
     assert list(folder.glob(".*.cache"))
