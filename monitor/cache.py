@@ -87,9 +87,8 @@ def merged(blocks: list[Block]) -> Block:
         pick = itemgetter(*order)
         columns = [list(pick(c)) for c in columns]
     kind = columns[7]
-    for m in range(1, n):
-        if order[m] != order[m - 1] + 1 or order[m] in starts:
-            kind[m] = "?"
+    for m in [m for m, (a, b) in enumerate(zip(order, order[1:]), 1) if b != a + 1 or b in starts]:
+        kind[m] = "?"
     return columns
 
 

@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any, TypeVar, overload
 
 from monitor.records import Record
@@ -143,7 +145,7 @@ class Series:
         series = cls.__new__(cls)
         for name, column in zip(COLUMNS, columns):
             setattr(series, name, column)
-        series.amount = [number(a) for a in series.amount]
+        series.amount = [a if a is None or type(a) is Decimal else Decimal(a) for a in series.amount]
         series.kind, series.topup = series.kind[:], series.topup[:]  # the columns given stay as they are
         for i in [i for i, k in enumerate(series.kind) if k == "?" or (k is None and i)]:
             series.work(i)
@@ -369,18 +371,18 @@ def burn_rate(series: Series, now: datetime) -> Decimal | None:
     first = n - 1
     while first > 0 and t[first - 1] >= until - _WEEK:
         first -= 1
+    kind, amount = series.kind, series.amount
     if series.one_money(last):
         times = [x for x in t[first:] if x <= until]
-        steps: Iterable[int] = range(first + 1, n)
+        spent = sum([a for k, a in zip(kind[first + 1:], amount[first + 1:]) if k == "usage" and a is not None], _ZERO)
     else:
         def same(i: int) -> bool:
             return last is None or cur[i] in (None, last)
         times = [t[i] for i in range(first, n) if t[i] <= until and same(i)]
         steps = (i for i in range(first + 1, n) if same(i - 1) and same(i))
+        spent = sum((a for a, k in ((amount[i], kind[i]) for i in steps) if k == "usage" and a is not None), _ZERO)
     if len(times) < 2 or max(times) - min(times) < _DAY:
         return None
-    kind, amount = series.kind, series.amount
-    spent = sum((a for a, k in ((amount[i], kind[i]) for i in steps) if k == "usage" and a is not None), _ZERO)
     return _decimal(_per_day(spent, (max(times) - min(times)) / _US))
 
 
@@ -403,19 +405,18 @@ def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict
     events: dict[date, set[str]] = {}
     t, kind, amount = series.t, series.kind, series.amount
     # No local day of ``since`` or later begins more than 25 hours before its midnight in UTC.
-    edge = None if since is None else (since - date(1970, 1, 1)).days * 86400 * _US - 25 * 3600 * _US
-    for i in range(1, len(t)):
-        k = kind[i]
-        if k is None or k == "unknown" or edge is not None and t[i] < edge:  # nothing measured: no day's usage
-            continue
-        day = _local_day(t[i], zone)
+    edge = -1 << 62 if since is None else (since - date(1970, 1, 1)).days * 86400 * _US - 25 * 3600 * _US
+    steps = [i for i in range(1, len(t)) if kind[i] not in (None, "unknown") and t[i] >= edge]  # measured ones
+    days = map(_local_day, [t[i] for i in steps], repeat(zone))
+    for day, group in groupby(zip(days, steps), key=itemgetter(0)):  # runs of steps on one day
         if since is not None and day < since:
             continue
-        spent = amount[i]
-        sums[day] = sums.get(day, _ZERO) + (spent if k == "usage" and spent is not None else _ZERO)
-        events.setdefault(day, set())
-        if k in ("reset", "topup"):
-            events[day].add(k)
+        found = [i for _, i in group]
+        # Added one by one in the order of runs, as the report always has: the same sum to the last digit.
+        spent = [a if k == "usage" and a is not None else _ZERO for a, k in zip(map(amount.__getitem__, found),
+                                                                               map(kind.__getitem__, found))]
+        sums[day] = sum(spent, sums.get(day, _ZERO))
+        events.setdefault(day, set()).update(k for k in map(kind.__getitem__, found) if k in ("reset", "topup"))
     return {day: (sums[day], events[day]) for day in sums}
 
 
