@@ -258,35 +258,36 @@ def period(series: Series, start: int | None, retention: timedelta) -> Period:
     """Usage from snapshot ``start`` to the last one, summed over each step in between: a top-up or a
     reset between two checks spoils only its own step, and only a reset (or a currency change) makes the
     whole approximate. ``start`` None: there is nothing before the last snapshot."""
-    current = series.points[-1]
     if start is None:
         return Period("first", None, None, None, reason="first")
-    first = series.points[start]
-    seconds = int((current.time - first.time).total_seconds())
+    t, cur, fp, end = series.t, series.cur, series.fp, len(series) - 1
+    since, money = moment(t[start]), cur[end]
+    seconds = int((t[end] - t[start]) / _US)
     if seconds > retention.total_seconds():
-        return Period("first", first.time, seconds, None, reason="too_old")
-    pairs = list(zip(series.points[start:], series.points[start + 1:], series.steps[start + 1:]))
+        return Period("first", since, seconds, None, reason="too_old")
+    inside = range(start + 1, end + 1)
     # A step in another currency than this run's (before a relay switched to CNY) cannot be added to it.
-    steps = [s if s is not None and same_money(a, current) and same_money(b, current) else Step("unknown", None)
-             for a, b, s in pairs]
+    steps = [(series.kind[i], series.amount[i], number(series.topup[i]))
+             if series.kind[i] is not None and (money is None or cur[i - 1] in (None, money) and cur[i] in (None, money))
+             else ("unknown", None, None) for i in inside]
     shown = seconds if seconds >= 0 else None
     clock = "clock" if seconds < 0 else "same_second" if seconds == 0 else None
-    if all(s.kind == "unknown" for s in steps):
-        return Period("first", first.time, shown, None, reason="not_comparable",
-                      previous_currency=first.currency if first.currency != current.currency else None)
-    spent = [s.amount for s in steps if s.kind == "usage" and s.amount is not None]
+    if all(kind == "unknown" for kind, _, _ in steps):
+        return Period("first", since, shown, None, reason="not_comparable",
+                      previous_currency=cur[start] if cur[start] != money else None)
+    spent = [amount for kind, amount, _ in steps if kind == "usage" and amount is not None]
     usage = sum(spent, _ZERO) if spent else None  # no step measured usage: say so, never a made-up $0
-    topups = [t for s in steps for t in (s.amount if s.kind == "topup" else s.topup,) if t is not None]
+    topups = [x for kind, amount, raised in steps for x in (amount if kind == "topup" else raised,) if x is not None]
     topup = sum(topups, _ZERO) if topups else None
-    if any(s.kind in ("reset", "unknown") for s in steps):
-        changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint for a, b, _ in pairs)
+    if any(kind in ("reset", "unknown") for kind, _, _ in steps):
+        changed = any(fp[i - 1] and fp[i] and fp[i - 1] != fp[i] for i in inside)
         why = "key_changed" if changed else "reset"
         if len(steps) == 1:  # one step, a reset: no usage to show
-            return Period("reset", first.time, shown, None, reason=why)
-        return Period("reset", first.time, shown, usage, topup, clock or why, True)
+            return Period("reset", since, shown, None, reason=why)
+        return Period("reset", since, shown, usage, topup, clock or why, True)
     if usage is None:  # only top-ups
-        return Period("topup", first.time, shown, None, topup, clock)
-    return Period("usage", first.time, shown, usage, topup, clock)
+        return Period("topup", since, shown, None, topup, clock)
+    return Period("usage", since, shown, usage, topup, clock)
 
 
 def _per_day(amount: Decimal, seconds: float | int) -> Fraction:
