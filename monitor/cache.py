@@ -23,7 +23,7 @@ from typing import Any
 from monitor.records import Record
 from monitor.usage import COLUMNS, Series, micros
 
-MAGIC = b"api-balance-monitor cache 1\n"
+MAGIC = b"api-balance-monitor cache 2\n"
 Block = list[list[Any]]  # an account's snapshots in one file, in line order: a seq column, then COLUMNS
 _RUNS = (2, 5, 6, 7, 9)  # the columns that hold few values (fingerprint, currency, run, kind, top-up): as runs
 

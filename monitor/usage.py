@@ -267,8 +267,8 @@ def period(series: Series, start: int | None, retention: timedelta) -> Period:
         return Period("first", since, seconds, None, reason="too_old")
     inside = range(start + 1, end + 1)
     # A step in another currency than this run's (before a relay switched to CNY) cannot be added to it.
-    steps = [(series.kind[i], series.amount[i], number(series.topup[i]))
-             if series.kind[i] is not None and (money is None or cur[i - 1] in (None, money) and cur[i] in (None, money))
+    kept = {i for i in inside if money is None or cur[i - 1] in (None, money) and cur[i] in (None, money)}
+    steps = [(series.kind[i], series.amount[i], number(series.topup[i])) if series.kind[i] is not None and i in kept
              else ("unknown", None, None) for i in inside]
     shown = seconds if seconds >= 0 else None
     clock = "clock" if seconds < 0 else "same_second" if seconds == 0 else None
