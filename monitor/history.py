@@ -481,7 +481,7 @@ class History:
         try:
             with open(legacy, "rb") as handle:
                 stream = Stream(handle)
-                count, seq = self.load(stream.records())
+                count, seq = self.load(stream.records(), stream)
         except Unknown as exc:
             return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
         state = State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}})
@@ -515,28 +515,40 @@ class History:
         return Loaded(records=records, series=series_of(records),
                       state=State(alerts={"*": stream.head.get("alerts") or {}}))
 
-    def load(self, values: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    def load(self, values: Iterable[dict[str, Any]], stream: Stream | None = None) -> tuple[int, int]:
         """An empty history filled with ``values`` in their order: each run (consecutive records of one
-        seq, or of one time and command) gets the next seq. Returns how many records were written, and
-        the last seq. On an error, the files it made are removed again."""
+        seq, or of one time and command) gets the next seq. A value read from ``stream`` is written as the
+        file has it, its seq put first (when it has none, on one line). Returns how many records were
+        written, and the last seq. On an error, the files it made are removed again."""
+        files: dict[str, list[bytes]] = {}
         handles: dict[str, Any] = {}
         newest: dict[str, float] = {}  # each file's newest record: its modification time once written
+        times: dict[datetime, tuple[str, float]] = {}  # a run's time: as UTC text, as a timestamp
         seq, count, last = 0, 0, None
         try:
             for value in values:
                 record = parse(value)
                 if record is None:
                     continue
-                run = (value.get("seq"), utc_text(record.time), record.run)
+                if record.time not in times:
+                    times[record.time] = (utc_text(record.time), record.time.timestamp())
+                utc, stamp = times[record.time]
+                run = (value.get("seq"), utc, record.run)
                 if run != last:
                     seq, last = seq + 1, run
                 name = partition(record.run, record.time)
-                if name not in handles:
-                    handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed below)
-                    os.fchmod(handles[name].fileno(), 0o600)
-                handles[name].write(line({**value, "seq": seq}))
-                newest[name] = max(newest.get(name, 0.0), record.time.timestamp())
+                text = stream.text if stream is not None else ""
+                if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
+                    files.setdefault(name, []).append(f'{{"seq": {seq}, {text[1:]}\n'.encode()
+                                                      if len(text) > 2 else line({"seq": seq}))
+                else:
+                    files.setdefault(name, []).append(line({**value, "seq": seq}))
+                newest[name] = max(newest.get(name, 0.0), stamp)
                 count += 1
+                if len(files[name]) >= 1000:
+                    self._write(name, files, handles)
+            for name in list(files):
+                self._write(name, files, handles)
             for handle in handles.values():
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -554,6 +566,12 @@ class History:
             # files of the last 8 days, by name or by change.
             os.utime(self.folder / name, (newest[name], newest[name]))
         return count, seq
+
+    def _write(self, name: str, files: dict[str, list[bytes]], handles: dict[str, Any]) -> None:
+        if name not in handles:
+            handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed by load)
+            os.fchmod(handles[name].fileno(), 0o600)
+        handles[name].write(b"".join(files.pop(name)))
 
 
 def _prune_clock(loaded: Loaded, now: datetime) -> datetime:

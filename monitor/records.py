@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
@@ -41,8 +42,12 @@ def utc_text(moment: datetime) -> str:
 
 def parse_time(text: Any) -> datetime | None:
     """Any ISO 8601 time with an offset (``Z``, ``+08:00``, fractional seconds); None without one."""
-    if type(text) is not str:
-        return None
+    return _time(text) if type(text) is str else None
+
+
+@lru_cache(maxsize=1024)
+def _time(text: str) -> datetime | None:
+    # Cached: every record of a run has its run's time (a year of 200 accounts: 146,000 records, 730 times).
     try:
         moment = datetime.fromisoformat(text if text[-1:] != "Z" else text[:-1] + "+00:00")
     except ValueError:

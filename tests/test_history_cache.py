@@ -277,3 +277,32 @@ def test_a_run_reads_the_same_with_and_without_the_caches(bench: Bench, tmp_path
         found.unlink()
     assert seen() == cached
     shutil.rmtree(folder)
+
+
+def test_a_v1_import_writes_the_records_the_file_holds(tmp_path: Path) -> None:
+    """Each record as the file had it (its seq put first), or written anew when its text spans lines or
+    has a seq of its own: the same records either way, in the same files, with their runs' seqs."""
+    rng = random.Random(3)
+    accounts = [Account(f"账户{k}", rng) for k in range(3)]
+    records: list[dict[str, object]] = []
+    for n in range(300):
+        moment = START + timedelta(hours=12 * n)
+        records += [a.record(moment, "report") for a in accounts]
+    records[5]["seq"] = 77  # a seq of its own: the run's seq replaces it
+    texts = [json.dumps(r, ensure_ascii=rng.random() < 0.5, indent=2 if k % 50 == 7 else None)
+             for k, r in enumerate(records)]
+    texts.insert(10, '{"time": "broken", "account": 3}')
+    for n, layout in enumerate((", ", ",\n", ",")):
+        legacy = tmp_path / f"v1-{n}.json"
+        legacy.write_text('{"version": 1, "records": [' + layout.join(texts) + "]}", encoding="utf-8")
+        streamed, plain_ = History(tmp_path / f"s{n}"), History(tmp_path / f"p{n}")
+        streamed.folder.mkdir(), plain_.folder.mkdir()
+        streamed.migrate(legacy, START)
+        plain_.load(records)
+        assert streamed.names() == plain_.names()
+        assert [json.loads(t) for t in streamed.export(None, None, None)] == \
+            [json.loads(t) for t in plain_.export(None, None, None)]
+        for name in streamed.names():  # one record a line, each line a record
+            assert all(json.loads(t)["seq"] for t in (streamed.folder / name).read_bytes().splitlines())
+        last = START + timedelta(hours=12 * 299)
+        assert (streamed.folder / streamed.names()[-1]).stat().st_mtime == last.timestamp()
