@@ -523,7 +523,7 @@ class History:
         files: dict[str, list[bytes]] = {}
         handles: dict[str, Any] = {}
         newest: dict[str, float] = {}  # each file's newest record: its modification time once written
-        times: dict[datetime, tuple[str, float]] = {}  # a run's time: as UTC text, as a timestamp
+        times: dict[datetime, tuple[str, float, str, str]] = {}  # a run's time: UTC text, timestamp, files
         seq, count, last = 0, 0, None
         try:
             for value in values:
@@ -531,12 +531,13 @@ class History:
                 if record is None:
                     continue
                 if record.time not in times:
-                    times[record.time] = (utc_text(record.time), record.time.timestamp())
-                utc, stamp = times[record.time]
+                    times[record.time] = (utc_text(record.time), record.time.timestamp(),
+                                          partition("report", record.time), partition("check", record.time))
+                utc, stamp, reports, checks = times[record.time]
                 run = (value.get("seq"), utc, record.run)
                 if run != last:
                     seq, last = seq + 1, run
-                name = partition(record.run, record.time)
+                name = reports if record.run == "report" else checks
                 text = stream.text if stream is not None else ""
                 if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
                     files.setdefault(name, []).append(f'{{"seq": {seq}, {text[1:]}\n'.encode()

@@ -56,6 +56,8 @@ def _time(text: str) -> datetime | None:
 
 
 def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
     try:
         if type(value) is str:
             number = Decimal(value)
@@ -79,17 +81,15 @@ def parse(raw: Any, seq: int = 0) -> Record | None:
     if type(raw) is not dict:
         return None
     get = raw.get
-    moment = parse_time(get("time"))
-    name = get("account")
-    if moment is None or type(name) is not str:
-        return None
-    own = get("seq", seq)
-    balance, used, total = (_decimal(get(key)) for key in ("balance", "used", "total"))
+    moment, name, own = parse_time(get("time")), get("account"), get("seq", seq)
     # A seq that is no whole number, or an amount that is no number (a hand edit gone wrong): the line cannot
     # be placed or believed, so it is skipped (and warned about) rather than read as something it is not.
-    garbled = any(value is None and get(key) is not None
-                  for key, value in (("balance", balance), ("used", used), ("total", total)))
-    if type(own) is not int or garbled:
+    if moment is None or type(name) is not str or type(own) is not int:
+        return None
+    raw_balance, raw_used, raw_total = get("balance"), get("used"), get("total")
+    balance, used, total = _decimal(raw_balance), _decimal(raw_used), _decimal(raw_total)
+    if balance is None and raw_balance is not None or used is None and raw_used is not None \
+            or total is None and raw_total is not None:
         return None
     return Record(own, moment, name, _text(get("key_fingerprint")), _text(get("provider")), get("ok") is True,
                   _text(get("currency")), balance, used, total, get("unlimited") is True, _text(get("error")),
