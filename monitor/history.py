@@ -37,7 +37,7 @@ from monitor import cache
 from monitor.atomic import replacing
 from monitor.cache import Histories, Part
 from monitor.legacy import Stream, Unknown
-from monitor.records import Record, line, parse, parse_time, utc_text
+from monitor.records import Record, line, parse, parse_time, usable, utc_text
 from monitor.usage import Series, moment, series_of
 
 log = logging.getLogger(__name__)
@@ -422,10 +422,11 @@ class History:
     def remember(self, loaded: Loaded, run: str, now: datetime) -> None:
         """At most one file's cache brought up to date a run (what a run writes stays small): the file
         this run appends to when a cache would spare the next runs ``FRESH`` bytes, else the file
-        with the most such bytes, or a closed one (its period over) with any."""
+        with the most such bytes, or a closed one (its period over) with any; a check, only a day's."""
         own = partition(run, now)
         due = [p for p in loaded.parts if p.whole and p.read and p.name in loaded.files and
-               (p.read >= FRESH or p.name != own and (end := _end_of(p.name)) is not None and end <= now)]
+               (p.read >= FRESH or p.name != own and (end := _end_of(p.name)) is not None and end <= now)
+               and (run == "report" or p.name.startswith("checks-"))]  # a check writes little: a day's at most
         if not due:
             return
         part = next((p for p in due if p.name == own), None) or max(due, key=lambda p: p.read)
@@ -527,17 +528,18 @@ class History:
         seq, count, last = 0, 0, None
         try:
             for value in values:
-                record = parse(value)
-                if record is None:
+                moment = usable(value)
+                if moment is None:
                     continue
-                if record.time not in times:
-                    times[record.time] = (utc_text(record.time), record.time.timestamp(),
-                                          partition("report", record.time), partition("check", record.time))
-                utc, stamp, reports, checks = times[record.time]
-                run = (value.get("seq"), utc, record.run)
+                if moment not in times:
+                    times[moment] = (utc_text(moment), moment.timestamp(), partition("report", moment),
+                                     partition("check", moment))
+                utc, stamp, reports, checks = times[moment]
+                kind = "check" if value.get("run") == "check" else "report"
+                run = (value.get("seq"), utc, kind)
                 if run != last:
                     seq, last = seq + 1, run
-                name = reports if record.run == "report" else checks
+                name = reports if kind == "report" else checks
                 text = stream.text if stream is not None else ""
                 if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
                     files.setdefault(name, []).append(f'{{"seq": {seq}, {text[1:]}\n'.encode()

@@ -19,7 +19,7 @@ import pytest
 from monitor import cache, history, usage
 from monitor.emulators import Token
 from monitor.history import History, Keep, Loaded
-from monitor.records import utc_text
+from monitor.records import parse, usable, utc_text
 from monitor.run import run_once
 from monitor.usage import Point, Series
 from tests.test_history_model import KEY_A, KEY_P, Bench, bench, hooks  # noqa: F401 (bench: a fixture)
@@ -306,3 +306,20 @@ def test_a_v1_import_writes_the_records_the_file_holds(tmp_path: Path) -> None:
             assert all(json.loads(t)["seq"] for t in (streamed.folder / name).read_bytes().splitlines())
         last = START + timedelta(hours=12 * 299)
         assert (streamed.folder / streamed.names()[-1]).stat().st_mtime == last.timestamp()
+
+
+def test_an_import_skips_exactly_the_records_a_run_cannot_read() -> None:
+    """``usable`` (what an import checks) says yes exactly where ``parse`` reads a record, with its time."""
+    good = {"time": "2026-11-28T09:05:00+08:00", "account": "main", "balance": "12.5", "used": "7", "total": None}
+    odd = [None, "", "1", "-0", "12.340001", "1e3", "1E+2", " 1", "1_000", "٣", "NaN", "Infinity", "-1e15",
+           "999999999999999.99", "1000000000000000", "-999999999999999", "0x10", "1.", ".5", 12, 1.5, True, [], {},
+           "12.5\n"]
+    changes: list[dict[str, object]] = [{}, {"seq": 3}, {"seq": "3"}, {"seq": True}, {"seq": 2 ** 70},
+                                        {"account": 5}, {"time": "2026-11-28T09:05:00"}, {"time": None},
+                                        {"time": "2026-11-28T01:05:00Z"}, {"run": "check"}]
+    changes += [{key: value} for key in ("balance", "used", "total") for value in odd]
+    for change in changes:
+        raw = {**good, **change}
+        record = parse(raw)
+        assert usable(raw) == (record.time if record else None), change
+    assert usable([good]) is None and parse([good]) is None
