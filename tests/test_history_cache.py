@@ -260,18 +260,27 @@ def test_a_run_reads_the_same_with_and_without_the_caches(bench: Bench, tmp_path
         run_once(config, redactor, now, command=command, hooks=hooks(bench, config, redactor))
         if n % 30 == 29:
             edit(History(folder), rng)
-    assert list(folder.glob(".*.cache"))
+        if n == 50:
+            old = {found.name: found.read_bytes() for found in folder.glob(".*.cache")}
+    assert list(folder.glob(".*.cache")) and old
 
     def seen() -> tuple[object, ...]:
         outcome = run_once(config, redactor, now, dry_run=True, command="report", hooks=hooks(bench, config, redactor))
         exported = b"".join(History(config.history.folder).export(None, None, None))
         return outcome.text, outcome.document["accounts"], exported
 
+    newest = max(p for p in folder.glob("checks-*.jsonl") if (folder / f".{p.name}.cache").exists())
+    data = newest.read_bytes()
+    at = data.rindex(b'"used": "', 0, len(data) // 2) + len(b'"used": "')
+    newest.write_bytes(data[:at] + b"1" + data[at:])  # a hand edit inside what a cache holds
     cached = seen()
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     shutil.rmtree(folder)
     shutil.copytree(copy, folder)  # new inodes and times, the same bytes
+    assert seen() == cached
+    for name, data in old.items():  # stale caches: each made when its file was shorter (or other)
+        (folder / name).write_bytes(data)
     assert seen() == cached
     for found in folder.glob(".*.cache"):
         found.unlink()
