@@ -525,31 +525,33 @@ class History:
         handles: dict[str, Any] = {}
         newest: dict[str, float] = {}  # each file's newest record: its modification time once written
         times: dict[datetime, tuple[str, float, str, str]] = {}  # a run's time: UTC text, timestamp, files
-        seq, count, last = 0, 0, None
+        seq, count, last, at = 0, 0, None, None
+        name, batch, utc, stamp = "", [], "", 0.0
         try:
             for value in values:
                 moment = usable(value)
                 if moment is None:
                     continue
-                if moment not in times:
-                    times[moment] = (utc_text(moment), moment.timestamp(), partition("report", moment),
-                                     partition("check", moment))
-                utc, stamp, reports, checks = times[moment]
+                if moment is not at:  # a run's records share their time (one parse of it): worked out once
+                    if moment not in times:
+                        times[moment] = (utc_text(moment), moment.timestamp(), partition("report", moment),
+                                         partition("check", moment))
+                    at, (utc, stamp, reports, checks) = moment, times[moment]
                 kind = "check" if value.get("run") == "check" else "report"
                 run = (value.get("seq"), utc, kind)
                 if run != last:
                     seq, last = seq + 1, run
-                name = reports if kind == "report" else checks
+                    name = reports if kind == "report" else checks
+                    if len(files.get(name, ())) >= 1000:
+                        self._write(name, files, handles)
+                    batch = files.setdefault(name, [])
+                newest[name] = max(newest.get(name, 0.0), stamp)
                 text = stream.text if stream is not None else ""
                 if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
-                    files.setdefault(name, []).append(f'{{"seq": {seq}, {text[1:]}\n'.encode()
-                                                      if len(text) > 2 else line({"seq": seq}))
+                    batch.append(f'{{"seq": {seq}, {text[1:]}\n'.encode() if len(text) > 2 else line({"seq": seq}))
                 else:
-                    files.setdefault(name, []).append(line({**value, "seq": seq}))
-                newest[name] = max(newest.get(name, 0.0), stamp)
+                    batch.append(line({**value, "seq": seq}))
                 count += 1
-                if len(files[name]) >= 1000:
-                    self._write(name, files, handles)
             for name in list(files):
                 self._write(name, files, handles)
             for handle in handles.values():
