@@ -26,15 +26,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from monitor import cache
 from monitor.atomic import replacing
+from monitor.cache import Histories, Part
 from monitor.legacy import Stream, Unknown
-from monitor.records import Record, line, parse, parse_time, utc_text
+from monitor.records import Record, line, parse, parse_time, usable, utc_text
+from monitor.usage import Series, moment, series_of
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ VERSION = 2
 VIEW = timedelta(days=8)
 _NAME = re.compile(r"(reports|checks)-(\d{4}-\d{2})(-\d{2})?\.jsonl")
 _TAIL = 64 * 1024  # enough of a file's end to find its last whole line
+FRESH = 256 * 1024  # the bytes after a file's cache worth a new cache (a run reads them plainly until then)
 
 
 class HistoryLocked(Exception):
@@ -100,7 +105,10 @@ class State:
 class Loaded:
     """The history as a run reads it: the records (in ``seq`` order), the state, and what went wrong."""
 
-    records: list[Record] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)  # read with ``everything`` only
+    series: Mapping[str, Series] = field(default_factory=dict)  # each account's, made when asked for
+    parts: list[Part] = field(default_factory=list)  # the files read
+    newest: list[int] | None = None  # the highest seq read, and its newest time (µs)
     state: State = field(default_factory=State)
     last_seq: int = 0  # the highest seq in any file
     warning: str | None = None  # shown in the report
@@ -177,44 +185,50 @@ class History:
             return []
 
     def read(self, now: datetime, accounts: Sequence[str] = (), everything: bool = False) -> Loaded:
-        """The records a run needs, in ``seq`` order: those of the files of the last 8 days (by name or
-        by change) and, for each of ``accounts`` without a successful report among them, its newest one
-        further back. ``everything``: every file. Read only; ``OSError`` when the folder cannot be read."""
+        """What a run needs, in ``seq`` order: the files of the last 8 days (by name or by change) and,
+        for each of ``accounts`` without a successful report among them, its newest one further back.
+        ``everything``: every file, its records too (no cache). Read only; ``OSError`` when the folder
+        cannot be read."""
         state = self._state()
         if state is None:
             return self._refuse(Loaded(), f"{self.state_path} was written by a newer release")
         loaded = Loaded(state=state)
-        names = self.names()
         edge = now - VIEW
-        read: list[tuple[str, list[Record]]] = []
         older: list[str] = []
-        for name in names:
+        keep: list[Record] | None = [] if everything else None
+        for name in self.names():
             path = self.folder / name
             stat = path.stat()
             loaded.files[name] = stat.st_size
             end = _end_of(name)
-            recent = end is None or end > edge or stat.st_mtime > edge.timestamp()
-            if everything or recent:
-                read.append((name, self._file(path, loaded)))
+            if everything or end is None or end > edge or stat.st_mtime > edge.timestamp():
+                loaded.parts.append(self._part(path, loaded, keep))
             else:
                 older.append(name)
                 loaded.last_seq = max(loaded.last_seq, _last_seq(path, loaded))
             if loaded.refused:
                 return Loaded(state=State(), warning=loaded.warning, refused=True)
-        have = {r.account for _, records in read for r in records if r.ok and r.run == "report"}
-        wanted = [a for a in accounts if a not in have]
+        wanted = [a for a in accounts if not any(a in p.reported for p in loaded.parts)]
         for name in reversed(older):  # the newest report of an account that has none in the last 8 days
             if not wanted or not name.startswith("reports-"):
                 continue
-            records = self._file(self.folder / name, loaded)
-            found = {}
-            for r in records:
+            found: dict[str, Record] = {}
+            whole = Part(name)
+            for r in self._records(self.folder / name, loaded, whole)[0]:
                 if r.ok and r.run == "report" and r.account in wanted:
                     found[r.account] = r
-            read.append((name, list(found.values())))
+            part = Part(name)
+            part.add(list(found.values()), 0)
+            part.whole = False  # not the file's records: never cached
+            loaded.parts.append(part)
             wanted = [a for a in wanted if a not in found]
-        loaded.records = sorted((r for _, records in read for r in records), key=lambda r: r.seq)
-        loaded.last_seq = max([loaded.last_seq, *(r.seq for r in loaded.records)])
+            loaded.unreadable += [f"{name}:{n}" for n in whole.unreadable]
+        loaded.series = Histories(loaded.parts)
+        if keep is not None:
+            loaded.records = sorted(keep, key=lambda r: r.seq)
+        tops = [p.top for p in loaded.parts if p.top]
+        loaded.newest = max(tops) if tops else None
+        loaded.last_seq = max(loaded.last_seq, loaded.newest[0] if loaded.newest else 0)
         fresh = [w for w in loaded.unreadable if w not in loaded.state.warned]
         for where in fresh:
             log.warning("history: %s/%s cannot be read; skipped, and kept as it is", self.folder, where)
@@ -244,29 +258,60 @@ class History:
         log.error("%s", loaded.warning)
         return loaded
 
-    def _file(self, path: Path, loaded: Loaded) -> list[Record]:
-        data = path.read_bytes()
-        lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")  # a hand edit may add a byte-order mark
+    def _part(self, path: Path, loaded: Loaded, keep: list[Record] | None) -> Part:
+        """A log file as this run reads it: from its cache while the file begins with the bytes it was
+        made from, and the lines after them."""
+        part = None if keep is not None else cache.load(path)
+        crc = 0
+        with open(path, "rb") as handle:
+            if part is not None:
+                left = part.size
+                while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
+                    crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+                if left or crc != part.crc:  # not the bytes it was made from: ignored
+                    part, crc = None, 0
+                    handle.seek(0)
+            data = handle.read()
+        part = part or Part(path.name)
+        records, seq = self._records(path, loaded, part, data)
+        part.add(records, seq)
+        if keep is not None:
+            keep += records
+        whole = data.rfind(b"\n") + 1  # what a cache of this file may hold: its whole lines
+        part.whole = whole == len(data)
+        part.read = whole
+        part.next = (part.size + whole, zlib.crc32(data[:whole], crc), part.lines + data.count(b"\n", 0, whole))
+        loaded.unreadable += [f"{path.name}:{n}" for n in part.unreadable]
+        return part
+
+    def _records(self, path: Path, loaded: Loaded, part: Part, data: bytes | None = None) -> tuple[list[Record], int]:
+        """The records of ``data`` (the lines of ``path`` after ``part``'s; all of them by default), and
+        the last one's seq. A line that cannot be read goes to ``part.unreadable``."""
+        if data is None:
+            data = path.read_bytes()
+        if not part.size:
+            data = data.removeprefix(b"\xef\xbb\xbf")  # a hand edit may add a byte-order mark
+        lines = data.split(b"\n")
         if lines[-1]:  # no newline at the end: a crash cut the last append short
             loaded.torn.append(path)
         if _seq_of(lines[-1]) is None:  # cut short (or empty): skipped. A whole record that lost only its
             lines.pop()  # newline is read, as export reads it and as the repair keeps it (with its newline)
         try:  # one parse for the whole file; line by line only when a line is bad
-            filled = [n for n, t in enumerate(lines, 1) if t.strip()]
-            values = json.loads(b"[" + b",".join(lines[n - 1] for n in filled) + b"]")
+            filled = [n for n, t in enumerate(lines, part.lines + 1) if t.strip()]
+            values = json.loads(b"[" + b",".join(lines[n - part.lines - 1] for n in filled) + b"]")
             if len(values) != len(filled):  # a line holding two values ("{...}, {...}")
                 raise ValueError("not one value a line")
             numbered = list(zip(filled, values))
         except ValueError:
             numbered = []
-            for n, text in enumerate(lines, 1):
+            for n, text in enumerate(lines, part.lines + 1):
                 if text.strip():
                     try:
                         numbered.append((n, json.loads(text)))
                     except ValueError:
-                        loaded.unreadable.append(f"{path.name}:{n}")
+                        part.unreadable.append(n)
         records = []
-        seq = 0
+        seq = part.seq
         for n, value in numbered:
             if isinstance(value, dict) and "account" not in value and "version" in value:
                 if value["version"] != VERSION:
@@ -274,11 +319,11 @@ class History:
                 continue
             record = parse(value, seq)  # a line without a seq (added by hand) follows the line before it
             if record is None:
-                loaded.unreadable.append(f"{path.name}:{n}")
+                part.unreadable.append(n)
                 continue
             seq = record.seq
             records.append(record)
-        return records
+        return records, seq
 
     # --- writing (under the lock) -------------------------------------------------------------------
 
@@ -330,6 +375,9 @@ class History:
                     loaded.files[name]:
                 self._settle(name, loaded)
         loaded.state.settled = {k: v for k, v in loaded.state.settled.items() if k in loaded.files}
+        for stale in self.folder.glob(".*.jsonl.cache"):  # the cache of a file that is gone (removed by hand)
+            if stale.name[1:-6] not in loaded.files:
+                stale.unlink()
         loaded.state.warned = [w for w in loaded.unreadable if w.split(":")[0] in loaded.files]
 
     def _settle(self, name: str, loaded: Loaded) -> None:
@@ -366,9 +414,26 @@ class History:
         loaded.state.settled[name] = len(body)
 
     def _remove(self, name: str, loaded: Loaded) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.folder / name).unlink()
+        for gone in (name, f".{name}.cache"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / gone).unlink()
         del loaded.files[name]
+
+    def remember(self, loaded: Loaded, run: str, now: datetime) -> None:
+        """At most one file's cache brought up to date a run (what a run writes stays small): the file
+        this run appends to when a cache would spare the next runs ``FRESH`` bytes, else the file
+        with the most such bytes, or a closed one (its period over) with any; a check, only a day's."""
+        own = partition(run, now)
+        due = [p for p in loaded.parts if p.whole and p.read and p.name in loaded.files and
+               (p.read >= FRESH or p.name != own and (end := _end_of(p.name)) is not None and end <= now)
+               and (run == "report" or p.name.startswith("checks-"))]  # a check writes little: a day's at most
+        if not due:
+            return
+        part = next((p for p in due if p.name == own), None) or max(due, key=lambda p: p.read)
+        path = self.folder / f".{part.name}.cache"
+        with replacing(path, 0o600, durable=False) as handle:  # a copy of what the file says: never fsynced
+            handle.write(cache.dump(part, *part.next))
+        self._own(path)
 
     def write_state(self, state: State) -> None:
         with replacing(self.state_path, 0o600) as handle:
@@ -417,7 +482,7 @@ class History:
         try:
             with open(legacy, "rb") as handle:
                 stream = Stream(handle)
-                count, seq = self.load(stream.records())
+                count, seq = self.load(stream.records(), stream)
         except Unknown as exc:
             return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
         state = State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}})
@@ -447,31 +512,48 @@ class History:
                         newest[record.account] = record
             except Unknown as exc:
                 return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
-        return Loaded(records=sorted([*newest.values(), *records], key=lambda r: r.seq),
+        records = sorted([*newest.values(), *records], key=lambda r: r.seq)
+        return Loaded(records=records, series=series_of(records),
                       state=State(alerts={"*": stream.head.get("alerts") or {}}))
 
-    def load(self, values: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    def load(self, values: Iterable[dict[str, Any]], stream: Stream | None = None) -> tuple[int, int]:
         """An empty history filled with ``values`` in their order: each run (consecutive records of one
-        seq, or of one time and command) gets the next seq. Returns how many records were written, and
-        the last seq. On an error, the files it made are removed again."""
+        seq, or of one time and command) gets the next seq. A value read from ``stream`` is written as the
+        file has it, its seq put first (when it has none, on one line). Returns how many records were
+        written, and the last seq. On an error, the files it made are removed again."""
+        files: dict[str, list[bytes]] = {}
         handles: dict[str, Any] = {}
         newest: dict[str, float] = {}  # each file's newest record: its modification time once written
-        seq, count, last = 0, 0, None
+        times: dict[datetime, tuple[str, float, str, str]] = {}  # a run's time: UTC text, timestamp, files
+        seq, count, last, at = 0, 0, None, None
+        name, batch, utc, stamp = "", [], "", 0.0
         try:
             for value in values:
-                record = parse(value)
-                if record is None:
+                moment = usable(value)
+                if moment is None:
                     continue
-                run = (value.get("seq"), utc_text(record.time), record.run)
+                if moment is not at:  # a run's records share their time (one parse of it): worked out once
+                    if moment not in times:
+                        times[moment] = (utc_text(moment), moment.timestamp(), partition("report", moment),
+                                         partition("check", moment))
+                    at, (utc, stamp, reports, checks) = moment, times[moment]
+                kind = "check" if value.get("run") == "check" else "report"
+                run = (value.get("seq"), utc, kind)
                 if run != last:
                     seq, last = seq + 1, run
-                name = partition(record.run, record.time)
-                if name not in handles:
-                    handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed below)
-                    os.fchmod(handles[name].fileno(), 0o600)
-                handles[name].write(line({**value, "seq": seq}))
-                newest[name] = max(newest.get(name, 0.0), record.time.timestamp())
+                    name = reports if kind == "report" else checks
+                    if len(files.get(name, ())) >= 1000:
+                        self._write(name, files, handles)
+                    batch = files.setdefault(name, [])
+                newest[name] = max(newest.get(name, 0.0), stamp)
+                text = stream.text if stream is not None else ""
+                if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
+                    batch.append(f'{{"seq": {seq}, {text[1:]}\n'.encode() if len(text) > 2 else line({"seq": seq}))
+                else:
+                    batch.append(line({**value, "seq": seq}))
                 count += 1
+            for name in list(files):
+                self._write(name, files, handles)
             for handle in handles.values():
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -490,11 +572,17 @@ class History:
             os.utime(self.folder / name, (newest[name], newest[name]))
         return count, seq
 
+    def _write(self, name: str, files: dict[str, list[bytes]], handles: dict[str, Any]) -> None:
+        if name not in handles:
+            handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed by load)
+            os.fchmod(handles[name].fileno(), 0o600)
+        handles[name].write(b"".join(files.pop(name)))
+
 
 def _prune_clock(loaded: Loaded, now: datetime) -> datetime:
     """The time pruning goes by: now, but never more than a day past the last run's time (or the last
     pruning clock): one run with a clock set a year ahead prunes at most a day early, not the year."""
-    last = max((r.time for r in loaded.records if r.seq == loaded.last_seq - 1), default=None)
+    last = moment(loaded.newest[1]) if loaded.newest and loaded.newest[0] == loaded.last_seq - 1 else None
     anchors = [t for t in (loaded.state.clock, last) if t is not None]
     return min(now, max(anchors) + timedelta(days=1)) if anchors else now
 

@@ -13,6 +13,7 @@ from typing import IO, Any
 CHUNK = 1 << 20
 _LONGEST = 1 << 20  # no record is this long: a value that will not parse within it is broken, not cut short
 _SPACE = re.compile(r"\s*")
+_BETWEEN = re.compile(r"[\s,]*")  # between two records
 _DOCUMENT = re.compile(r'\{\s*"(?:version|alerts|records)"\s*:')
 _DECODE = json.JSONDecoder().raw_decode
 
@@ -32,6 +33,7 @@ class Stream:
         self.buf, self.pos, self.eof = "", 0, False
         self.head: dict[str, Any] = {}
         self.skipped = 0
+        self.text = ""  # the last value's own text, as the file has it
 
     def _more(self) -> bool:
         if self.eof:
@@ -42,18 +44,20 @@ class Stream:
         self.pos = 0
         return True
 
-    def _peek(self) -> str:
+    def _peek(self, space: re.Pattern[str] = _SPACE) -> str:
         while True:
-            self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            self.pos = space.match(self.buf, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.buf) or not self._more():
                 return self.buf[self.pos:self.pos + 1]
 
-    def _value(self) -> Any:
-        self._peek()
+    def _value(self, peeked: bool = False) -> Any:
+        if not peeked:
+            self._peek()
         while True:
             try:
                 value, end = _DECODE(self.buf, self.pos)
                 if end < len(self.buf) or self.eof or isinstance(value, (dict, list, str)):
+                    self.text = self.buf[self.pos:end]
                     self.pos = end
                     return value
             except ValueError:
@@ -107,12 +111,9 @@ class Stream:
             if self._peek() != "[":
                 raise ValueError("records is not a list")
             self.pos += 1
-            while (c := self._peek()) not in ("]", ""):
-                if c == ",":
-                    self.pos += 1
-                    continue
+            while self._peek(_BETWEEN) not in ("]", ""):
                 try:
-                    yield self._value()
+                    yield self._value(peeked=True)
                 except ValueError:
                     self._skip()
             self.pos += 1

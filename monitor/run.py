@@ -24,7 +24,6 @@ from monitor.report import Report, build
 from monitor.report.document import Delivery, MetricsResult, document
 from monitor.report.site import render
 from monitor.settings import ChannelEntry, Config
-from monitor.usage import series_of
 
 log = logging.getLogger(__name__)
 STDOUT = "stdout"  # the state of what a config without channels printed (cron mails it)
@@ -75,7 +74,7 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     names = [r.account.name for r in results]  # a site entry's channels and users included
     loaded = _load(history, now, config, dry_run or unwritable is not None, names)
-    report = build(results, series_of(loaded.records), now, config.timezone, config.language,
+    report = build(results, loaded.series, now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning, run=hooks.command)
     problem: str | None
     if unwritable:
@@ -223,6 +222,10 @@ def _save(history: History, loaded: Loaded, results: list[AccountResult], config
         history.prune(loaded, now, keep)
     except OSError as exc:  # the records are saved; the old files stay until a run can remove them
         log.warning("history: old files not pruned: %s", exc.strerror or exc)
+    try:
+        history.remember(loaded, command, now)
+    except OSError as exc:  # a cache only spares the next runs some reading
+        log.warning("history: cache not written: %s", exc.strerror or exc)
     log.info("history saved to %s", history.folder)
     return True, None
 

@@ -8,11 +8,15 @@ in every sum (the money was spent) but has no rate: it is left out of rate media
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from itertools import groupby, repeat
+from operator import itemgetter
+from typing import Any, TypeVar, overload
 
 from monitor.records import Record
 
@@ -21,6 +25,25 @@ MIN_BURN_SPAN = timedelta(hours=24)
 SPIKE_MIN_PERIODS = 4
 _SLACK = 60  # seconds: how much shorter than spike_window_minutes a span may be
 _ZERO = Decimal(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = 1_000_000
+_T = TypeVar("_T")
+_WEEK, _DAY = BURN_WINDOW // timedelta(microseconds=1), MIN_BURN_SPAN // timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """A time as whole microseconds since the epoch: exact, and a difference of two is an int."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
+
+
+def moment(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def number(value: Decimal | str | None) -> Decimal | None:
+    """An amount of a column: a cache keeps them as their exact text until one is needed."""
+    return value if value is None or type(value) is Decimal else Decimal(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +72,34 @@ class Step:
         return self.amount if self.kind == "usage" and self.amount is not None else _ZERO
 
 
-def step(before: Point, after: Point) -> Step:
-    seconds = (after.time - before.time).total_seconds()
-    if before.fingerprint and after.fingerprint and before.fingerprint != after.fingerprint:
-        return Step("reset", None, seconds=seconds)  # the key was changed: its counters start again
-    if not same_money(before, after):
+def judge(fp: tuple[str | None, str | None], cur: tuple[str | None, str | None], balance: tuple[Any, Any],
+          used: tuple[Any, Any]) -> tuple[str, Decimal | None, Decimal | None]:
+    """A step's kind, amount and top-up from the two snapshots' fingerprints, currencies, balances and
+    used amounts (each a pair: before, after)."""
+    if fp[0] and fp[1] and fp[0] != fp[1]:
+        return "reset", None, None  # the key was changed: its counters start again
+    if cur[0] is not None and cur[1] is not None and cur[0] != cur[1]:
         # A relay switched its display to CNY: the two numbers are in different currencies.
-        return Step("unknown", None, seconds=seconds)
-    if before.used is not None and after.used is not None:
-        delta = after.used - before.used
+        return "unknown", None, None
+    b0, b1, u0, u1 = number(balance[0]), number(balance[1]), number(used[0]), number(used[1])
+    if u0 is not None and u1 is not None:
+        delta = u1 - u0
         if delta < 0:
-            return Step("reset", None, seconds=seconds)
+            return "reset", None, None
         # A relay key whose quota was raised: balance = total − used, so the top-up is the rise of the
         # balance plus what was spent meanwhile, exactly (the recovery message says how much).
-        raised = after.balance - before.balance + delta if after.balance is not None and before.balance is not None \
-            else None
-        return Step("usage", delta, raised if raised is not None and raised > 0 else None, seconds)
-    if before.balance is not None and after.balance is not None:
-        delta = before.balance - after.balance
-        return Step("topup", -delta, seconds=seconds) if delta < 0 else Step("usage", delta, seconds=seconds)
-    return Step("unknown", None, seconds=seconds)
+        raised = b1 - b0 + delta if b1 is not None and b0 is not None else None
+        return "usage", delta, raised if raised is not None and raised > 0 else None
+    if b0 is not None and b1 is not None:
+        delta = b0 - b1
+        return ("topup", -delta, None) if delta < 0 else ("usage", delta, None)
+    return "unknown", None, None
+
+
+def step(before: Point, after: Point) -> Step:
+    return Step(*judge((before.fingerprint, after.fingerprint), (before.currency, after.currency),
+                       (before.balance, after.balance), (before.used, after.used)),
+                seconds=(after.time - before.time).total_seconds())
 
 
 def same_money(point: Point, other: Point) -> bool:
@@ -76,31 +107,137 @@ def same_money(point: Point, other: Point) -> bool:
     return point.currency is None or other.currency is None or point.currency == other.currency
 
 
+COLUMNS = ("t", "fp", "bal", "used", "cur", "run", "kind", "amount", "topup")
+
+
 class Series:
-    """One account's snapshots in the order of runs, and the step into each (``steps[0]`` is None)."""
+    """One account's snapshots in the order of runs, and the step into each (``steps[0]`` is None).
+
+    Kept as columns, ``points`` and ``steps`` making a ``Point`` or a ``Step`` when one is read: a week
+    of half-hourly checks is thousands of snapshots. ``t`` is the time in microseconds since the epoch;
+    the step into snapshot ``i`` is ``kind[i]`` (None for the first), ``amount[i]`` and ``topup[i]``."""
+
+    __slots__ = COLUMNS
+    t: list[int]
+    fp: list[str | None]
+    bal: list[Decimal | str | None]
+    used: list[Decimal | str | None]
+    cur: list[str | None]
+    run: list[str]
+    kind: list[str | None]
+    amount: list[Decimal | None]
+    topup: list[Decimal | str | None]
 
     def __init__(self, points: Iterable[Point] = ()) -> None:
-        self.points: list[Point] = []
-        self.steps: list[Step | None] = []
+        if isinstance(points, _Points):  # another series' snapshots: its columns, no step worked again
+            for name in COLUMNS:
+                setattr(self, name, getattr(points.series, name)[:])
+            return
+        for name in COLUMNS:
+            setattr(self, name, [])
         for p in points:
             self.add(p)
 
+    @classmethod
+    def of(cls, columns: Sequence[list[Any]]) -> Series:
+        """A series from its columns (``COLUMNS``' order); a step whose kind is ``"?"`` (or None past the
+        first snapshot) is worked out here."""
+        series = cls.__new__(cls)
+        for name, column in zip(COLUMNS, columns):
+            setattr(series, name, column)
+        series.amount = [a if a is None or type(a) is Decimal else Decimal(a) for a in series.amount]
+        series.kind, series.topup = series.kind[:], series.topup[:]  # the columns given stay as they are
+        for i in [i for i, k in enumerate(series.kind) if k == "?" or (k is None and i)]:
+            series.work(i)
+        if series.t:
+            series.kind[0] = series.amount[0] = series.topup[0] = None
+        return series
+
+    def work(self, i: int) -> None:
+        """Step ``i`` worked out from its two snapshots."""
+        self.kind[i], self.amount[i], self.topup[i] = judge(
+            (self.fp[i - 1], self.fp[i]), (self.cur[i - 1], self.cur[i]), (self.bal[i - 1], self.bal[i]),
+            (self.used[i - 1], self.used[i]))
+
     def __len__(self) -> int:
-        return len(self.points)
+        return len(self.t)
+
+    @property
+    def points(self) -> _Points:
+        return _Points(self)
+
+    @property
+    def steps(self) -> _Steps:
+        return _Steps(self)
 
     def add(self, p: Point) -> None:
-        self.steps.append(step(self.points[-1], p) if self.points else None)
-        self.points.append(p)
+        for name, value in zip(COLUMNS, (micros(p.time), p.fingerprint, p.balance, p.used, p.currency, p.run,
+                                         None, None, None)):
+            getattr(self, name).append(value)
+        if len(self.t) > 1:
+            self.work(len(self.t) - 1)
+
+    def seconds(self, i: int) -> float:
+        """How long step ``i`` took by the clocks."""
+        return (self.t[i] - self.t[i - 1]) / _US
+
+    def spent(self, i: int) -> Decimal:
+        amount = self.amount[i]
+        return amount if self.kind[i] == "usage" and amount is not None else _ZERO
 
     def last_report(self, before: int) -> int | None:
         """Where the newest report snapshot before index ``before`` is."""
-        return next((i for i in range(before - 1, -1, -1) if self.points[i].run == "report"), None)
+        return next((i for i in range(before - 1, -1, -1) if self.run[i] == "report"), None)
+
+    def one_money(self, currency: str | None) -> bool:
+        """Whether every snapshot is in ``currency`` or an unknown one (None: any currency is)."""
+        return currency is None or set(self.cur) <= {None, currency}
 
     def in_money(self, currency: str | None) -> Series:
         """The snapshots in ``currency`` (all of them, unless a relay switched)."""
-        if currency is None or all(p.currency in (None, currency) for p in self.points):
+        if self.one_money(currency):
             return self
         return Series(p for p in self.points if p.currency in (None, currency))
+
+
+class _View(Sequence[_T]):
+    """A series' snapshots or steps, each made when it is read."""
+
+    def __init__(self, series: Series) -> None:
+        self.series = series
+
+    def __len__(self) -> int:
+        return len(self.series.t)
+
+    def __iter__(self) -> Iterator[_T]:
+        return (self.one(i) for i in range(len(self)))
+
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[_T]: ...
+
+    def __getitem__(self, i: int | slice) -> _T | list[_T]:
+        if isinstance(i, slice):
+            return [self.one(n) for n in range(*i.indices(len(self)))]
+        return self.one(range(len(self))[i])
+
+    def one(self, i: int) -> _T:
+        raise NotImplementedError
+
+
+class _Points(_View[Point]):
+    def one(self, i: int) -> Point:
+        s = self.series
+        return Point(moment(s.t[i]), s.fp[i], number(s.bal[i]), number(s.used[i]), s.cur[i], s.run[i])
+
+
+class _Steps(_View["Step | None"]):
+    def one(self, i: int) -> Step | None:
+        s = self.series
+        kind = s.kind[i]
+        return None if kind is None else Step(kind, s.amount[i], number(s.topup[i]), s.seconds(i))
 
 
 @dataclass(frozen=True)
@@ -121,35 +258,36 @@ def period(series: Series, start: int | None, retention: timedelta) -> Period:
     """Usage from snapshot ``start`` to the last one, summed over each step in between: a top-up or a
     reset between two checks spoils only its own step, and only a reset (or a currency change) makes the
     whole approximate. ``start`` None: there is nothing before the last snapshot."""
-    current = series.points[-1]
     if start is None:
         return Period("first", None, None, None, reason="first")
-    first = series.points[start]
-    seconds = int((current.time - first.time).total_seconds())
+    t, cur, fp, end = series.t, series.cur, series.fp, len(series) - 1
+    since, money = moment(t[start]), cur[end]
+    seconds = int((t[end] - t[start]) / _US)
     if seconds > retention.total_seconds():
-        return Period("first", first.time, seconds, None, reason="too_old")
-    pairs = list(zip(series.points[start:], series.points[start + 1:], series.steps[start + 1:]))
+        return Period("first", since, seconds, None, reason="too_old")
+    inside = range(start + 1, end + 1)
     # A step in another currency than this run's (before a relay switched to CNY) cannot be added to it.
-    steps = [s if s is not None and same_money(a, current) and same_money(b, current) else Step("unknown", None)
-             for a, b, s in pairs]
+    kept = {i for i in inside if money is None or cur[i - 1] in (None, money) and cur[i] in (None, money)}
+    steps = [(series.kind[i], series.amount[i], number(series.topup[i])) if series.kind[i] is not None and i in kept
+             else ("unknown", None, None) for i in inside]
     shown = seconds if seconds >= 0 else None
     clock = "clock" if seconds < 0 else "same_second" if seconds == 0 else None
-    if all(s.kind == "unknown" for s in steps):
-        return Period("first", first.time, shown, None, reason="not_comparable",
-                      previous_currency=first.currency if first.currency != current.currency else None)
-    spent = [s.amount for s in steps if s.kind == "usage" and s.amount is not None]
+    if all(kind == "unknown" for kind, _, _ in steps):
+        return Period("first", since, shown, None, reason="not_comparable",
+                      previous_currency=cur[start] if cur[start] != money else None)
+    spent = [amount for kind, amount, _ in steps if kind == "usage" and amount is not None]
     usage = sum(spent, _ZERO) if spent else None  # no step measured usage: say so, never a made-up $0
-    topups = [t for s in steps for t in (s.amount if s.kind == "topup" else s.topup,) if t is not None]
+    topups = [x for kind, amount, raised in steps for x in (amount if kind == "topup" else raised,) if x is not None]
     topup = sum(topups, _ZERO) if topups else None
-    if any(s.kind in ("reset", "unknown") for s in steps):
-        changed = any(a.fingerprint and b.fingerprint and a.fingerprint != b.fingerprint for a, b, _ in pairs)
+    if any(kind in ("reset", "unknown") for kind, _, _ in steps):
+        changed = any(fp[i - 1] and fp[i] and fp[i - 1] != fp[i] for i in inside)
         why = "key_changed" if changed else "reset"
         if len(steps) == 1:  # one step, a reset: no usage to show
-            return Period("reset", first.time, shown, None, reason=why)
-        return Period("reset", first.time, shown, usage, topup, clock or why, True)
+            return Period("reset", since, shown, None, reason=why)
+        return Period("reset", since, shown, usage, topup, clock or why, True)
     if usage is None:  # only top-ups
-        return Period("topup", first.time, shown, None, topup, clock)
-    return Period("usage", first.time, shown, usage, topup, clock)
+        return Period("topup", since, shown, None, topup, clock)
+    return Period("usage", since, shown, usage, topup, clock)
 
 
 def _per_day(amount: Decimal, seconds: float | int) -> Fraction:
@@ -161,23 +299,23 @@ def _decimal(value: Fraction) -> Decimal:
     return Decimal(value.numerator) / Decimal(value.denominator)
 
 
-def _inside(series: Series, start: datetime, end: int) -> Iterable[tuple[Point, Step]]:
-    """The steps up to snapshot ``end`` between two snapshots taken from ``start`` on, in ``end``'s money."""
-    last = series.points[end]
+def _inside(series: Series, start: int, end: int) -> Iterator[int]:
+    """The steps (by index, newest first) up to snapshot ``end`` between two snapshots taken from
+    ``start`` (microseconds) on, in ``end``'s money."""
+    t, cur, kind, last = series.t, series.cur, series.kind, series.cur[end]
     for i in range(end, 0, -1):
-        before, after, s = series.points[i - 1], series.points[i], series.steps[i]
-        if before.time < start:
+        if t[i - 1] < start:
             break
-        if s is not None and same_money(before, last) and same_money(after, last):
-            yield after, s
+        if kind[i] is not None and (last is None or (cur[i - 1] in (None, last) and cur[i] in (None, last))):
+            yield i
 
 
 def usual_rate(series: Series, end: int) -> Fraction | None:
     """The median spend per day of the steps in the 7×24 h up to snapshot ``end`` (resets, top-ups and
     steps without a rate left out); None with fewer than 4 such steps."""
-    until = series.points[end].time
-    rates = sorted(_per_day(s.spent, s.seconds) for _, s in _inside(series, until - BURN_WINDOW, end)
-                   if s.kind == "usage" and s.seconds > 0)
+    t = series.t
+    rates = sorted(_per_day(series.spent(i), series.seconds(i)) for i in _inside(series, t[end] - _WEEK, end)
+                   if series.kind[i] == "usage" and t[i] > t[i - 1])
     if len(rates) < SPIKE_MIN_PERIODS:
         return None
     middle = len(rates) // 2
@@ -204,14 +342,13 @@ def spike(series: Series, factor: Decimal, min_amount: Decimal, window: timedelt
     in the order of runs): a spend at least ``factor`` times the usual rate of the week before it and at
     least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``. Steps that
     took no time (or less: the clock moved back) have no rate and are left out of the span."""
-    series = series.in_money(series.points[-1].currency)  # CNY against CNY
-    spent, seconds, start = _ZERO, 0.0, len(series) - 1
+    series = series.in_money(series.cur[-1])  # CNY against CNY
+    t, spent, seconds, start = series.t, _ZERO, 0.0, len(series) - 1
     # A minute short of the window still counts: cron starts a check a second or two late or early.
     while start > 0 and seconds < window.total_seconds() - _SLACK:
-        step_ = series.steps[start]
         start -= 1
-        if step_ is not None and step_.seconds > 0:
-            spent, seconds = spent + step_.spent, seconds + step_.seconds
+        if t[start + 1] > t[start]:
+            spent, seconds = spent + series.spent(start + 1), seconds + series.seconds(start + 1)
     if seconds < window.total_seconds() - _SLACK or spent < min_amount:
         return None
     usual = usual_rate(series, start)
@@ -228,19 +365,26 @@ def burn_rate(series: Series, now: datetime) -> Decimal | None:
     snapshots of that week (going back in the order of runs, up to the first taken before it) over the
     time those snapshots span; a snapshot from the future (the clock was ahead) does not stretch it, nor
     does one from a clock set back count its hours twice. None until they span 24 h."""
-    if not series.points:
+    n = len(series)
+    if not n:
         return None
-    first = len(series) - 1
-    while first > 0 and series.points[first - 1].time >= now - BURN_WINDOW:
+    t, cur, last, until = series.t, series.cur, series.cur[-1], micros(now)
+    first = n - 1
+    while first > 0 and t[first - 1] >= until - _WEEK:
         first -= 1
-    week = series.points[first:]
-    last = week[-1]
-    times = [p.time for p in week if p.time <= now and same_money(p, last)]
-    if len(times) < 2 or (max(times) - min(times)) < MIN_BURN_SPAN:
+    kind, amount = series.kind, series.amount
+    if series.one_money(last):
+        times = [x for x in t[first:] if x <= until]
+        spent = sum([a for k, a in zip(kind[first + 1:], amount[first + 1:]) if k == "usage" and a is not None], _ZERO)
+    else:
+        def same(i: int) -> bool:
+            return last is None or cur[i] in (None, last)
+        times = [t[i] for i in range(first, n) if t[i] <= until and same(i)]
+        steps = (i for i in range(first + 1, n) if same(i - 1) and same(i))
+        spent = sum((a for a, k in ((amount[i], kind[i]) for i in steps) if k == "usage" and a is not None), _ZERO)
+    if len(times) < 2 or max(times) - min(times) < _DAY:
         return None
-    spent = sum((s.spent for a, b, s in zip(week, week[1:], series.steps[first + 1:])
-                 if s is not None and same_money(a, last) and same_money(b, last)), _ZERO)
-    return _decimal(_per_day(spent, (max(times) - min(times)).total_seconds()))
+    return _decimal(_per_day(spent, (max(times) - min(times)) / _US))
 
 
 def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:
@@ -249,19 +393,32 @@ def days_left(balance: Decimal | None, rate: Decimal | None) -> Decimal | None:
     return max(balance, _ZERO) / rate
 
 
+@lru_cache(maxsize=4096)
+def _local_day(us: int, zone: tzinfo) -> date:
+    # Every account of a run has its time: a day is worked out once a run, not once an account.
+    return moment(us).astimezone(zone).date()
+
+
 def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict[date, tuple[Decimal, set[str]]]:
     """Usage per local day (by the later snapshot's day), with the events (reset, topup) of that day;
     from local day ``since`` on."""
-    days: dict[date, tuple[Decimal, set[str]]] = {}
-    for after, s in zip(series.points[1:], series.steps[1:]):
-        if s is None or s.kind == "unknown":  # nothing measured (no amounts, or another currency): no day's usage
-            continue
-        day = after.time.astimezone(zone).date()
+    sums: dict[date, Decimal] = {}
+    events: dict[date, set[str]] = {}
+    t, kind, amount = series.t, series.kind, series.amount
+    # No local day of ``since`` or later begins more than 25 hours before its midnight in UTC.
+    edge = -1 << 62 if since is None else (since - date(1970, 1, 1)).days * 86400 * _US - 25 * 3600 * _US
+    steps = [i for i in range(1, len(t)) if kind[i] not in (None, "unknown") and t[i] >= edge]  # measured ones
+    days = map(_local_day, [t[i] for i in steps], repeat(zone))
+    for day, group in groupby(zip(days, steps), key=itemgetter(0)):  # runs of steps on one day
         if since is not None and day < since:
             continue
-        spent, events = days.get(day, (_ZERO, set()))
-        days[day] = (spent + s.spent, events | ({s.kind} if s.kind in ("reset", "topup") else set()))
-    return days
+        found = [i for _, i in group]
+        # Added one by one in the order of runs, as the report always has: the same sum to the last digit.
+        spent = [a if k == "usage" and a is not None else _ZERO for a, k in zip(map(amount.__getitem__, found),
+                                                                               map(kind.__getitem__, found))]
+        sums[day] = sum(spent, sums.get(day, _ZERO))
+        events.setdefault(day, set()).update(k for k in map(kind.__getitem__, found) if k in ("reset", "topup"))
+    return {day: (sums[day], events[day]) for day in sums}
 
 
 def trend(series: Series, zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:
@@ -291,9 +448,11 @@ def sparkline(values: Sequence[Decimal | None]) -> str:
 
 def series_of(records: Iterable[Record]) -> dict[str, Series]:
     """Each account's successful snapshots, in the records' order (the order of runs)."""
-    found: dict[str, Series] = {}
+    found: dict[str, list[list[Any]]] = {}
     for r in records:
         if r.ok:
-            found.setdefault(r.account, Series()).add(Point(r.time, r.key_fingerprint, r.balance, r.used,
-                                                            r.currency, r.run))
-    return found
+            columns = found.get(r.account) or found.setdefault(r.account, [[] for _ in COLUMNS])
+            for column, value in zip(columns, (micros(r.time), r.key_fingerprint, r.balance, r.used, r.currency,
+                                               r.run, "?", None, None)):
+                column.append(value)
+    return {name: Series.of(columns) for name, columns in found.items()}

@@ -1,0 +1,175 @@
+"""A log file's successful snapshots as columns, per account, and the cache of them kept beside it.
+
+The cache of ``checks-2026-12-03.jsonl`` is ``.checks-2026-12-03.jsonl.cache``: what reading the file's
+first bytes gave (each account's snapshots, the steps between them worked out, the lines that cannot be
+read), with how many bytes those were and their crc32. It is used only while the file still begins with
+exactly those bytes, and then only the lines after them are read; a copied folder keeps its caches, and a
+hand edit, a truncation or a damaged cache makes it ignored (and made again). It holds nothing but what
+the file's bytes give, so it can never change a number.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import zlib
+from array import array
+from collections.abc import Iterator, Mapping
+from itertools import accumulate, chain, groupby, repeat
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from monitor.records import Record
+from monitor.usage import COLUMNS, Series, micros
+
+MAGIC = b"api-balance-monitor cache 2\n"
+Block = list[list[Any]]  # an account's snapshots in one file, in line order: a seq column, then COLUMNS
+_RUNS = (2, 5, 6, 7, 9)  # the columns that hold few values (fingerprint, currency, run, kind, top-up): as runs
+
+
+class Part:
+    """One log file as a run read it: from its cache (the first ``size`` bytes) and the lines after."""
+
+    def __init__(self, name: str, head: dict[str, Any] | None = None, cached: dict[str, bytes] | None = None) -> None:
+        head = head or {}
+        self.name = name
+        self.cached = cached or {}  # account: its block of the cached bytes (marshal)
+        self.tail: dict[str, Block] = {}  # account: its block of the lines read after them
+        self.size: int = head.get("size", 0)  # the bytes (whole lines) the part holds, and their crc32
+        self.crc: int = head.get("crc", 0)
+        self.lines: int = head.get("lines", 0)
+        self.seq: int = head.get("seq", 0)  # the seq a line without one takes (the last record's)
+        self.top: list[int] | None = head.get("top")  # the highest seq and its newest time (µs)
+        self.unreadable: list[int] = head.get("unreadable", [])
+        self.reported: set[str] = set(head.get("reported", []))  # accounts with a successful report
+        self.from_cache = bool(head)
+        self.whole = True  # every line read ends in a newline (the part may be cached)
+        self.read = 0  # the bytes of whole lines read after the cached ones
+        self.next = (0, 0, 0)  # the size, crc32 and lines a cache of the part as read would hold
+
+    def accounts(self) -> Iterator[str]:
+        return chain(self.cached, (a for a in self.tail if a not in self.cached))
+
+    def blocks(self, account: str) -> list[Block]:
+        found = [_decoded(self.cached[account])] if account in self.cached else []
+        return found + ([self.tail[account]] if account in self.tail else [])
+
+    def add(self, records: list[Record], seq: int) -> None:
+        """Records read after the part's lines, in line order; ``seq``: the last one's."""
+        self.seq = seq
+        for r in records:
+            if self.top is None or r.seq > self.top[0]:
+                self.top = [r.seq, micros(r.time)]
+            elif r.seq == self.top[0]:
+                self.top[1] = max(self.top[1], micros(r.time))
+            if not r.ok:
+                continue
+            if r.run == "report":
+                self.reported.add(r.account)
+            block = self.tail.get(r.account) or self.tail.setdefault(r.account, [[] for _ in range(len(COLUMNS) + 1)])
+            values = (r.seq, micros(r.time), r.key_fingerprint, r.balance, r.used, r.currency, r.run,
+                      "?" if block[0] else None, None, None)
+            for column, value in zip(block, values):
+                column.append(value)
+
+
+def merged(blocks: list[Block]) -> Block:
+    """Blocks as one, in seq order (stable: records of one seq keep their order); the step into a
+    snapshot whose neighbour before it is not the one of its own block is marked ``"?"`` (to work out)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    columns = [list(chain.from_iterable(b[c] for b in blocks)) for c in range(len(COLUMNS) + 1)]
+    seq, n = columns[0], len(columns[0])
+    starts = set(accumulate(len(b[0]) for b in blocks))
+    order: list[int] | range = range(n)
+    if seq != sorted(seq):
+        order = sorted(range(n), key=seq.__getitem__)
+        pick = itemgetter(*order)
+        columns = [list(pick(c)) for c in columns]
+    kind = columns[7]
+    for m in [m for m, (a, b) in enumerate(zip(order, order[1:]), 1) if b != a + 1 or b in starts]:
+        kind[m] = "?"
+    return columns
+
+
+class Histories(Mapping[str, Series]):
+    """Each account's series, made when it is asked for and not kept (a run holds one at a time)."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.parts = parts
+        self.names = list(dict.fromkeys(chain.from_iterable(p.accounts() for p in parts)))
+
+    def __getitem__(self, name: str) -> Series:
+        blocks = [b for p in self.parts for b in p.blocks(name)]
+        if not blocks:
+            raise KeyError(name)
+        return Series.of(merged(blocks)[1:])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def load(path: Path) -> Part | None:
+    """The cache of log file ``path``, or None when there is none, or it is damaged."""
+    try:
+        magic, head, body = (path.parent / f".{path.name}.cache").read_bytes().split(b"\n", 2)
+        found = json.loads(head)
+        if magic + b"\n" != MAGIC or found["marshal"] != marshal.version or zlib.crc32(body) != found["body"]:
+            return None
+        cached = marshal.loads(zlib.decompress(body))  # noqa: S302 (crc32 checked above)
+        if not isinstance(cached, dict) or not all(type(v) is bytes for v in cached.values()):
+            return None
+        return Part(path.name, found, cached)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zlib.error):
+        return None
+
+
+def dump(part: Part, size: int, crc: int, lines: int) -> bytes:
+    """The cache of ``part``, which holds the first ``size`` bytes (``lines`` lines) of its file."""
+    cached = {}
+    for account in part.accounts():
+        block = merged(part.blocks(account))
+        series = Series.of(block[1:])
+        columns = [block[0], *(getattr(series, c) for c in COLUMNS)]
+        for c in (3, 4, 8, 9):  # amounts as their exact text
+            columns[c] = [None if v is None else str(v) for v in columns[c]]
+        cached[account] = marshal.dumps(tuple(_encoded(columns)))
+    body = zlib.compress(marshal.dumps(cached), 9)
+    head = {"size": size, "crc": crc, "lines": lines, "seq": part.seq, "top": part.top,
+            "unreadable": part.unreadable, "reported": sorted(part.reported), "marshal": marshal.version,
+            "body": zlib.crc32(body)}
+    return MAGIC + json.dumps(head).encode() + b"\n" + body
+
+
+def _encoded(block: Block) -> list[Any]:
+    """A block as the cache keeps it: seq and time as 8-byte integers where they fit, the columns of few values
+    as runs (value, count), the amounts as their text."""
+    found: list[Any] = []
+    for c, column in enumerate(block):
+        if c < 2:
+            try:
+                found.append(array("q", column).tobytes())
+            except OverflowError:  # a seq edited by hand beyond 2⁶³
+                found.append(column)
+        elif c in _RUNS:
+            found.append([(value, len(list(same))) for value, same in groupby(column)])
+        else:
+            found.append(column)
+    return found
+
+
+def _decoded(data: bytes) -> Block:
+    # Our own bytes, their crc32 checked on loading: marshal, as quick to read as a cache must be.
+    found: list[Any] = list(marshal.loads(data))  # noqa: S302
+    for c in range(len(found)):
+        if type(found[c]) is bytes:
+            numbers = array("q")
+            numbers.frombytes(found[c])
+            found[c] = numbers.tolist()
+        elif c in _RUNS:
+            found[c] = list(chain.from_iterable(repeat(value, count) for value, count in found[c]))
+    return found
