@@ -214,13 +214,11 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
     return Exit.OK if all(r.delivered for r in results) else Exit.NOT_DELIVERED
 
 
-def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool,
-            err: IO[str] | None = None) -> int:
+def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool, err: IO[str]) -> int:
     """Usage per account per local day, newest first, for the last ``days`` days.
 
     Usage errors go to ``err`` (stderr): ``--csv > file`` must never write an error into the CSV.
     """
-    err = err or sys.stderr
     from monitor.history import History
     from monitor.report.daily import csv_rows, table
     from monitor.usage import series_of

@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
 from monitor.usage import SPARK, Series, burn_rate
-from tests.conftest import MAIN_KEY, SPARE_KEY, Setup, config_text, cron_run, standard_env, write_setup
+from tests.conftest import MAIN_KEY, SPARE_KEY, Setup, cli_run, config_text, standard_env, write_setup
 from tests.helpers_ops import CJK_ACCOUNT, OFFSET, STEP, record, synthetic_history, write_history
 from tests.history_support import past
 
@@ -45,7 +45,7 @@ def account_blocks(message: dict[str, Any]) -> list[str]:
 
 
 def run_json(setup: Setup, home: Path) -> tuple[int, dict[str, Any]]:
-    result = cron_run(["run", "-c", str(setup.config), "--json"], home)
+    result = cli_run(["run", "-c", str(setup.config), "--json"], home)
     assert result.stdout, result.stderr
     doc: dict[str, Any] = json.loads(result.stdout)
     assert doc["exit_code"] == result.returncode

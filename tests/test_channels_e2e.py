@@ -29,7 +29,7 @@ from tests.channel_servers import (
     slack_error,
     telegram_error,
 )
-from tests.conftest import BOT_SECRET, MAIN_KEY, config_text, cron_run, standard_env, write_setup
+from tests.conftest import BOT_SECRET, MAIN_KEY, cli_run, config_text, standard_env, write_setup
 
 HOOK_TOKEN = "h00k-B34r3r-t0k3n-77aa"
 COUNT = 150  # accounts in the oversized report: more than 20 KB of DingTalk markdown
@@ -102,7 +102,7 @@ def run(servers: Servers, relay: RelayEmulator, tmp_path: Path, names: tuple[str
         env: dict[str, str] | None = None) -> tuple[Any, str]:
     setup = write_setup(tmp_path / "etc", config_text(relay.url, None, channels_yaml(servers, names), accounts),
                         {**standard_env(None), **servers.env(), **(env or {})})
-    result = cron_run([*args, "-c", str(setup.config)], tmp_path / "home", env={"SSL_CERT_FILE": certificate[0]})
+    result = cli_run([*args, "-c", str(setup.config)], tmp_path / "home", env={"SSL_CERT_FILE": certificate[0]})
     return result, result.stdout + result.stderr
 
 
@@ -311,7 +311,7 @@ def test_email_a_refused_recipient_fails_the_run(
         section = (f"email:\n  host: 127.0.0.1\n  port: {smtp.port}\n  security: none\n"
                    "  from: monitor@example.com\n  to: [ops@example.com, cto@example.com]\n")
         setup = write_setup(tmp_path / "etc", config_text(relay.url, None, section), standard_env(None))
-        result = cron_run(["--json", "-c", str(setup.config)], tmp_path / "home")
+        result = cli_run(["--json", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 4, result.stderr
     [entry] = json.loads(result.stdout)["delivery"]["channels"]
     assert entry["channel"] == "email" and entry["delivered"] is False

@@ -20,7 +20,7 @@ import pytest
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, Token, feishu_error, json_answer
 from monitor.history import History, State
 from monitor.redact import fingerprint
-from tests.conftest import EXECUTABLE, MAIN_KEY, SPARE_KEY, Setup, cron_run
+from tests.conftest import EXECUTABLE, MAIN_KEY, SPARE_KEY, Setup, cli_run
 from tests.faults.helpers import make, only_for
 from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok
 
@@ -121,7 +121,7 @@ def setup_for(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator | Non
 
 
 def check(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
-    return cron_run(["check", "-c", str(setup.config), *args], setup.folder.parent / "home")
+    return cli_run(["check", "-c", str(setup.config), *args], setup.folder.parent / "home")
 
 
 def state(setup: Setup) -> dict[str, Any]:
@@ -229,7 +229,7 @@ def test_a_key_spending_ten_times_its_usual_rate_is_a_spike_in_the_check_and_the
     write(setup, week(relay).records)
     spend(relay, MAIN_KEY, f"{MEDIAN * 10:f}")  # a leaked key: ten half hours' worth in one
 
-    report = cron_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home")
+    report = cli_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home")
     assert report.returncode == 1
     assert "⚠️ 用量异常：过去 30 分钟用量 $1.2086，约为近 7 天常态速率的" in report.stdout
 
@@ -316,7 +316,7 @@ def test_a_report_delivered_in_between_counts_as_told(
     setup = setup_for(tmp_path, relay, bot)
     write(setup, week(relay).records)
 
-    report = cron_run(["run", "-c", str(setup.config)], setup.folder.parent / "home")
+    report = cli_run(["run", "-c", str(setup.config)], setup.folder.parent / "home")
     assert report.returncode == 1 and len(bot.received) == 1  # the full report, showing main as low
     assert list(state(setup)["main"]) == ["low"]
     assert check(setup).returncode == 1 and len(bot.received) == 1  # the group already knows
@@ -415,13 +415,13 @@ def test_a_report_over_24_checks_with_a_top_up_inside_counts_the_exact_usage(
     write(setup, day_of_checks(datetime.now(timezone.utc), balance, lambda k: Decimal("60") - Decimal("0.1") * k))
     deepseek.answer(deepseek_balance(balance(0)))
 
-    text = cron_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home")
+    text = cli_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home")
     spent = sum(drops.values(), Decimal(0))
     assert spent == Decimal("2.991768")
     line = next(line for line in text.stdout.splitlines() if "用量" in line and "¥" in line)
     assert re.search(r"在过去的 12 小时 (29|30) 分钟用量为：¥2\.9918（期间充值 ¥100\.0000，不计入用量）", line), line
 
-    result = cron_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
+    result = cli_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
     doc = {a["name"]: a for a in json.loads(result.stdout)["accounts"]}
     period = doc["DeepSeek"]["period"]
     assert (period["kind"], period["usage"], period["topup"], period["approximate"]) == (
@@ -440,11 +440,11 @@ def test_a_report_over_checks_with_a_reset_inside_says_it_is_approximate(
     write(setup, day_of_checks(datetime.now(timezone.utc), lambda k: Decimal("88.888888"), used))
     deepseek.answer(deepseek_balance(Decimal("88.888888")))
 
-    text = cron_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home").stdout
+    text = cli_run(["run", "-c", str(setup.config), "--dry-run"], setup.folder.parent / "home").stdout
     approximate = r"在过去的 12 小时 (29|30) 分钟用量约为：\$6\.0000（期间用量被重置或更换了密钥，为近似值）"
     assert re.search(approximate, text), text
 
-    result = cron_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
+    result = cli_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
     main = {a["name"]: a for a in json.loads(result.stdout)["accounts"]}["main"]
     period = main["period"]
     assert (period["kind"], period["approximate"], period["reason"]) == ("reset", True, "reset")
@@ -459,7 +459,7 @@ def test_the_first_report_after_checks_measures_since_the_first_check(
                                lambda k: Decimal("60.123457") - Decimal("0.25") * k, first="check"))
     deepseek.answer(deepseek_balance(Decimal("88.888888")))
 
-    result = cron_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
+    result = cli_run(["run", "-c", str(setup.config), "--json"], setup.folder.parent / "home")
     doc = {a["name"]: a for a in json.loads(result.stdout)["accounts"]}
     assert (doc["main"]["period"]["kind"], doc["main"]["period"]["usage"]) == ("usage", "6.2500")
     assert (doc["DeepSeek"]["period"]["kind"], doc["DeepSeek"]["period"]["usage"]) == ("usage", "12.5000")
@@ -503,7 +503,7 @@ def in_aged(record: dict[str, Any], aged: list[dict[str, Any]]) -> bool:
 
 
 def test_the_demo_tells_the_whole_story_quickly(tmp_path: Path) -> None:
-    result = cron_run(["demo"], tmp_path / "home", timeout=30)
+    result = cli_run(["demo"], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     passes = out.split("\n== ")

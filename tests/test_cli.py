@@ -9,19 +9,19 @@ import subprocess
 from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import EXECUTABLE, SPARE_KEY, Setup, config_text, cron_run, standard_env, write_setup
+from tests.conftest import EXECUTABLE, SPARE_KEY, Setup, cli_run, config_text, standard_env, write_setup
 from tests.helpers_ops import HeartbeatServer
 
 
 def test_options_may_stand_before_the_subcommand(setup: Setup, tmp_path: Path) -> None:
-    before = cron_run(["-c", str(setup.config), "check-config"], home=tmp_path)
-    after = cron_run(["check-config", "-c", str(setup.config)], home=tmp_path)
+    before = cli_run(["-c", str(setup.config), "check-config"], home=tmp_path)
+    after = cli_run(["check-config", "-c", str(setup.config)], home=tmp_path)
     assert before.returncode == 0, before.stderr
     assert before.stdout == after.stdout and "main" in before.stdout
-    mixed = cron_run(["-q", "--config", str(setup.config), "history", "--days", "3", "--csv"], home=tmp_path)
+    mixed = cli_run(["-q", "--config", str(setup.config), "history", "--days", "3", "--csv"], home=tmp_path)
     assert mixed.returncode == 0, mixed.stderr
     assert mixed.stdout.startswith("date,")
-    check = cron_run(["--dry-run", "-c", str(setup.config), "check", "--json"], home=tmp_path)
+    check = cli_run(["--dry-run", "-c", str(setup.config), "check", "--json"], home=tmp_path)
     assert check.returncode == 0, check.stderr
     assert {a["name"] for a in json.loads(check.stdout)["accounts"]} == {"main", "spare"}
 
@@ -30,13 +30,13 @@ def test_an_option_value_named_like_a_subcommand_is_a_value(relay: RelayEmulator
     # -c's value is a file that happens to be called "check-config"; the subcommand is history.
     home = tmp_path / "home"
     write_setup(home, config_text(relay.url), standard_env(None)).config.rename(home / "check-config")
-    result = cron_run(["-c", "check-config", "history", "--csv"], home=home)
+    result = cli_run(["-c", "check-config", "history", "--csv"], home=home)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("date,")
 
 
 def test_an_option_of_another_subcommand_is_still_a_usage_error(setup: Setup, tmp_path: Path) -> None:
-    result = cron_run(["--dry-run", "-c", str(setup.config), "history"], home=tmp_path)
+    result = cli_run(["--dry-run", "-c", str(setup.config), "history"], home=tmp_path)
     assert result.returncode == 64 and "unrecognized arguments: --dry-run" in result.stderr
 
 

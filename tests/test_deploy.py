@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cron_run, log_records
+from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cli_run, cron_run, log_records
 from tests.system_tools import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,7 +224,7 @@ def test_kubernetes_manifests_parse_and_hold_the_required_fields() -> None:
 def test_the_kubernetes_config_is_valid(tmp_path: Path) -> None:
     env = {"FEISHU_WEBHOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/954e40d7-6b1c-4111-9f2a-649b5e0ba5f9",
            "ACCOUNT1_API_KEY": "sk-" + "k8sK3y" * 8}
-    result = cron_run(["check-config", "-c", str(KUBERNETES / "config.yaml")], tmp_path / "home", env=env)
+    result = cli_run(["check-config", "-c", str(KUBERNETES / "config.yaml")], tmp_path / "home", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "history: /data/history " in result.stdout
 

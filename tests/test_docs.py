@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cron_run, write_setup
+from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cli_run, write_setup
 from tests.docblocks import ROOT, SHELLS, Block, block, blocks
 
 # The pages this file holds to the rule. (docs/channels.md and docs/metrics.md come from their own
@@ -59,7 +59,7 @@ def test_the_demo_block_runs(tmp_path: Path) -> None:
     # The install part is .ci/run's, word for word but the test extras; the demo itself runs here.
     assert install == "python3 -m venv .venv && .venv/bin/pip install -e ."
     assert command == ".venv/bin/api-balance-monitor demo"
-    result = cron_run(["demo"], tmp_path / "home")
+    result = cli_run(["demo"], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "💵" in result.stdout
 
@@ -82,11 +82,11 @@ def test_the_readme_first_steps_run_with_its_minimal_config(tmp_path: Path, rela
             words = line.split()
             assert words[0] == "api-balance-monitor"
             args = [str(setup.config) if w == "config.yaml" else w for w in words[1:]]
-            result = cron_run(args, tmp_path / "home")
+            result = cli_run(args, tmp_path / "home")
             assert result.returncode == 0, (line, result.stderr)
             assert result.stdout
         assert bot.received == [] and not setup.log.exists()  # --dry-run posts and writes nothing
-        result = cron_run(["run", "-c", str(setup.config)], tmp_path / "home")
+        result = cli_run(["run", "-c", str(setup.config)], tmp_path / "home")
         assert result.returncode == 0 and len(bot.received) == 1 and setup.records() != []
 
 

@@ -13,7 +13,7 @@ import pytest
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, json_answer
 from monitor.notify.heartbeat import ping, succeeded, url_for
 from monitor.redact import Redactor, url_secrets
-from tests.conftest import cron_run
+from tests.conftest import cli_run
 from tests.helpers_ops import HeartbeatServer, closed_port
 from tests.test_heartbeat import heartbeat_setup
 
@@ -90,7 +90,7 @@ def test_a_run_with_a_low_key_pings_success_like_a_good_run(
     with CheckService() as service:
         url = service.url + FORMS[form].format(uuid=UUID)
         setup = heartbeat_setup(tmp_path / "etc", relay, bot, url, low_balance=low_balance)
-        result = cron_run(["-c", str(setup.config)], tmp_path / "home")
+        result = cli_run(["-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == expected_code, result.stderr
     assert service.verdicts == ["up"], [r.path for r in service.requests]
 

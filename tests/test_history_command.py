@@ -12,7 +12,7 @@ import pytest
 
 from monitor.report.words import money
 from monitor.usage import SPARK
-from tests.conftest import Setup, config_text, cron_run, standard_env, write_setup
+from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
 from tests.helpers_ops import (
     CJK_ACCOUNT,
     ZONE,
@@ -34,7 +34,7 @@ def history_setup(tmp_path: Path) -> tuple[Setup, Synthetic]:
     synthetic = synthetic_history()
     backup = tmp_path / "backup.json"
     write_history(backup, synthetic.records)
-    restored = cron_run(["history", "import", "-c", str(setup.config), str(backup)], tmp_path / "home")
+    restored = cli_run(["history", "import", "-c", str(setup.config), str(backup)], tmp_path / "home")
     assert restored.returncode == 0, restored.stderr
     return setup, synthetic
 
@@ -54,7 +54,7 @@ def table_of(stdout: str) -> tuple[list[str], list[list[str]], list[str]]:
 def test_history_prints_an_aligned_table_newest_day_first(history_setup: tuple[Setup, Synthetic],
                                                          tmp_path: Path) -> None:
     setup, synthetic = history_setup
-    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
@@ -103,7 +103,7 @@ def test_history_prints_an_aligned_table_newest_day_first(history_setup: tuple[S
 def test_history_draws_a_sparkline_per_account_oldest_day_left(history_setup: tuple[Setup, Synthetic],
                                                               tmp_path: Path) -> None:
     setup, synthetic = history_setup
-    result = cron_run(["history", "-c", str(setup.config), "--days", "7"], tmp_path / "home")
+    result = cli_run(["history", "-c", str(setup.config), "--days", "7"], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     trend = result.stdout.split("trend (oldest left):\n", 1)[1].splitlines()
     assert [line.split()[0] for line in trend] == ["main", "spare", CJK_ACCOUNT]
@@ -124,7 +124,7 @@ def test_history_draws_a_sparkline_per_account_oldest_day_left(history_setup: tu
 
 def test_history_account_option_shows_one_account(history_setup: tuple[Setup, Synthetic], tmp_path: Path) -> None:
     setup, _ = history_setup
-    result = cron_run(["history", "-c", str(setup.config), "--account", CJK_ACCOUNT, "--days", "5"],
+    result = cli_run(["history", "-c", str(setup.config), "--account", CJK_ACCOUNT, "--days", "5"],
                       tmp_path / "home")
     assert result.returncode == 0, result.stderr
     header, body, _ = table_of(result.stdout)
@@ -132,7 +132,7 @@ def test_history_account_option_shows_one_account(history_setup: tuple[Setup, Sy
     assert len(body) == 5
     assert "main" not in result.stdout
 
-    unknown = cron_run(["history", "-c", str(setup.config), "--account", "mian"], tmp_path / "home")
+    unknown = cli_run(["history", "-c", str(setup.config), "--account", "mian"], tmp_path / "home")
     assert unknown.returncode == 64
     assert "no account named 'mian'" in unknown.stderr and unknown.stdout == ""
 
@@ -140,7 +140,7 @@ def test_history_account_option_shows_one_account(history_setup: tuple[Setup, Sy
 def test_history_csv_has_one_row_per_account_per_day_with_events(history_setup: tuple[Setup, Synthetic],
                                                                   tmp_path: Path) -> None:
     setup, synthetic = history_setup
-    result = cron_run(["history", "-c", str(setup.config), "--csv"], tmp_path / "home")
+    result = cli_run(["history", "-c", str(setup.config), "--csv"], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0]) == ["date", "account", "currency", "usage", "events"]
@@ -156,7 +156,7 @@ def test_history_csv_has_one_row_per_account_per_day_with_events(history_setup: 
     dates = [r["date"] for r in rows]
     assert dates == sorted(dates, reverse=True)  # newest first, like the table
 
-    one = cron_run(["history", "-c", str(setup.config), "--csv", "--account", "main", "--days", "3"],
+    one = cli_run(["history", "-c", str(setup.config), "--csv", "--account", "main", "--days", "3"],
                    tmp_path / "home")
     assert one.returncode == 0
     one_rows = list(csv.DictReader(io.StringIO(one.stdout)))
@@ -167,7 +167,7 @@ def test_history_csv_has_one_row_per_account_per_day_with_events(history_setup: 
 
 def test_history_without_records_says_so(tmp_path: Path) -> None:
     setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), standard_env(None))
-    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0
     assert "no records" in result.stdout
 
@@ -180,7 +180,7 @@ def test_csv_stays_clean_when_the_history_cannot_be_read(tmp_path: Path) -> None
         encoding="utf-8")
     log = folder / "api_usage_history" / "reports-2026-11.jsonl"
     log.write_text("{oops\n", encoding="utf-8")
-    result = cron_run(["history", "--csv", "-c", str(folder / "config.yaml")], tmp_path / "home")
+    result = cli_run(["history", "--csv", "-c", str(folder / "config.yaml")], tmp_path / "home")
     assert result.returncode == 0
     assert result.stdout == "date,account,currency,usage,events\n"
     assert "reports-2026-11.jsonl:1 cannot be read" in result.stderr

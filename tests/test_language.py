@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import Setup, config_text, cron_run, standard_env, write_setup
+from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
 from tests.helpers_ops import synthetic_history, write_history
 from tests.test_alerts import card_text
 
@@ -24,7 +24,7 @@ def english_setup(folder: Path, relay: RelayEmulator, bot: FeishuBotEmulator) ->
 
 def test_the_text_report_is_all_english(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     setup = english_setup(tmp_path / "etc", relay, bot)
-    result = cron_run(["--dry-run", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["--dry-run", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 1, result.stderr  # main is below 15
     text = result.stdout
     assert CJK.findall(text) == [], text
@@ -45,7 +45,7 @@ def test_the_text_report_is_all_english(tmp_path: Path, relay: RelayEmulator, bo
 
 def test_the_card_is_all_english(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     setup = english_setup(tmp_path / "etc", relay, bot)
-    result = cron_run(["-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 1, result.stderr
     [message] = bot.received
     card: dict[str, Any] = message["card"]
@@ -62,7 +62,7 @@ def test_the_card_is_all_english(tmp_path: Path, relay: RelayEmulator, bot: Feis
 
 def test_test_notify_in_english(tmp_path: Path, relay: RelayEmulator, bot: FeishuBotEmulator) -> None:
     setup = english_setup(tmp_path / "etc", relay, bot)
-    result = cron_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0, result.stdout
     [message] = bot.received
     everything = json.dumps(message["card"], ensure_ascii=False)

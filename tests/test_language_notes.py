@@ -12,7 +12,7 @@ from monitor.http import Response
 from monitor.providers import common
 from monitor.report.words import localised
 from monitor.snapshot import ProviderError
-from tests.conftest import MAIN_KEY, SPARE_KEY, config_text, cron_run, standard_env, write_setup
+from tests.conftest import MAIN_KEY, SPARE_KEY, cli_run, config_text, standard_env, write_setup
 
 ACCOUNTS = """\
 accounts:
@@ -31,8 +31,8 @@ def test_zh_report_translates_notes_and_errors_but_json_keeps_them(tmp_path: Pat
         text = config_text(relay.url, extra="http:\n  timeout_seconds: 0.4\n  retries: 0\n", accounts=ACCOUNTS)
         setup = write_setup(tmp_path / "etc", "language: zh\n" + text,
                             {"MAIN_API_KEY": MAIN_KEY, "SPARE_API_KEY": SPARE_KEY, "SLOW_URL": slow.url})
-        report = cron_run(["--dry-run", "-c", str(setup.config)], tmp_path / "home")
-        document = cron_run(["--dry-run", "--json", "-c", str(setup.config)], tmp_path / "home")
+        report = cli_run(["--dry-run", "-c", str(setup.config)], tmp_path / "home")
+        document = cli_run(["--dry-run", "--json", "-c", str(setup.config)], tmp_path / "home")
     assert report.returncode == 3, report.stderr
     assert "⚠️ 额度已用尽" in report.stdout
     assert "超时：127.0.0.1:" in report.stdout and "在 0.4 秒内没有应答" in report.stdout
@@ -57,7 +57,7 @@ def test_a_zh_check_says_its_alerts_in_chinese_as_the_report_does(tmp_path: Path
     with RelayEmulator(tokens=exhausted) as relay:
         text = config_text(relay.url, bot.url, extra="http:\n  retries: 0\n", accounts=DOWN_AND_EMPTY)
         setup = write_setup(tmp_path / "etc", "language: zh\n" + text, standard_env(bot))
-        result = cron_run(["check", "-c", str(setup.config)], tmp_path / "home")
+        result = cli_run(["check", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 3, result.stderr
     [message] = bot.received
     card = message["card"]

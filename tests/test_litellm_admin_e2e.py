@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator
-from tests.conftest import cron_run, log_records, write_setup
+from tests.conftest import cli_run, log_records, write_setup
 from tests.litellm_emulator import Key, LiteLLMAdminEmulator, Team
 
 MASTER = "sk-LiteLLMmaster" + "m" * 24
@@ -46,7 +46,7 @@ def test_a_litellm_proxy_end_to_end_with_no_secret_in_any_output(tmp_path: Path)
         for args in (["run", "-vv", "--log-file", str(log_file)], ["run", "--dry-run", "--json", "-vv"],
                      ["check", "-vv"], ["check", "--json", "-vv"], ["history"], ["history", "--csv"],
                      ["check-config"]):
-            outputs.append((args, cron_run([*args, *config], home)))
+            outputs.append((args, cli_run([*args, *config], home)))
 
     first = outputs[0][1]
     assert first.returncode == 1, first.stderr  # low and spent budgets; nothing failed

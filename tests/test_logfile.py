@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator
-from tests.conftest import BOT_SECRET, MAIN_KEY, SPARE_KEY, WEBHOOK_TOKEN, Setup, cron_run
+from tests.conftest import BOT_SECRET, MAIN_KEY, SPARE_KEY, WEBHOOK_TOKEN, Setup, cli_run
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR|CRITICAL) \S")
 
@@ -21,7 +21,7 @@ def test_log_file_gets_info_lines_while_stderr_stays_quiet(setup: Setup, bot: Fe
                                                           tmp_path: Path) -> None:
     log_file = tmp_path / "log" / "api-balance-monitor.log"
     log_file.parent.mkdir()
-    result = cron_run(["-c", str(setup.config), "--log-file", str(log_file)], tmp_path / "home")
+    result = cli_run(["-c", str(setup.config), "--log-file", str(log_file)], tmp_path / "home")
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # quiet on success: cron mails nothing
@@ -37,7 +37,7 @@ def test_log_file_gets_info_lines_while_stderr_stays_quiet(setup: Setup, bot: Fe
 
 def test_log_file_takes_no_debug_lines_even_with_vv(setup: Setup, bot: FeishuBotEmulator, tmp_path: Path) -> None:
     log_file = tmp_path / "monitor.log"
-    result = cron_run(["-vv", "-c", str(setup.config), "--log-file", str(log_file)], tmp_path / "home")
+    result = cli_run(["-vv", "-c", str(setup.config), "--log-file", str(log_file)], tmp_path / "home")
     assert result.returncode == 0
     assert " DEBUG " in result.stderr  # -vv is for the terminal
     text = log_file.read_text(encoding="utf-8")
@@ -46,7 +46,7 @@ def test_log_file_takes_no_debug_lines_even_with_vv(setup: Setup, bot: FeishuBot
 
 def test_log_file_gets_info_lines_even_with_q(setup: Setup, bot: FeishuBotEmulator, tmp_path: Path) -> None:
     log_file = tmp_path / "monitor.log"
-    result = cron_run(["-q", "-c", str(setup.config), "--log-file", str(log_file)], tmp_path / "home")
+    result = cli_run(["-q", "-c", str(setup.config), "--log-file", str(log_file)], tmp_path / "home")
     assert result.returncode == 0 and result.stderr == ""
     assert "report delivered to Feishu" in log_file.read_text(encoding="utf-8")
 
@@ -54,16 +54,16 @@ def test_log_file_gets_info_lines_even_with_q(setup: Setup, bot: FeishuBotEmulat
 def test_runs_append_and_a_rotated_log_is_left_alone(setup: Setup, bot: FeishuBotEmulator, tmp_path: Path) -> None:
     log_file = tmp_path / "monitor.log"
     args = ["-c", str(setup.config), "--log-file", str(log_file)]
-    cron_run(args, tmp_path / "home")
+    cli_run(args, tmp_path / "home")
     one_run = len(log_file.read_text(encoding="utf-8").splitlines())
-    cron_run(args, tmp_path / "home")
+    cli_run(args, tmp_path / "home")
     assert len(log_file.read_text(encoding="utf-8").splitlines()) == 2 * one_run  # appended, not truncated
 
     # logrotate (no copytruncate): move the file aside; the next run starts a new one, mode 0600.
     rotated = tmp_path / "monitor.log.1"
     os.rename(log_file, rotated)
     before = rotated.read_bytes()
-    result = cron_run(args, tmp_path / "home")
+    result = cli_run(args, tmp_path / "home")
     assert result.returncode == 0
     assert rotated.read_bytes() == before
     assert mode(log_file) == 0o600
@@ -73,7 +73,7 @@ def test_runs_append_and_a_rotated_log_is_left_alone(setup: Setup, bot: FeishuBo
     os.rename(log_file, tmp_path / "monitor.log.2")
     log_file.touch()
     os.chmod(log_file, 0o640)
-    cron_run(args, tmp_path / "home")
+    cli_run(args, tmp_path / "home")
     assert mode(log_file) == 0o640
     assert "report delivered" in log_file.read_text(encoding="utf-8")
 
@@ -81,7 +81,7 @@ def test_runs_append_and_a_rotated_log_is_left_alone(setup: Setup, bot: FeishuBo
 def test_an_unwritable_log_file_is_a_warning_and_the_run_goes_on(setup: Setup, bot: FeishuBotEmulator,
                                                                  tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder" / "monitor.log"
-    result = cron_run(["-c", str(setup.config), "--log-file", str(missing)], tmp_path / "home")
+    result = cli_run(["-c", str(setup.config), "--log-file", str(missing)], tmp_path / "home")
     assert result.returncode == 0
     assert "WARNING cannot write the log file" in result.stderr
     assert "Traceback" not in result.stderr

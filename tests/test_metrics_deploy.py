@@ -14,7 +14,7 @@ import yaml
 
 from monitor.metrics import families
 from monitor.report import Report
-from tests.conftest import cron_run
+from tests.conftest import cli_run
 from tests.prometheus_servers import PROMTOOL, program
 from tests.test_deploy import DOCKERFILE, KUBERNETES, SYSTEMD, unit
 
@@ -70,7 +70,7 @@ def test_the_image_has_the_extra_and_the_kubernetes_config_pushes(tmp_path: Path
     assert "pip install --no-cache-dir '.[prometheus]'" in DOCKERFILE.read_text(encoding="utf-8")
     env = {"FEISHU_WEBHOOK_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/954e40d7-6b1c-4111-9f2a-649b5e0ba5f9",
            "ACCOUNT1_API_KEY": "sk-" + "k8sK3y" * 8}
-    result = cron_run(["check-config", "-c", str(KUBERNETES / "config.yaml")], tmp_path / "home", env=env)
+    result = cli_run(["check-config", "-c", str(KUBERNETES / "config.yaml")], tmp_path / "home", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert ("metrics: push to http://prometheus-pushgateway.monitoring.svc:9091 as job api_balance_monitor"
             in result.stdout)

@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 from monitor.emulators import RelayEmulator, Token
 from monitor.redact import fingerprint
-from tests.conftest import MAIN_KEY, SPARE_KEY, cron_run, write_setup
+from tests.conftest import MAIN_KEY, SPARE_KEY, cli_run, write_setup
 from tests.helpers_ops import closed_port, write_history
 from tests.prometheus_servers import PROMTOOL, node_exporter, program, pushgateway, samples, scrape, value
 
@@ -75,7 +75,7 @@ def hand_written_history(path: Path, now: datetime) -> None:
 
 
 def run(config: Path, home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
-    result = cron_run(["run", "--json", "-c", str(config), *args], home=home, env=env)
+    result = cli_run(["run", "--json", "-c", str(config), *args], home=home, env=env)
     doc = json.loads(result.stdout) if result.stdout else {}
     return result.returncode, doc, result.stderr
 
@@ -303,7 +303,7 @@ def test_pushgateway_basic_auth_from_the_url_and_the_password_is_never_shown(
     error = doc["metrics"]["error"]
     assert doc["metrics"]["pushed"] is False and "503" in error and f"127.0.0.1:{httpserver.port}" in error
     assert "WARNING metrics: cannot push to" in stderr
-    result = cron_run(["check-config", "-c", str(setup.config)], home=tmp_path / "home")
+    result = cli_run(["check-config", "-c", str(setup.config)], home=tmp_path / "home")
     assert result.returncode == 0 and f"127.0.0.1:{httpserver.port}" in result.stdout
     for shown in (json.dumps(doc), stderr, result.stdout, result.stderr):
         assert password not in shown

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.admin_emulator import UNSUPPORTED, Channel, RelayAdminEmulator, User
 from monitor.emulators import FeishuBotEmulator
-from tests.conftest import cron_run, log_records, write_setup
+from tests.conftest import cli_run, log_records, write_setup
 
 ADMIN_TOKEN = "Adm1nAccessT0ken" + "q" * 16
 USER_TOKENS = [f"UsrT0k{n:02d}" + "z" * 24 for n in range(30)]
@@ -64,7 +64,7 @@ def test_a_relay_site_end_to_end_with_no_secret_in_any_output(tmp_path: Path) ->
         for args in (["run", "-vv", "--log-file", str(log_file)], ["run", "--dry-run", "--json", "-vv"],
                      ["check", "-vv"], ["check", "--json", "-vv"], ["history"], ["history", "--csv"],
                      ["history", "export"], ["check-config"]):
-            result = cron_run([*args, *config], home)
+            result = cli_run([*args, *config], home)
             outputs.append((args, result))
         paths = relay.paths()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator
-from tests.conftest import Setup, config_text, cron_run, standard_env, write_setup
+from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
 from tests.test_alerts import account_blocks
 
 
 def test_test_notify_delivers_a_sample_marked_as_a_test(setup: Setup, bot: FeishuBotEmulator, tmp_path: Path) -> None:
-    result = cron_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "delivered" in result.stdout
@@ -34,7 +34,7 @@ def test_test_notify_explains_a_missing_keyword(tmp_path: Path) -> None:
     with FeishuBotEmulator(keywords=("balance-bot",)) as keyword_bot:
         setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9", keyword_bot.url),
                             {**standard_env(keyword_bot), "FEISHU_SECRET": ""})
-        result = cron_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
+        result = cli_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
 
         assert result.returncode == 4
         assert keyword_bot.received == []
@@ -47,7 +47,7 @@ def test_test_notify_explains_a_missing_keyword(tmp_path: Path) -> None:
         fixed = config_text("http://127.0.0.1:9", keyword_bot.url).replace(
             "mention_on_alert", "keyword: balance-bot\n  mention_on_alert")
         setup.config.write_text(fixed, encoding="utf-8")
-        again = cron_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
+        again = cli_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
         assert again.returncode == 0, again.stdout
         [message] = keyword_bot.received
         assert "balance-bot" in str(message["card"])
@@ -55,6 +55,6 @@ def test_test_notify_explains_a_missing_keyword(tmp_path: Path) -> None:
 
 def test_test_notify_without_a_feishu_section_is_a_config_error(tmp_path: Path) -> None:
     setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), standard_env(None))
-    result = cron_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 78
     assert "no feishu section" in result.stdout

@@ -13,7 +13,7 @@ import pytest
 
 from monitor.emulators import RelayEmulator, Token
 from monitor.redact import fingerprint
-from tests.conftest import MAIN_KEY, SPARE_KEY, cron_run, log_records
+from tests.conftest import MAIN_KEY, SPARE_KEY, cli_run, log_records
 from tests.faults.helpers import make, run
 
 
@@ -64,16 +64,16 @@ def test_history_shows_each_day_in_its_own_currency(tmp_path: Path, odd_relay: R
     backup = tmp_path / "backup.jsonl"
     backup.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     home = tmp_path / "home"
-    restored = cron_run(["history", "import", "-c", str(setup.config), str(backup)], home)
+    restored = cli_run(["history", "import", "-c", str(setup.config), str(backup)], home)
     assert restored.returncode == 0, restored.stderr
-    table = cron_run(["history", "-c", str(setup.config), "--days", "7"], home)
+    table = cli_run(["history", "-c", str(setup.config), "--days", "7"], home)
     assert table.returncode == 0, table.stderr
     assert "main (USD)" in table.stdout and "main (CNY)" in table.stdout
     assert "$1.5000" in table.stdout and "¥7.1235" in table.stdout
     assert "total USD" in table.stdout and "total CNY" in table.stdout
     total_line = [line for line in table.stdout.splitlines() if line.startswith("total")][0]
     assert "¥10.6235" in total_line and "$1.5000" in total_line  # ¥7.1235 + ¥3.5000; never a ¥ sum of dollars
-    csv = cron_run(["history", "-c", str(setup.config), "--days", "7", "--csv"], home)
+    csv = cli_run(["history", "-c", str(setup.config), "--days", "7", "--csv"], home)
     rows = [line.split(",") for line in csv.stdout.splitlines()[1:]]
     assert {(r[1], r[2], r[3]) for r in rows} == {("main", "USD", "1.5000"), ("main", "CNY", "7.1235"),
                                                   ("spare", "CNY", "3.5000")}
@@ -97,7 +97,7 @@ def test_an_empty_history_or_one_with_a_bom_is_a_history(tmp_path: Path, odd_rel
     assert not list(setup.folder.glob("*.corrupt-*"))
     again = run(setup)
     assert again.returncode == 0 and again.stderr == "", again.stderr
-    history = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    history = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert history.returncode == 0, history.stderr
 
 
@@ -126,14 +126,14 @@ def test_history_on_an_unreadable_folder_says_so_without_a_traceback(tmp_path: P
                                                                      odd_relay: RelayEmulator) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None)
     setup.log.write_text("not a folder", encoding="utf-8")  # unreadable as a folder, even for root
-    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 66
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_check_config_warns_of_a_missing_history_folder(tmp_path: Path, odd_relay: RelayEmulator) -> None:
     setup = make(tmp_path / "etc", odd_relay.url, None, history={"folder": "nodir/sub/history"})
-    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "does not exist" in result.stdout and "nodir/sub" in result.stdout
 
@@ -149,7 +149,7 @@ def test_history_on_a_newer_releases_folder_is_not_called_empty(tmp_path: Path, 
         [log] = setup.log.glob("reports-*.jsonl")
         log.write_bytes(b'{"version": 3}\n' + log.read_bytes())
     before = {p.name: p.read_bytes() for p in setup.log.iterdir()}
-    result = cron_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 66 and "no records" not in result.stdout
     assert "newer release" in result.stderr or "version 3" in result.stderr, result.stderr
     # A run leaves it as it is, and says the history was not saved (exit bit 8).

@@ -21,7 +21,7 @@ from tests.conftest import (
     SPARE_KEY,
     WEBHOOK_TOKEN,
     Setup,
-    cron_run,
+    cli_run,
     standard_env,
     write_setup,
 )
@@ -69,9 +69,9 @@ def make(folder: Path, relay_url: str, bot: FeishuBotEmulator | None, **kwargs: 
     return write_setup(folder, config(relay_url, bot=bot is not None, **kwargs), standard_env(bot))
 
 
-def run(setup: Setup, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """The installed command, as cron runs it, on this setup's config."""
-    return cron_run(["run", "-c", str(setup.config), *args], setup.folder.parent / "home", timeout=timeout)
+def run(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command, in cron's environment, on this setup's config (in this process: see ``cli_run``)."""
+    return cli_run(["run", "-c", str(setup.config), *args], setup.folder.parent / "home")
 
 
 def popen(setup: Setup, *args: str) -> subprocess.Popen[str]:

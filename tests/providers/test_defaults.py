@@ -12,7 +12,7 @@ import pytest
 from monitor.config import PROVIDER_KEYS, ConfigError, load
 from monitor.emulators import RelayEmulator, Token
 from monitor.settings import ADMIN_KEYS
-from tests.conftest import MAIN_KEY, cron_run, write_setup
+from tests.conftest import MAIN_KEY, cli_run, write_setup
 from tests.provider_servers import DEEPSEEK, KEY, OPENROUTER, ProviderServer, ok
 
 # Every endpoint and money key set in defaults, for relay accounts (the default provider).
@@ -119,7 +119,7 @@ def test_an_openrouter_account_under_cny_relays_stays_usd_and_out_of_the_cny_tot
               - {{name: ds, provider: deepseek, base_url: "{deepseek.url}", api_key: "${{KEY}}"}}
             """)
         setup = write_setup(tmp_path / "etc", config, {"MAIN": MAIN_KEY, "KEY": KEY})
-        result = cron_run(["run", "-c", str(setup.config), "--json", "--dry-run"], tmp_path / "home")
+        result = cli_run(["run", "-c", str(setup.config), "--json", "--dry-run"], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     shown = {a["name"]: (a["ok"], a["currency"], a["balance"]) for a in document["accounts"]}

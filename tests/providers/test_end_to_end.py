@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.emulators import RelayEmulator, Token
-from tests.conftest import MAIN_KEY, Setup, config_text, cron_run, write_setup
+from tests.conftest import MAIN_KEY, Setup, cli_run, config_text, write_setup
 from tests.provider_servers import (
     DEEPSEEK,
     KEY,
@@ -36,7 +36,7 @@ def deepseek() -> Iterator[ProviderServer]:
 
 
 def run_json(setup: Setup, home: Path) -> dict[str, Any]:
-    result = cron_run(["run", "-c", str(setup.config), "--json"], home)
+    result = cli_run(["run", "-c", str(setup.config), "--json"], home)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # quiet on success, as cron wants
     document: dict[str, Any] = json.loads(result.stdout)
@@ -46,7 +46,7 @@ def run_json(setup: Setup, home: Path) -> dict[str, Any]:
 def test_mixed_currencies_stay_apart_in_the_text_report_and_the_json(
         tmp_path: Path, relay: RelayEmulator, deepseek: ProviderServer) -> None:
     setup = mixed_setup(tmp_path / "etc", relay, deepseek)
-    text = cron_run(["run", "-c", str(setup.config), "--dry-run"], tmp_path / "home")
+    text = cli_run(["run", "-c", str(setup.config), "--dry-run"], tmp_path / "home")
     assert text.returncode == 0, text.stderr
     assert "剩余：$12.3400" in text.stdout and "剩余：¥110.0000" in text.stdout
     assert "合计剩余：¥110.0000 · $12.3400" in text.stdout  # one total per currency, never a sum of both
@@ -97,7 +97,7 @@ def test_an_exhausted_new_api_key_is_reported_with_its_numbers_and_exits_low(tmp
                    "    api_key: ${MAIN_API_KEY}\n"
         env = {"MAIN_API_KEY": MAIN_KEY}
         setup = write_setup(tmp_path / "etc", config_text(relay.url, None, accounts=accounts), env)
-        result = cron_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
+        result = cli_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
     assert result.returncode == 1, result.stderr  # low: exhausted
     (line,) = json.loads(result.stdout)["accounts"]
     assert (line["ok"], line["balance"], line["used"], line["total"], line["note"], line["low_balance"]) == (
@@ -119,7 +119,7 @@ def test_check_config_lists_each_providers_host(tmp_path: Path) -> None:
     )
     setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts),
                         {"K": KEY})
-    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     hosts = {line.split()[0]: line.split()[2] for line in result.stdout.splitlines() if "key sk-" in line}
     assert hosts == {"relay": "relay.example.com", "ds": "api.deepseek.com", "kimi": "api.moonshot.ai",
@@ -136,8 +136,8 @@ def test_an_openrouter_account_with_a_management_key_is_judged_by_the_lower_bala
                    "    low_balance: 10\n"
         env = {"OPENROUTER_API_KEY": KEY, "OPENROUTER_MANAGEMENT_KEY": MANAGEMENT_KEY}
         setup = write_setup(tmp_path / "etc", config_text("https://relay.example.com", None, accounts=accounts), env)
-        result = cron_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
-        verbose = cron_run(["run", "-c", str(setup.config), "--dry-run", "-vv"], tmp_path / "home")
+        result = cli_run(["run", "-c", str(setup.config), "--json"], tmp_path / "home")
+        verbose = cli_run(["run", "-c", str(setup.config), "--dry-run", "-vv"], tmp_path / "home")
     assert result.returncode == 1, result.stderr  # low
     (line,) = json.loads(result.stdout)["accounts"]
     assert (line["balance"], line["used"], line["total"], line["low_balance"]) == (

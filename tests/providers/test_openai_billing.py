@@ -11,7 +11,7 @@ import pytest
 
 from monitor.emulators import json_answer
 from monitor.providers import openai_billing
-from tests.conftest import cron_run, write_setup
+from tests.conftest import cli_run, write_setup
 from tests.provider_servers import KEY, Wire, account, query_one, raw_json, serving
 
 SUBSCRIPTION = "/v1/dashboard/billing/subscription"
@@ -97,7 +97,7 @@ def relay_config(tmp_path: Path, url: str, hard_limit: str = "") -> Path:
 def test_an_overdrawn_relay_key_alerts_and_exits_low(tmp_path: Path) -> None:
     with serving(RELAY) as server:
         server.answers.update(answers("12.5", "1500"))
-        result = cron_run(["run", "-c", str(relay_config(tmp_path, server.url)), "--json", "--dry-run"],
+        result = cli_run(["run", "-c", str(relay_config(tmp_path, server.url)), "--json", "--dry-run"],
                           tmp_path / "home")
     assert result.returncode == 1, result.stderr
     (line,) = json.loads(result.stdout)["accounts"]
@@ -105,7 +105,7 @@ def test_an_overdrawn_relay_key_alerts_and_exits_low(tmp_path: Path) -> None:
 
 
 def test_check_config_says_how_to_confirm_a_billing_balance(tmp_path: Path) -> None:
-    result = cron_run(["check-config", "-c", str(relay_config(tmp_path, "https://relay.example.com"))],
+    result = cli_run(["check-config", "-c", str(relay_config(tmp_path, "https://relay.example.com"))],
                       tmp_path / "home")
     assert result.returncode == 0, result.stderr
     (hint,) = [line for line in result.stdout.splitlines() if "hard_limit: remaining" in line]

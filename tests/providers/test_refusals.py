@@ -17,7 +17,7 @@ from monitor.emulators import RelayEmulator, Token, json_answer
 from monitor.http import Response
 from monitor.providers import common
 from monitor.snapshot import ProviderError
-from tests.conftest import MAIN_KEY, cron_run, write_setup
+from tests.conftest import MAIN_KEY, cli_run, write_setup
 
 EXHAUSTED, EXPIRED, FAILED = "quota exhausted", "key expired", None
 
@@ -99,8 +99,8 @@ def run_against(tmp_path: Path, status: int, message: str) -> tuple[int, dict[st
               - {{name: main, api_key: "${{MAIN}}"}}
             """)
         setup = write_setup(tmp_path / "etc", config, {"MAIN": MAIN_KEY})
-        text = cron_run(["run", "-c", str(setup.config), "--dry-run"], tmp_path / "home")
-        result = cron_run(["run", "-c", str(setup.config), "--json", "--dry-run"], tmp_path / "home")
+        text = cli_run(["run", "-c", str(setup.config), "--dry-run"], tmp_path / "home")
+        result = cli_run(["run", "-c", str(setup.config), "--json", "--dry-run"], tmp_path / "home")
     assert text.returncode == result.returncode
     (line,) = json.loads(result.stdout)["accounts"]
     return result.returncode, line, text.stdout
