@@ -43,6 +43,15 @@ def relay() -> Iterator[RelayEmulator]:
 
 
 @pytest.fixture
+def odd_relay() -> Iterator[RelayEmulator]:
+    """new-api's quota ÷ 500000 gives more than four decimals: used $1.00015 (total_usage 100.015 cents)."""
+    tokens = {MAIN_KEY[3:]: Token(total=Decimal("20"), used=Decimal("1.00015"), name="main"),
+              SPARE_KEY[3:]: Token(total=Decimal("50"), used=Decimal("10.123456"), name="spare")}
+    with RelayEmulator(tokens=tokens) as server:
+        yield server
+
+
+@pytest.fixture
 def bot() -> Iterator[FeishuBotEmulator]:
     with FeishuBotEmulator(token=WEBHOOK_TOKEN, secret=BOT_SECRET) as server:
         yield server

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load
+from monitor.emulators import FeishuBotEmulator, RelayEmulator
+from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
+from tests.faults.helpers import make
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,3 +149,51 @@ def test_in_a_list_of_merges_the_earlier_mapping_wins_and_a_real_duplicate_is_st
     path.write_text(path.read_text().replace("    name: e\n", ""))
     config = load(path, environ={})
     assert [(a.name, a.api_key, a.low_balance) for a in config.accounts][2:] == [("c", "k2", 7), ("d", "k1", 3)]
+
+
+def test_check_config_warns_of_a_missing_history_folder(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None, history={"folder": "nodir/sub/history"})
+    result = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "does not exist" in result.stdout and "nodir/sub" in result.stdout
+
+
+def test_a_config_reached_through_a_symlink_reads_the_env_beside_the_link(tmp_path: Path, setup: Setup,
+                                                                          bot: FeishuBotEmulator) -> None:
+    # The operator's folder holds .env and a link to a config kept elsewhere (a checkout, say).
+    elsewhere = tmp_path / "checkout"
+    elsewhere.mkdir()
+    os.replace(setup.config, elsewhere / "config.yaml")
+    setup.config.symlink_to(elsewhere / "config.yaml")
+    result = cli_run(["-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert setup.records() != []  # relative paths too are beside the link
+    assert not (elsewhere / "api_usage_history").exists()
+
+
+def test_a_missing_variable_names_the_env_file_it_belongs_in(tmp_path: Path) -> None:
+    setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), {"MAIN_API_KEY": "sk-" + "x" * 40})
+    result = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 78
+    assert f"SPARE_API_KEY is not set (put it in {setup.folder / '.env'}" in result.stderr
+
+
+ACCOUNT = "  - name: main\n    api_key: ${MAIN_API_KEY}\n"
+
+
+@pytest.mark.parametrize(("accounts", "line"), [
+    ("accounts:\n  - !!python/object:os.system\n    name: main\n    api_key: ${MAIN_API_KEY}\n", 2),
+    ("accounts: !!python/object/apply:os.system\n" + ACCOUNT, 1),
+    ("accounts:\n" + ACCOUNT + "  - !!set\n    ? x\n", 4),
+    ("accounts:\n" + ACCOUNT + "  - !custom {name: spare, api_key: x}\n", 4),
+], ids=["object-on-a-mapping", "apply-on-a-sequence", "set", "local-tag"])
+def test_an_unknown_tag_on_a_mapping_or_a_sequence_is_a_config_error(tmp_path: Path, accounts: str,
+                                                                      line: int) -> None:
+    text = config_text("http://127.0.0.1:9", accounts=accounts)
+    setup = write_setup(tmp_path / "etc", text, standard_env(None))
+    result = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 78, result.stdout + result.stderr
+    at = text[: text.index("accounts:")].count("\n") + line  # `line` counts from the accounts: line
+    assert f"{setup.config}:{at}: YAML syntax error: could not determine a constructor for the tag" \
+        in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+import json
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from monitor.emulators import RelayEmulator
 from monitor.report.words import money
 from monitor.usage import SPARK
 from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
+from tests.faults.helpers import make
 from tests.helpers_ops import (
     CJK_ACCOUNT,
     ZONE,
@@ -23,6 +26,7 @@ from tests.helpers_ops import (
     synthetic_history,
     write_history,
 )
+from tests.history_support import record
 
 
 @pytest.fixture
@@ -185,3 +189,74 @@ def test_csv_stays_clean_when_the_history_cannot_be_read(tmp_path: Path) -> None
     assert result.stdout == "date,account,currency,usage,events\n"
     assert "reports-2026-11.jsonl:1 cannot be read" in result.stderr
     assert log.read_text(encoding="utf-8") == "{oops\n"  # left where it is
+
+
+def test_history_shows_each_day_in_its_own_currency(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    now = datetime.now(timezone.utc)
+    # A relay that switched its display from USD to CNY three days ago; another account in CNY all along.
+    records = [record(now - timedelta(days=d, hours=1), used, cur) for d, used, cur in
+               ((5, "1.000001", "USD"), (4, "2.500001", "USD"), (3, "20.000000", "CNY"), (2, "27.123456", "CNY"))]
+    records += [record(now - timedelta(days=d, hours=1), used, "CNY", "spare")
+                for d, used in ((4, "1.000001"), (3, "4.500001"))]
+    records.sort(key=lambda r: r["time"])
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    home = tmp_path / "home"
+    restored = cli_run(["history", "import", "-c", str(setup.config), str(backup)], home)
+    assert restored.returncode == 0, restored.stderr
+    table = cli_run(["history", "-c", str(setup.config), "--days", "7"], home)
+    assert table.returncode == 0, table.stderr
+    assert "main (USD)" in table.stdout and "main (CNY)" in table.stdout
+    assert "$1.5000" in table.stdout and "¥7.1235" in table.stdout
+    assert "total USD" in table.stdout and "total CNY" in table.stdout
+    total_line = [line for line in table.stdout.splitlines() if line.startswith("total")][0]
+    assert "¥10.6235" in total_line and "$1.5000" in total_line  # ¥7.1235 + ¥3.5000; never a ¥ sum of dollars
+    csv = cli_run(["history", "-c", str(setup.config), "--days", "7", "--csv"], home)
+    rows = [line.split(",") for line in csv.stdout.splitlines()[1:]]
+    assert {(r[1], r[2], r[3]) for r in rows} == {("main", "USD", "1.5000"), ("main", "CNY", "7.1235"),
+                                                  ("spare", "CNY", "3.5000")}
+
+
+def test_history_on_an_unreadable_folder_says_so_without_a_traceback(tmp_path: Path,
+                                                                     odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    setup.log.write_text("not a folder", encoding="utf-8")  # unreadable as a folder, even for root
+    result = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 66
+    assert "cannot read" in result.stderr and "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.fixture
+def with_history(tmp_path: Path) -> Setup:
+    setup = write_setup(tmp_path / "etc", config_text("http://127.0.0.1:9"), standard_env(None))
+    backup = tmp_path / "backup.json"  # an earlier release's file, restored into the folder
+    write_history(backup, synthetic_history().records)
+    restored = cli_run(["history", "import", "-c", str(setup.config), str(backup)], tmp_path / "home")
+    assert restored.returncode == 0, restored.stderr
+    return setup
+
+
+@pytest.mark.parametrize("days", ["1000000", "0", "-3", "ten"])
+def test_history_refuses_days_out_of_range_as_a_usage_error_on_stderr(with_history: Setup, tmp_path: Path,
+                                                                      days: str) -> None:
+    result = cli_run(["history", "-c", str(with_history.config), "--csv", "--days", days], tmp_path / "home")
+    assert result.returncode == 64, result.stderr
+    assert result.stdout == ""  # `--csv > file` never writes an error into the CSV
+    assert "--days" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_history_unknown_account_goes_to_stderr(with_history: Setup, tmp_path: Path) -> None:
+    result = cli_run(["history", "-c", str(with_history.config), "--csv", "--account", "nope"], tmp_path / "home")
+    assert result.returncode == 64
+    assert result.stdout == ""
+    assert "no account named 'nope'" in result.stderr
+
+
+def test_history_with_many_days_keeps_every_line_to_a_terminals_reach(with_history: Setup, tmp_path: Path) -> None:
+    result = cli_run(["history", "-c", str(with_history.config), "--days", "3660"], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) > 3660  # one row a day, as asked
+    assert max(len(line) for line in lines) < 200
+    assert "trend, last 60 days (oldest left):" in lines

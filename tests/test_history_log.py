@@ -22,7 +22,8 @@ from monitor.emulators import RelayEmulator, Token
 from monitor.history import History, Loaded
 from monitor.redact import Redactor, fingerprint
 from monitor.run import Outcome, run_once
-from tests.conftest import log_records
+from tests.conftest import cli_run, log_records
+from tests.faults.helpers import make, run
 
 KEY = "sk-" + "L0gK3y" * 8
 HALF = timedelta(minutes=30)
@@ -319,3 +320,34 @@ def test_a_seq_or_an_amount_garbled_by_hand_costs_that_line_with_a_warning(bench
     assert outcome.report.accounts[0].period.usage == Decimal("0.04")
     code, exported, _ = main("history", "export", "-c", str(bench.folder / "config.yaml"))
     assert [json.loads(t)["seq"] for t in exported.splitlines()] == [1, 4, 5]
+
+
+def test_a_history_folder_behind_a_symlink_stays_a_symlink(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    data = tmp_path / "data"
+    (data / "history").mkdir(parents=True)
+    setup.log.symlink_to(data / "history")
+    for _ in range(2):
+        assert run(setup).returncode == 0
+    assert setup.log.is_symlink()
+    assert len(log_records(data / "history")) == 4 and (data / "history" / "state.json").is_file()
+
+
+@pytest.mark.parametrize("where", ["state", "log"])
+def test_history_on_a_newer_releases_folder_is_not_called_empty(tmp_path: Path, odd_relay: RelayEmulator,
+                                                                 where: str) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    assert run(setup).returncode == 0
+    if where == "state":
+        (setup.log / "state.json").write_text('{"version": 3, "next_seq": 9}', encoding="utf-8")
+    else:
+        [log] = setup.log.glob("reports-*.jsonl")
+        log.write_bytes(b'{"version": 3}\n' + log.read_bytes())
+    before = {p.name: p.read_bytes() for p in setup.log.iterdir()}
+    result = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    assert result.returncode == 66 and "no records" not in result.stdout
+    assert "newer release" in result.stderr or "version 3" in result.stderr, result.stderr
+    # A run leaves it as it is, and says the history was not saved (exit bit 8).
+    refused = run(setup)
+    assert refused.returncode & 8, refused.stderr
+    assert {p.name: p.read_bytes() for p in setup.log.iterdir()} == before

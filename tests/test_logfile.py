@@ -8,7 +8,14 @@ import stat
 from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator
-from tests.conftest import BOT_SECRET, MAIN_KEY, SPARE_KEY, WEBHOOK_TOKEN, Setup, cli_run
+from tests.conftest import (
+    BOT_SECRET,
+    MAIN_KEY,
+    SPARE_KEY,
+    WEBHOOK_TOKEN,
+    Setup,
+    cli_run,
+)
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR|CRITICAL) \S")
 
@@ -86,3 +93,12 @@ def test_an_unwritable_log_file_is_a_warning_and_the_run_goes_on(setup: Setup, b
     assert "WARNING cannot write the log file" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(bot.received) == 1
+
+
+def test_quiet_run_still_says_the_log_file_cannot_be_written(setup: Setup, bot: FeishuBotEmulator,
+                                                             tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "x.log"
+    result = cli_run(["-q", "-c", str(setup.config), "--log-file", str(missing)], tmp_path / "home")
+    assert result.returncode == 0
+    assert f"ERROR cannot write the log file {missing}" in result.stderr
+    assert len(bot.received) == 1  # the run itself went on
