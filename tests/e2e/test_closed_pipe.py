@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import EXECUTABLE, SPARE_KEY, Setup, config_text, standard_env, write_setup
-from tests.helpers_ops import HeartbeatServer
+from tests.support.helpers_ops import HeartbeatServer
 
 
 def run_into_closed_pipe(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:

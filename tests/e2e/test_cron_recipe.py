@@ -24,9 +24,9 @@ import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import config_text, standard_env
-from tests.docblocks import ROOT, block
-from tests.helpers_ops import HeartbeatServer
-from tests.system_tools import need_python_modules, need_root, need_tool
+from tests.support.docblocks import ROOT, block
+from tests.support.helpers_ops import HeartbeatServer
+from tests.support.system_tools import need_python_modules, need_root, need_tool
 
 DOC = "docs/deploy-cron.md"
 # The recipe's venv is made by the system's Python (the job's user cannot reach a Python under /root, such

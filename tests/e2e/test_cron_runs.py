@@ -26,7 +26,7 @@ from tests.conftest import (
     write_setup,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORD_FIELDS = {"time", "account", "key_fingerprint", "provider", "ok", "currency", "balance", "used", "total",
                  "unlimited", "error"}
 

@@ -20,9 +20,9 @@ import yaml
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cli_run, cron_run, log_records
-from tests.system_tools import need_tool
+from tests.support.system_tools import need_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CRONTAB = ROOT / "crontab.example"
 SYSTEMD = ROOT / "deploy" / "systemd"
 KUBERNETES = ROOT / "deploy" / "kubernetes"

@@ -15,10 +15,10 @@ import yaml
 from monitor.metrics import families
 from monitor.report import Report
 from tests.conftest import cli_run
-from tests.prometheus_servers import PROMTOOL, program
-from tests.test_deploy import DOCKERFILE, KUBERNETES, SYSTEMD, unit
+from tests.e2e.test_deploy import DOCKERFILE, KUBERNETES, SYSTEMD, unit
+from tests.support.prometheus_servers import PROMTOOL, program
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "api-balance-monitor.json"
 NAME = re.compile(r"\bapi_balance_monitor_\w+")

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from tests.channel_servers import WebhookReceiver
 from tests.conftest import EXECUTABLE
+from tests.support.channel_servers import WebhookReceiver
 
 SHANGHAI = timezone(timedelta(hours=8))
 DAY = datetime(2026, 11, 23, tzinfo=SHANGHAI)

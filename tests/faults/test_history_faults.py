@@ -19,7 +19,7 @@ import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import EXECUTABLE, Setup, cli_run
-from tests.faults.helpers import card_text, make, popen, run
+from tests.support.faults import card_text, make, popen, run
 
 
 def lines_of(folder: Path) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import pytest
 
 from monitor.emulators import CLOUDFLARE_PAGE, FeishuBotEmulator, RelayEmulator, Request, Token, json_answer
 from tests.conftest import SPARE_KEY
-from tests.faults.helpers import Gate, RawServer, make, run
+from tests.support.faults import Gate, RawServer, make, run
 
 SUBSCRIPTION = "/v1/dashboard/billing/subscription"
 

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import Setup, cli_run
-from tests.faults.helpers import card_text, config, leaked, make, run
+from tests.support.faults import card_text, config, leaked, make, run
 
 ACCOUNTS = "accounts:\n  - name: main\n    api_key: ${MAIN_API_KEY}\n"
 

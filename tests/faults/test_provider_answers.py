@@ -24,7 +24,7 @@ from monitor.report.document import Delivery, document
 from monitor.report.site import render
 from monitor.run import record_of
 from monitor.snapshot import ProviderError, Snapshot
-from tests.history_support import past as series
+from tests.support.history_support import past as series
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)

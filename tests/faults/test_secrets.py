@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.emulators import CLOUDFLARE_PAGE, FeishuBotEmulator, RelayEmulator, Request, feishu_error, json_answer
 from tests.conftest import BOT_SECRET, MAIN_KEY, cli_run
-from tests.faults.helpers import SECRETS, bot_texts, leaked, make, run
+from tests.support.faults import SECRETS, bot_texts, leaked, make, run
 
 SUBSCRIPTION = "/v1/dashboard/billing/subscription"
 USAGE = "/v1/dashboard/billing/usage"

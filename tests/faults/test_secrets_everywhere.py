@@ -20,9 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from monitor.emulators import LoopbackServer, RelayEmulator, Request, Token, json_answer
-from tests.channel_servers import SmtpServer
 from tests.conftest import Setup, cli_run, write_setup
-from tests.helpers_ops import closed_port
+from tests.support.channel_servers import SmtpServer
+from tests.support.helpers_ops import closed_port
 
 SEEDS: dict[str, str] = {}
 

@@ -7,8 +7,8 @@ import ast
 import re
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
+PACKAGE = Path(__file__).resolve().parents[2] / "monitor"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 
 
 def module_name(path: Path) -> str:

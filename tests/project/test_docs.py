@@ -13,7 +13,7 @@ import yaml
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import EXECUTABLE, MAIN_KEY, Setup, cli_run, write_setup
-from tests.docblocks import ROOT, SHELLS, Block, block, blocks
+from tests.support.docblocks import ROOT, SHELLS, Block, block, blocks
 
 # The pages this file holds to the rule. (docs/channels.md and docs/metrics.md come from their own
 # branches: add them here once their blocks carry the marks.)

@@ -10,7 +10,7 @@ from dotenv import dotenv_values
 from monitor import config as schema
 from monitor.config import load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def keys_shown(text: str) -> tuple[set[str], dict[str, set[str]], set[str]]:

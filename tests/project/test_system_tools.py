@@ -1,4 +1,4 @@
-"""tests/system_tools.py: on a machine without the system tools a test skips naming the Debian package to
+"""tests/support/system_tools.py: on a machine without the system tools a test skips naming the Debian package to
 install, and fails instead under ABM_SYSTEM_TESTS=required (as in .ci/run). A bare machine is stood in
 for by pointing every look-up at an empty folder (ABM_SYSTEM_TOOLS_PATH)."""
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.docblocks import ROOT
-from tests.system_tools import MODE, SEARCH, need_python_modules, need_root, need_tool
+from tests.support.docblocks import ROOT
+from tests.support.system_tools import MODE, SEARCH, need_python_modules, need_root, need_tool
 
 # A test that needs promtool (and nothing else from the system), run in a pytest of its own.
-PROMTOOL_TEST = "tests/test_metrics_deploy.py::test_promtool_parses_every_dashboard_query"
+PROMTOOL_TEST = "tests/e2e/test_metrics_deploy.py::test_promtool_parses_every_dashboard_query"
 
 
 @pytest.fixture

@@ -424,7 +424,7 @@ def make_certificate(folder: Path) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1: the client trusts it through SSL_CERT_FILE."""
     import subprocess
 
-    from tests.system_tools import need_tool
+    from tests.support.system_tools import need_tool
 
     openssl = need_tool("openssl", package="openssl")
     cert, key = folder / "cert.pem", folder / "key.pem"

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHELLS = ("sh", "shell", "bash", "console")
 _BLOCK = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARK = re.compile(r"<!--\s*(run by ((?:tests/|\.ci/)\S+?): (\S+)|not run by the tests: (.+?))\s*-->\s*\Z", re.S)

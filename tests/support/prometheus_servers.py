@@ -1,6 +1,6 @@
 """The real Prometheus programs, Debian's packages, started on loopback for the metrics tests.
 
-A missing program skips the test naming its Debian package (tests/system_tools.py), or fails it under
+A missing program skips the test naming its Debian package (tests/support/system_tools.py), or fails it under
 ``ABM_SYSTEM_TESTS=required``, as in ``.ci/run``, which installs them.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers_ops import closed_port
-from tests.system_tools import need_tool
+from tests.support.helpers_ops import closed_port
+from tests.support.system_tools import need_tool
 
 NODE_EXPORTER = "prometheus-node-exporter"
 PUSHGATEWAY = "prometheus-pushgateway"

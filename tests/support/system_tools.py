@@ -7,7 +7,7 @@ in the environment (``.ci/run`` sets it, after installing every package) a missi
 instead, so CI never passes by skipping.
 
 Every look-up goes through :func:`need_tool`, which searches ``ABM_SYSTEM_TOOLS_PATH`` in place of the usual
-folders when that is set: tests/test_system_tools.py points it at an empty folder to stand in for a bare
+folders when that is set: tests/project/test_system_tools.py points it at an empty folder to stand in for a bare
 machine. Nothing else sets it.
 """
 

@@ -13,8 +13,8 @@ from typing import Any
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
 from monitor.usage import SPARK, Series, burn_rate
 from tests.conftest import MAIN_KEY, SPARE_KEY, Setup, cli_run, config_text, standard_env, write_setup
-from tests.helpers_ops import CJK_ACCOUNT, OFFSET, STEP, record, synthetic_history, write_history
-from tests.history_support import past
+from tests.support.helpers_ops import CJK_ACCOUNT, OFFSET, STEP, record, synthetic_history, write_history
+from tests.support.history_support import past
 
 SPARE_FIRST = textwrap.dedent(
     """\

@@ -19,7 +19,7 @@ from monitor.emulators import RelayEmulator, Token
 from monitor.metrics import families
 from monitor.redact import Redactor
 from monitor.run import Outcome, run_once
-from tests.channel_servers import SlackHook, WebhookReceiver
+from tests.support.channel_servers import SlackHook, WebhookReceiver
 
 KEY = "sk-" + "Sch3dK3y" * 6
 OTHER = "sk-" + "0th3rK3y" * 6

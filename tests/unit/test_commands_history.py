@@ -15,8 +15,8 @@ from monitor.emulators import RelayEmulator
 from monitor.report.words import money
 from monitor.usage import SPARK
 from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
-from tests.faults.helpers import make
-from tests.helpers_ops import (
+from tests.support.faults import make
+from tests.support.helpers_ops import (
     CJK_ACCOUNT,
     ZONE,
     Synthetic,
@@ -26,7 +26,7 @@ from tests.helpers_ops import (
     synthetic_history,
     write_history,
 )
-from tests.history_support import record
+from tests.support.history_support import record
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator
 from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
-from tests.test_alerts import account_blocks
+from tests.unit.test_alerts import account_blocks
 
 
 def test_test_notify_delivers_a_sample_marked_as_a_test(setup: Setup, bot: FeishuBotEmulator, tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import pytest
 from monitor.config import ConfigError, load
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
-from tests.faults.helpers import make
+from tests.support.faults import make
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(folder: Path, text: str, dotenv: str | None = None) -> Path:

@@ -14,7 +14,7 @@ from monitor.config import (
     load,
 )
 from monitor.redact import Redactor
-from tests.test_config import problems, write
+from tests.unit.test_config import problems, write
 
 ACCOUNTS = "accounts:\n  - name: a\n    api_key: sk-aaaa1111bbbb2222\n    base_url: https://relay.example.com\n"
 DING = "https://oapi.dingtalk.com/robot/send?access_token=4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a"
@@ -156,7 +156,7 @@ def test_a_literal_channel_secret_in_a_group_readable_config_is_warned_about(tmp
 
 
 def test_the_example_configs_channel_sections_load_when_uncommented(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     lines = (root / "config.yaml").read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("# More channels"))
     end = next(i for i, line in enumerate(lines) if line.startswith("heartbeat_url"))

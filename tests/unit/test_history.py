@@ -23,7 +23,7 @@ from monitor.history import History, Loaded
 from monitor.redact import Redactor, fingerprint
 from monitor.run import Outcome, run_once
 from tests.conftest import cli_run, log_records
-from tests.faults.helpers import make, run
+from tests.support.faults import make, run
 
 KEY = "sk-" + "L0gK3y" * 8
 HALF = timedelta(minutes=30)

@@ -11,8 +11,8 @@ import pytest
 
 from monitor.emulators import RelayEmulator
 from tests.conftest import cli_run
-from tests.faults.helpers import make, run
-from tests.history_support import accounts, record
+from tests.support.faults import make, run
+from tests.support.history_support import accounts, record
 
 
 @pytest.mark.parametrize("content", [b'{"version": 1, "records": []}', b'{"records": []}',

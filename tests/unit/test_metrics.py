@@ -18,12 +18,12 @@ from monitor.metrics import alert_conditions, families
 from monitor.report import AccountReport, Report
 from monitor.usage import Period
 from tests.conftest import EXECUTABLE, config_text, cron_run, standard_env, write_setup
-from tests.test_config import problems, write
+from tests.unit.test_config import problems, write
 
 BASE = "defaults:\n  base_url: https://relay.example.com\naccounts:\n  - name: a\n    api_key: k\n"
 # The venv's own pip and the checkout it was installed from (-e: the README's test command), never a bare
 # `pip install`, which Debian refuses outside a venv.
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parents[2]
 EXTRA_HINT = f"install it with: {EXECUTABLE.parent / 'pip'} install -e '{CHECKOUT}[prometheus]'"
 
 # A sitecustomize that makes prometheus_client impossible to import, as on an install without the extra.

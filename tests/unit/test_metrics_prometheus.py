@@ -22,10 +22,10 @@ from werkzeug import Request, Response
 from monitor.emulators import RelayEmulator, Token
 from monitor.redact import fingerprint
 from tests.conftest import MAIN_KEY, SPARE_KEY, cli_run, write_setup
-from tests.helpers_ops import closed_port, write_history
-from tests.prometheus_servers import PROMTOOL, node_exporter, program, pushgateway, samples, scrape, value
+from tests.support.helpers_ops import closed_port, write_history
+from tests.support.prometheus_servers import PROMTOOL, node_exporter, program, pushgateway, samples, scrape, value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNLIMITED_KEY = "sk-" + "Un1im1t3d" * 5 + "xyz"
 ODD_NAME = '主账户 "prod" \\ eu'  # a quote, a backslash and CJK: the exposition must escape them
 P = "api_balance_monitor_"
@@ -370,9 +370,9 @@ def test_promtool_accepts_the_alert_rules() -> None:
 
 
 def test_the_alert_rules_fire_when_they_should(tmp_path: Path) -> None:
-    # promtool's rule unit tests: series over time in, alerts out (tests/prometheus/alerts_test.yml).
+    # promtool's rule unit tests: series over time in, alerts out (tests/support/prometheus/alerts_test.yml).
     (tmp_path / "alerts.yml").write_bytes((ROOT / "deploy/prometheus/alerts.yml").read_bytes())
-    (tmp_path / "alerts_test.yml").write_bytes((ROOT / "tests/prometheus/alerts_test.yml").read_bytes())
+    (tmp_path / "alerts_test.yml").write_bytes((ROOT / "tests/support/prometheus/alerts_test.yml").read_bytes())
     result = subprocess.run([program(PROMTOOL), "test", "rules", "alerts_test.yml"], cwd=tmp_path,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

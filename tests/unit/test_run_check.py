@@ -21,8 +21,8 @@ from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, Token, 
 from monitor.history import History, State
 from monitor.redact import fingerprint
 from tests.conftest import EXECUTABLE, MAIN_KEY, SPARE_KEY, Setup, cli_run
-from tests.faults.helpers import make, only_for
-from tests.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok
+from tests.support.faults import make, only_for
+from tests.support.provider_servers import DEEPSEEK, KEY, ProviderServer, mixed_setup, ok
 
 HALF = timedelta(minutes=30)
 WEEK = 7 * 48  # half-hourly checks in 7 days

@@ -11,7 +11,7 @@ from monitor import config, notify
 from monitor.config import load
 from monitor.redact import Redactor
 from monitor.schema import declared
-from tests.test_config import problems, write
+from tests.unit.test_config import problems, write
 
 KEY, MGMT = "sk-or-v1-" + "a" * 40, "sk-or-v1-" + "m" * 40
 ENV = {"KEY": KEY, "MGMT": MGMT}

@@ -12,7 +12,7 @@ from monitor.report import build
 from monitor.report.site import render
 from monitor.snapshot import Snapshot
 from monitor.usage import Period, Point, Series, burn_rate, period
-from tests.history_support import past
+from tests.support.history_support import past
 
 T0 = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 RETENTION = timedelta(days=90)

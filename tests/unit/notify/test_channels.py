@@ -1,7 +1,7 @@
 """Each channel against its loopback server, in process, with simulated time (no test sleeps).
 
 The servers check what the real services check (signature, keyword, sizes, rate limits) and
-answer with their real error codes; see tests/channel_servers.py.
+answer with their real error codes; see tests/support/channel_servers.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from monitor.notify.message import Message, from_report
 from monitor.redact import Redactor
 from monitor.report import Report, build
 from monitor.snapshot import Snapshot
-from tests.channel_servers import (
+from tests.support.channel_servers import (
     DINGTALK_SECRET,
     SMTP_PASSWORD,
     TELEGRAM_CHAT,
@@ -359,7 +359,7 @@ def test_webhook_wrong_secret_is_a_failure() -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    from tests.channel_servers import make_certificate
+    from tests.support.channel_servers import make_certificate
 
     return make_certificate(tmp_path_factory.mktemp("tls"))
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token, json_answer
-from tests.channel_servers import (
+from tests.conftest import BOT_SECRET, MAIN_KEY, cli_run, config_text, standard_env, write_setup
+from tests.support.channel_servers import (
     DINGTALK_SECRET,
     SMTP_PASSWORD,
     TELEGRAM_CHAT,
@@ -29,7 +30,6 @@ from tests.channel_servers import (
     slack_error,
     telegram_error,
 )
-from tests.conftest import BOT_SECRET, MAIN_KEY, cli_run, config_text, standard_env, write_setup
 
 HOOK_TOKEN = "h00k-B34r3r-t0k3n-77aa"
 COUNT = 150  # accounts in the oversized report: more than 20 KB of DingTalk markdown

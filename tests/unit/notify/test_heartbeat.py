@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, json_answer
 from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
-from tests.helpers_ops import HeartbeatServer, closed_port
+from tests.support.helpers_ops import HeartbeatServer, closed_port
 
 HEARTBEAT = "heartbeat_url: ${HEARTBEAT_URL:-}\n"
 

@@ -14,8 +14,8 @@ from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, json_an
 from monitor.notify.heartbeat import ping, succeeded, url_for
 from monitor.redact import Redactor, url_secrets
 from tests.conftest import cli_run
-from tests.helpers_ops import HeartbeatServer, closed_port
-from tests.test_heartbeat import heartbeat_setup
+from tests.support.helpers_ops import HeartbeatServer, closed_port
+from tests.unit.notify.test_heartbeat import heartbeat_setup
 
 UUID = "5bf1a9e2-41f0-4a3c-9d7e-0c8f2b6a1d34"
 KUMA_TOKEN = "pU5hT0k3nKuma"

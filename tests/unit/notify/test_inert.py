@@ -37,8 +37,8 @@ from monitor.notify.telegram import escape as telegram_escape
 from monitor.redact import Redactor
 from monitor.report import build
 from monitor.snapshot import Snapshot
-from tests import platform_render as render
-from tests.channel_servers import (
+from tests.support import platform_render as render
+from tests.support.channel_servers import (
     TELEGRAM_CHAT,
     TELEGRAM_TOKEN,
     Clock,
@@ -48,7 +48,7 @@ from tests.channel_servers import (
     TelegramApi,
     WeComRobot,
 )
-from tests.platform_render import EVIL, Seen
+from tests.support.platform_render import EVIL, Seen
 
 ZONE = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 28, 1, 5, 0, tzinfo=timezone.utc)

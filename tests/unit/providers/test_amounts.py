@@ -25,7 +25,7 @@ from monitor.emulators import json_answer
 from monitor.http import Response
 from monitor.providers import common, deepseek, generic_json, moonshot, new_api, openai_billing, openrouter, siliconflow
 from monitor.snapshot import ProviderError, Snapshot
-from tests.provider_servers import DEEPSEEK, JSON, Wire, account, query_one, raw_json, serving
+from tests.support.provider_servers import DEEPSEEK, JSON, Wire, account, query_one, raw_json, serving
 
 PURE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WIRE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -9,7 +9,7 @@ import pytest
 from monitor.emulators import json_answer
 from monitor.providers import PROVIDERS
 from monitor.providers.deepseek import from_answer
-from tests.provider_servers import DEEPSEEK, FAULTS, WRONG_KEY, error_for, ok, snapshot_for
+from tests.support.provider_servers import DEEPSEEK, FAULTS, WRONG_KEY, error_for, ok, snapshot_for
 
 
 def test_normal_answer_gives_the_cny_balance_and_no_usage() -> None:

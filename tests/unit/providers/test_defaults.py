@@ -13,7 +13,7 @@ from monitor.config import PROVIDER_KEYS, ConfigError, load
 from monitor.emulators import RelayEmulator, Token
 from monitor.settings import ADMIN_KEYS
 from tests.conftest import MAIN_KEY, cli_run, write_setup
-from tests.provider_servers import DEEPSEEK, KEY, OPENROUTER, ProviderServer, ok
+from tests.support.provider_servers import DEEPSEEK, KEY, OPENROUTER, ProviderServer, ok
 
 # Every endpoint and money key set in defaults, for relay accounts (the default provider).
 DEFAULTS = textwrap.dedent(
@@ -42,8 +42,8 @@ def accounts_of(tmp_path: Path, accounts: str) -> dict[str, object]:
 
 def test_accounts_of_the_default_provider_inherit_every_key(tmp_path: Path) -> None:
     relay = accounts_of(tmp_path, "- {name: relay, api_key: k}\n")["relay"]
-    # management_key belongs to openrouter accounts only (tests/providers/test_openrouter.py), the site keys
-    # to new-api-admin entries (tests/test_new_api_admin.py).
+    # management_key belongs to openrouter accounts only (tests/unit/providers/test_openrouter.py), the site keys
+    # to new-api-admin entries (tests/unit/providers/test_new_api_admin.py).
     keys = PROVIDER_KEYS - {"management_key"} - set(ADMIN_KEYS)
     assert {key: getattr(relay, key) for key in sorted(keys)} == {
         "balance": "data.balance", "base_url": "https://relay.example.com", "currency": "CNY",

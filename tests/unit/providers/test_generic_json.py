@@ -10,7 +10,7 @@ import pytest
 from monitor.config import ConfigError, load
 from monitor.emulators import json_answer
 from monitor.providers.generic_json import from_answer, headers_for
-from tests.provider_servers import (
+from tests.support.provider_servers import (
     FAULTS,
     JSON,
     KEY,

@@ -15,7 +15,7 @@ from monitor.providers.litellm import from_answer
 from monitor.report.words import localised
 from monitor.snapshot import ProviderError
 from monitor.usage import Point, Series, period
-from tests.provider_servers import (
+from tests.support.provider_servers import (
     FAULTS,
     KEY,
     LITELLM,

@@ -16,7 +16,7 @@ from monitor.redact import Redactor
 from monitor.report import build
 from monitor.report.site import render
 from monitor.report.words import localised
-from tests.litellm_emulator import Key, LiteLLMAdminEmulator, Team
+from tests.support.litellm_emulator import Key, LiteLLMAdminEmulator, Team
 
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
 MASTER = "sk-master-" + "M" * 30

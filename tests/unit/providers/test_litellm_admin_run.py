@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.emulators import FeishuBotEmulator
 from tests.conftest import cli_run, log_records, write_setup
-from tests.litellm_emulator import Key, LiteLLMAdminEmulator, Team
+from tests.support.litellm_emulator import Key, LiteLLMAdminEmulator, Team
 
 MASTER = "sk-LiteLLMmaster" + "m" * 24
 KEYS = [Key(f"sk-virtualKey{n:03d}" + "V" * 24, alias=None if n % 10 == 0 else f"app{n}", spend=Decimal(n),

@@ -10,7 +10,7 @@ from monitor.config import Account
 from monitor.emulators import json_answer
 from monitor.providers import PROVIDERS
 from monitor.providers.moonshot import currency_of, from_answer
-from tests.provider_servers import FAULTS, MOONSHOT, WRONG_KEY, error_for, ok, raw_json, snapshot_for
+from tests.support.provider_servers import FAULTS, MOONSHOT, WRONG_KEY, error_for, ok, raw_json, snapshot_for
 
 
 def test_normal_answer_gives_the_available_balance_in_cny_on_the_cn_host() -> None:

@@ -17,7 +17,16 @@ from monitor.config import Account
 from monitor.emulators import CLOUDFLARE_PAGE, Answer, RelayEmulator, Request, Token, json_answer
 from monitor.providers.new_api import Site, from_answer, site_from_status
 from monitor.snapshot import ProviderError
-from tests.provider_servers import CLOUDFLARE, EMPTY_429, KEY, WRONG_KEY, query, query_one, quick_to_stop, raw_json
+from tests.support.provider_servers import (
+    CLOUDFLARE,
+    EMPTY_429,
+    KEY,
+    WRONG_KEY,
+    query,
+    query_one,
+    quick_to_stop,
+    raw_json,
+)
 
 OTHER_KEY = "sk-" + "0th3rK3y" * 6
 USAGE = "/api/usage/token"

@@ -12,7 +12,7 @@ import pytest
 from monitor.emulators import json_answer
 from monitor.providers import openai_billing
 from tests.conftest import cli_run, write_setup
-from tests.provider_servers import KEY, Wire, account, query_one, raw_json, serving
+from tests.support.provider_servers import KEY, Wire, account, query_one, raw_json, serving
 
 SUBSCRIPTION = "/v1/dashboard/billing/subscription"
 USAGE = "/v1/dashboard/billing/usage"

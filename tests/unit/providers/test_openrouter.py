@@ -22,7 +22,7 @@ from monitor.providers import PROVIDERS, openrouter
 from monitor.providers.openrouter import from_answer
 from monitor.report.words import localised
 from monitor.snapshot import ProviderError
-from tests.provider_servers import (
+from tests.support.provider_servers import (
     CREDITS_ORDINARY_KEY,
     CREDITS_ZEROS,
     FAULTS,

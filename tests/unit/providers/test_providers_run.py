@@ -14,7 +14,7 @@ import pytest
 
 from monitor.emulators import RelayEmulator, Token
 from tests.conftest import MAIN_KEY, Setup, cli_run, config_text, write_setup
-from tests.provider_servers import (
+from tests.support.provider_servers import (
     DEEPSEEK,
     KEY,
     LITELLM,

@@ -14,7 +14,7 @@ from monitor.emulators import json_answer
 from monitor.providers import PROVIDERS
 from monitor.providers.siliconflow import RETIRED
 from monitor.report.words import localised
-from tests.provider_servers import (
+from tests.support.provider_servers import (
     FAULTS,
     KEY,
     SILICONFLOW,

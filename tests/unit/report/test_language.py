@@ -9,8 +9,8 @@ from typing import Any
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
 from tests.conftest import Setup, cli_run, config_text, standard_env, write_setup
-from tests.helpers_ops import synthetic_history, write_history
-from tests.test_alerts import card_text
+from tests.support.helpers_ops import synthetic_history, write_history
+from tests.unit.test_alerts import card_text
 
 CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uf900-\ufaff\uff00-\uffef]")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.emulators import RelayEmulator
-from tests.faults.helpers import make, run
-from tests.history_support import accounts
+from tests.support.faults import make, run
+from tests.support.history_support import accounts
 
 
 def test_an_idle_key_with_six_decimals_shows_no_usage_and_no_reset(tmp_path: Path, odd_relay: RelayEmulator) -> None:
