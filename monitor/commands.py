@@ -282,8 +282,7 @@ def _moment(text: str | None, zone: tzinfo) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def history_export(config: Config, out: IO[str], since: str | None, until: str | None, account: str | None,
-                   err: IO[str] | None = None) -> int:
+def history_export(config: Config, out: IO[str], since: str | None, until: str | None, account: str | None) -> int:
     """Every record, in seq order, as JSON Lines on ``out``."""
     from monitor.history import History
 
@@ -302,8 +301,7 @@ def history_export(config: Config, out: IO[str], since: str | None, until: str |
     return Exit.OK
 
 
-def history_import(config: Config, source: str | None, out: IO[str],
-                   stdin: IO[bytes] | None = None) -> int:
+def history_import(config: Config, source: str | None, out: IO[str]) -> int:
     """A v1 history or JSON Lines loaded into an empty history, under the run lock; refused (65) when it
     already holds records."""
     from monitor.history import History, HistoryLocked, LockUnavailable, State
@@ -319,7 +317,7 @@ def history_import(config: Config, source: str | None, out: IO[str],
                 _log.error(f"history import: {config.history.folder} already holds records; import only into an "
                           "empty history (move its .jsonl files away first). Nothing changed.")
                 return Exit.DATA
-            with (contextlib.nullcontext(stdin or sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
+            with (contextlib.nullcontext(sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
                 stream = Stream(handle)
                 count, seq = history.load(stream.records())
             history.write_state(State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}}))
