@@ -76,7 +76,8 @@ def pytest_run(test: str, empty: Path, mode: str | None) -> subprocess.Completed
     env[SEARCH] = str(empty)
     if mode is not None:
         env[MODE] = mode
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", test],
+    # -n 0: one test wants no worker processes (setup.cfg's addopts would start one a core).
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", "-n", "0", test],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
