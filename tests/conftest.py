@@ -32,6 +32,12 @@ BOT_SECRET = "b0tS1gn1ngS3cr3tXYZ"
 EXECUTABLE = Path(sys.executable).parent / "api-balance-monitor"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (setup.cfg): a worker a core, and one more. Some tests wait rather than compute (cron's
+    next minute, a signal sent while a post is slow, a retry's pause): meanwhile the spare one computes."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture
 def relay() -> Iterator[RelayEmulator]:
     tokens = {
