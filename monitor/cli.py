@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
     out = _Output(stdout or sys.stdout)
     try:
         _setup_logging(args, redactor, stderr)
-        code = _dispatch(args, redactor, out)  # type: ignore[arg-type]  # write and flush: all the commands use
+        code = _dispatch(args, redactor, out, stderr)  # type: ignore[arg-type]  # write and flush: all the commands use
         out.flush()
         return code
     except KeyboardInterrupt:
@@ -307,7 +307,7 @@ def _setup_logging(args: argparse.Namespace, redactor: Redactor, stderr: IO[str]
         root.addHandler(file_handler)
 
 
-def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> int:
+def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str], stderr: IO[str]) -> int:
     import logging
 
     from monitor.exitcodes import Exit
@@ -351,7 +351,7 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor, stdout: IO[str]) -> 
     if args.command == "history":
         from monitor.commands import history
 
-        return history(config, stdout, account=args.account, days=args.days, csv_out=args.csv)
+        return history(config, stdout, account=args.account, days=args.days, csv_out=args.csv, err=stderr)
     command = "check" if args.command == "check" else "report"
     return _run(config, redactor, stdout, dry_run=args.dry_run, as_json=args.json, command=command)
 

@@ -173,13 +173,11 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
     return Exit.OK if all(r.delivered for r in results) else Exit.NOT_DELIVERED
 
 
-def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool,
-            err: IO[str] | None = None) -> int:
+def history(config: Config, out: IO[str], account: str | None, days: int, csv_out: bool, err: IO[str]) -> int:
     """Usage per account per local day, newest first, for the last ``days`` days.
 
     Usage errors go to ``err`` (stderr): ``--csv > file`` must never write an error into the CSV.
     """
-    err = err or sys.stderr
     from monitor.history import History
     from monitor.report.daily import csv_rows, table
     from monitor.usage import series_of
@@ -243,8 +241,7 @@ def _moment(text: str | None, zone: tzinfo) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def history_export(config: Config, out: IO[str], since: str | None, until: str | None, account: str | None,
-                   err: IO[str] | None = None) -> int:
+def history_export(config: Config, out: IO[str], since: str | None, until: str | None, account: str | None) -> int:
     """Every record, in seq order, as JSON Lines on ``out``."""
     from monitor.history import History
 
@@ -263,8 +260,7 @@ def history_export(config: Config, out: IO[str], since: str | None, until: str |
     return Exit.OK
 
 
-def history_import(config: Config, source: str | None, out: IO[str],
-                   stdin: IO[bytes] | None = None) -> int:
+def history_import(config: Config, source: str | None, out: IO[str]) -> int:
     """A v1 history or JSON Lines loaded into an empty history, under the run lock; refused (65) when it
     already holds records."""
     from monitor.history import History, HistoryLocked, LockUnavailable, State
@@ -280,7 +276,7 @@ def history_import(config: Config, source: str | None, out: IO[str],
                 _log.error(f"history import: {config.history.folder} already holds records; import only into an "
                           "empty history (move its .jsonl files away first). Nothing changed.")
                 return Exit.DATA
-            with (contextlib.nullcontext(stdin or sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
+            with (contextlib.nullcontext(sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
                 stream = Stream(handle)
                 count, seq = history.load(stream.records())
             history.write_state(State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}}))

@@ -25,8 +25,11 @@ from typing import Any
 import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
-from tests.channel_servers import WebhookReceiver
 from tests.conftest import EXECUTABLE
+from tests.support.channel_servers import WebhookReceiver
+
+# One worker runs the whole module: the day (the module fixture) is played once.
+pytestmark = pytest.mark.xdist_group("faketime-day")
 
 SHANGHAI = timezone(timedelta(hours=8))
 DAY = datetime(2026, 11, 23, tzinfo=SHANGHAI)

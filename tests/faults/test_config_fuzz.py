@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import Config, ConfigError, load, top_level
-from tests.test_config_declared import account_keys, sections
+from tests.unit.test_schema import account_keys, sections
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENV = {"KEY": "sk-" + "k" * 40, "URL": "https://open.feishu.cn/open-apis/bot/v2/hook/abc", "EMPTY": ""}

@@ -20,7 +20,7 @@ from monitor.notify.base import Result
 from monitor.notify.feishu import FeishuSettings
 from monitor.redact import Redactor
 from tests.conftest import BOT_SECRET, WEBHOOK_TOKEN
-from tests.faults.helpers import leaked, make, run
+from tests.support.faults import leaked, make, run
 
 CARD = {"header": {"title": {"tag": "plain_text", "content": "💵API 余额监控时报"}, "template": "green"},
         "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": "ok"}}]}

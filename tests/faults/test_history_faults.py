@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import EXECUTABLE, Setup, cron_run
-from tests.faults.helpers import card_text, make, popen, run
+from tests.conftest import EXECUTABLE, Setup, cli_run
+from tests.support.faults import card_text, make, popen, run
 
 
 def lines_of(folder: Path) -> list[dict[str, Any]]:
@@ -213,7 +213,7 @@ def test_a_line_that_cannot_be_read_costs_that_line_only(
     assert not [p for p in setup.folder.rglob("*") if ".corrupt-" in p.name]  # nothing set aside
     # Warned about once, not every run; check-config still lists it.
     assert run(setup).stderr == ""
-    listed = cron_run(["check-config", "-c", str(setup.config)], setup.folder.parent / "home")
+    listed = cli_run(["check-config", "-c", str(setup.config)], setup.folder.parent / "home")
     assert f"{log.name}:2 cannot be read" in listed.stdout
 
 

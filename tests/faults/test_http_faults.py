@@ -15,7 +15,7 @@ import pytest
 
 from monitor.emulators import CLOUDFLARE_PAGE, FeishuBotEmulator, RelayEmulator, Request, Token, json_answer
 from tests.conftest import SPARE_KEY
-from tests.faults.helpers import Gate, RawServer, make, run
+from tests.support.faults import Gate, RawServer, make, run
 
 SUBSCRIPTION = "/v1/dashboard/billing/subscription"
 
@@ -169,7 +169,7 @@ def test_the_run_timeout_bounds_the_query_phase(tmp_path: Path, relay: RelayEmul
                                                            "run_timeout_seconds": 1.5},
                      accounts=spare_at(stuck.url))
         started = time.monotonic()
-        result = run(setup, "--json", timeout=30)
+        result = run(setup, "--json")
         took = time.monotonic() - started
     assert took < 8, took  # the hanging account did not hold the run for its 20 s timeout
     assert result.returncode == 2, result.stderr
@@ -188,7 +188,7 @@ def test_a_retry_after_longer_than_the_run_fails_that_account_at_once(tmp_path: 
         setup = make(tmp_path / "etc", relay.url, bot, http={"retries": 2, "run_timeout_seconds": 30},
                      accounts=spare_at(limited.url))
         started = time.monotonic()
-        result = run(setup, "--json", timeout=60)
+        result = run(setup, "--json")
         took = time.monotonic() - started
     assert took < 10, took  # not held for a clamped minute, then failed anyway
     assert result.returncode == 2, result.stderr

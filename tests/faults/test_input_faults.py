@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.emulators import FeishuBotEmulator, RelayEmulator
-from tests.conftest import Setup, cron_run
-from tests.faults.helpers import card_text, config, leaked, make, run
+from tests.conftest import Setup, cli_run
+from tests.support.faults import card_text, config, leaked, make, run
 
 ACCOUNTS = "accounts:\n  - name: main\n    api_key: ${MAIN_API_KEY}\n"
 
@@ -67,7 +67,7 @@ def test_a_broken_config_is_exit_78_with_file_and_line_and_nothing_done(
         base: Setup, relay: RelayEmulator, bot: FeishuBotEmulator, case: str) -> None:
     edit, words, _ = CASES[case]
     base.config.write_text(edit(base.config.read_text(encoding="utf-8")), encoding="utf-8")
-    result = run(base, timeout=30)
+    result = run(base)
     assert result.returncode == 78, (result.returncode, result.stderr[-2000:])
     assert "Traceback" not in result.stderr
     assert re.search(rf"config: {re.escape(str(base.config))}:\d+: ", result.stderr), result.stderr
@@ -140,12 +140,12 @@ def test_plain_http_to_another_host_is_a_warning_with_its_line(tmp_path: Path) -
     text = config("http://relay.example.com", bot=False, accounts=ACCOUNTS)
     setup = make(tmp_path / "etc", "http://relay.example.com", None, accounts=ACCOUNTS)
     line = text.splitlines().index("  base_url: http://relay.example.com") + 1
-    result = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    result = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert f"{setup.config}:{line}: defaults.base_url: plain http:// to relay.example.com" in result.stderr
     assert "https://" in result.stderr
     loopback = make(tmp_path / "loop", "http://127.0.0.1:9", None, accounts=ACCOUNTS)
-    quiet = cron_run(["check-config", "-c", str(loopback.config)], tmp_path / "home")
+    quiet = cli_run(["check-config", "-c", str(loopback.config)], tmp_path / "home")
     assert quiet.returncode == 0 and "plain http://" not in quiet.stderr
 
 

@@ -24,8 +24,8 @@ from monitor.report.document import Delivery, document
 from monitor.report.site import render
 from monitor.run import record_of
 from monitor.snapshot import ProviderError, Snapshot
-from tests.history_support import past as series
-from tests.provider_servers import account_of
+from tests.support.history_support import past as series
+from tests.support.provider_servers import account_of
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 11, 28, 1, 5, tzinfo=timezone.utc)
@@ -187,13 +187,17 @@ def test_a_hand_edited_history_never_breaks_the_report(past: list[dict[str, Any]
     json.dumps(document(report, 0, Delivery(), True, None))
 
 
-@pytest.mark.parametrize("value", ["-1e30", "1e30", "-1e999999", "1e-999999999", "-99999999999999.9999"])
-def test_a_huge_amount_in_the_history_is_ignored_not_a_crash(value: str) -> None:
+# Beyond 1e15 in size a record's amount is no amount (the record is left out: the run is the account's
+# first); a tiny one, or a large one within the bound, is read, and the period runs from it.
+@pytest.mark.parametrize(("value", "read"), [("-1e30", False), ("1e30", False), ("-1e999999", False),
+                                            ("1e-999999999", True), ("-99999999999999.9999", True)])
+def test_a_huge_amount_in_the_history_is_left_out_and_a_tiny_one_read_never_a_crash(value: str, read: bool) -> None:
     previous = {"time": "2026-11-27T13:05:00+00:00", "account": "main", "key_fingerprint": fingerprint("sk-test"),
                 "ok": True, "currency": "USD", "balance": value, "used": value, "total": value}
     account = Account("main", "openai-billing", "sk-test", base_url="https://relay.example.com")
     result = AccountResult(account, NOW, fingerprint("sk-test"), Snapshot("USD", Decimal(5), Decimal(5),
                                                                           Decimal(10)), None)
     report = build([result], series([previous]), NOW, timezone.utc, "en", 90)
+    assert report.accounts[0].period.kind == ("usage" if read else "first"), report.accounts[0].period
     render(report)
     json.dumps(document(report, 0, Delivery(), True, None))

@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 from monitor.emulators import CLOUDFLARE_PAGE, FeishuBotEmulator, RelayEmulator, Request, feishu_error, json_answer
-from tests.conftest import BOT_SECRET, MAIN_KEY, cron_run
-from tests.faults.helpers import SECRETS, bot_texts, leaked, make, run
+from tests.conftest import BOT_SECRET, MAIN_KEY, cli_run
+from tests.support.faults import SECRETS, bot_texts, leaked, make, run
 
 SUBSCRIPTION = "/v1/dashboard/billing/subscription"
 USAGE = "/v1/dashboard/billing/usage"
@@ -39,7 +39,7 @@ def test_no_secret_anywhere_in_many_scenarios(tmp_path: Path, relay: RelayEmulat
         if command == "run":
             result = run(setup, "-vv", "--log-file", str(log_file), *args)
         else:
-            result = cron_run([command, "-c", str(setup.config), *args], tmp_path / "home")
+            result = cli_run([command, "-c", str(setup.config), *args], tmp_path / "home")
         assert "Traceback" not in result.stderr, result.stderr
         outputs.extend([result.stdout, result.stderr])
 
@@ -89,18 +89,18 @@ def test_check_config_warns_about_readable_secret_files(tmp_path: Path, relay: R
                                                         bot: FeishuBotEmulator) -> None:
     setup = make(tmp_path / "etc", relay.url, bot)
     os.chmod(setup.config, 0o644)
-    quiet = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    quiet = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert quiet.returncode == 0 and "chmod 600" not in quiet.stdout + quiet.stderr  # no secrets in it
 
     os.chmod(setup.folder / ".env", 0o640)
-    warned = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    warned = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert warned.returncode == 0
     assert f"chmod 600 {setup.folder / '.env'}" in warned.stdout + warned.stderr
 
     os.chmod(setup.folder / ".env", 0o600)
     setup.config.write_text(setup.config.read_text().replace("${MAIN_API_KEY}", MAIN_KEY))
     os.chmod(setup.config, 0o604)
-    literal = cron_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
+    literal = cli_run(["check-config", "-c", str(setup.config)], tmp_path / "home")
     assert literal.returncode == 0
     assert f"chmod 600 {setup.config}" in literal.stdout + literal.stderr
     assert MAIN_KEY not in literal.stdout + literal.stderr

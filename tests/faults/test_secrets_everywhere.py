@@ -20,9 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from monitor.emulators import LoopbackServer, RelayEmulator, Request, Token, json_answer
-from tests.channel_servers import SmtpServer
-from tests.conftest import Setup, cron_run, write_setup
-from tests.helpers_ops import closed_port
+from tests.conftest import Setup, cli_run, write_setup
+from tests.support.channel_servers import SmtpServer
+from tests.support.helpers_ops import closed_port
 
 SEEDS: dict[str, str] = {}
 
@@ -220,7 +220,7 @@ class Runner:
 
     def __call__(self, setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
         logged = ("-vv", "--log-file", str(self.log_file)) if args[0] != "history" else ()
-        result = cron_run([*args, "-c", str(setup.config), *logged], self.home)
+        result = cli_run([*args, "-c", str(setup.config), *logged], self.home)
         assert "Traceback" not in result.stderr, result.stderr
         self.outputs += [result.stdout, result.stderr]
         return result

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.emulators import Answer, FeishuBotEmulator, RelayEmulator, Request
 from tests.conftest import BOT_SECRET, WEBHOOK_TOKEN
-from tests.faults.helpers import make, popen, run
+from tests.support.faults import make, popen, run
 
 
 @dataclass

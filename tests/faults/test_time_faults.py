@@ -20,8 +20,8 @@ from monitor.report.site import render
 from monitor.snapshot import Snapshot
 from monitor.usage import daily_usage
 from tests.conftest import MAIN_KEY, SPARE_KEY
-from tests.faults.helpers import make, run
-from tests.history_support import past
+from tests.support.faults import make, run
+from tests.support.history_support import past
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -1,0 +1,47 @@
+"""An earlier release's history file (v1, one JSON document) imported by the first run: empty, with a BOM,
+written by hand."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.emulators import RelayEmulator
+from tests.conftest import cli_run
+from tests.support.faults import make, run
+from tests.support.history_support import accounts, record
+
+
+@pytest.mark.parametrize("content", [b'{"version": 1, "records": []}', b'{"records": []}',
+                                     b'\xef\xbb\xbf{"version": 1, "records": []}', b"", b"\n"],
+                         ids=["empty", "no-version", "bom", "zero-bytes", "a-newline"])
+def test_an_empty_history_or_one_with_a_bom_is_a_history(tmp_path: Path, odd_relay: RelayEmulator,
+                                                         content: bytes) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    setup.history.write_bytes(content)
+    result = run(setup)
+    assert result.returncode == 0, result.stderr
+    # The one thing said: the earlier release's file was imported (none of its records could be lost).
+    [said] = result.stderr.splitlines()
+    assert "WARNING history: 0 records of" in said and "imported into" in said, said
+    assert [r["account"] for r in setup.records()] == ["main", "spare"]
+    [kept] = setup.folder.glob("api_usage_history.json.imported-*")
+    assert kept.read_bytes() == content and not setup.history.exists()
+    assert not list(setup.folder.glob("*.corrupt-*"))
+    again = run(setup)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    history = cli_run(["history", "-c", str(setup.config)], tmp_path / "home")
+    assert history.returncode == 0, history.stderr
+
+
+def test_a_bom_history_written_by_hand_keeps_its_records(tmp_path: Path, odd_relay: RelayEmulator) -> None:
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    earlier = datetime.now(timezone.utc) - timedelta(hours=12)
+    text = json.dumps({"version": 1, "records": [record(earlier, "0.499999", "USD")]}, indent=2)
+    setup.history.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    result = run(setup, "--json")
+    assert accounts(result.stdout)["main"]["period"]["usage"] == "0.5002"
+    assert len(setup.records()) == 3 and not list(setup.folder.glob("*.corrupt-*"))
