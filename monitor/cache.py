@@ -77,7 +77,7 @@ class Part:
 def merged(blocks: list[Block]) -> Block:
     """Blocks as one, in seq order (stable: records of one seq keep their order); the step into a
     snapshot whose neighbour before it is not the one of its own block is marked ``"?"`` (to work out)."""
-    if len(blocks) == 1:
+    if len(blocks) == 1 and blocks[0][0] == sorted(blocks[0][0]):  # a file's lines in the order of runs
         return blocks[0]
     columns = [list(chain.from_iterable(b[c] for b in blocks)) for c in range(len(COLUMNS) + 1)]
     seq, n = columns[0], len(columns[0])

@@ -225,7 +225,7 @@ def _save(history: History, loaded: Loaded, results: list[AccountResult], config
     try:
         history.remember(loaded, command, now)
     except OSError as exc:  # a cache only spares the next runs some reading
-        log.warning("history: cache not written: %s", exc.strerror or exc)
+        log.warning("history: cache %s not written: %s", exc.filename2 or exc.filename or "", exc.strerror or exc)
     log.info("history saved to %s", history.folder)
     return True, None
 
