@@ -1,10 +1,6 @@
-"""The vocabulary of settings, and the one reader that walks them.
-
-A key is declared once, on its dataclass field: ``field(default=…, metadata=setting(check, secret=…))``
-gives its type (the annotation), default, check, secrecy, and whether it is required (no default). ``Reader``
-reads any such class, every problem with file, line and key ("did you mean"), the variable to fix, never
-a secret. A class's cross-field rules are its ``checked`` classmethod, beside its fields.
-"""
+"""The vocabulary of settings, and the one reader that walks them: a key is declared once, on its dataclass
+field (``field(default=…, metadata=setting(check, secret=…))``), its cross-field rules in its class's ``checked``;
+``Reader`` reports every problem with file, line and key, and the variable to fix, never a secret."""
 
 from __future__ import annotations
 
@@ -96,8 +92,6 @@ def dotted(path: Where) -> str:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text or "(top level)"
 
-
-# --- the reader -----------------------------------------------------------------------------------------
 
 _MISSING = object()  # a value whose ${VAR} is not set (the problem is already recorded)
 

@@ -1,7 +1,4 @@
-"""The vocabulary of the configuration: every settings class, each key declared once on its field
-(``schema.setting``: type, default, check, secrecy), a class's cross-field rules in its ``checked``.
-Everyone reads these; ``monitor.config`` loads them from ``config.yaml``.
-"""
+"""Every settings class of the configuration (see ``monitor.schema``); ``monitor.config`` loads them."""
 
 from __future__ import annotations
 
@@ -18,11 +15,10 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from monitor import checks
-from monitor import schema as s
 from monitor.checks import nonempty, rule
 from monitor.prometheus_extra import client_installed, extra_missing
 from monitor.providers import PROVIDERS
-from monitor.schema import Reader, Settings, Where, setting
+from monitor.schema import Reader, Settings, Where, declared, setting
 
 MAX_NAME_LENGTH = 100
 
@@ -40,12 +36,8 @@ def _system_timezone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
 
 
-_PLAIN = setting(checks.string, secret=False)
 _TEXT = setting(nonempty, secret=False)
 _WHOLE = setting(checks.number(1, integer=True))
-
-
-# --- the sections -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -109,9 +101,6 @@ class MetricsSettings(Settings):
         return cls(**values)
 
 
-# --- the channels: each one's settings class is in its module (notify/<name>.py), found by its table ------
-
-
 @dataclass(frozen=True)
 class ChannelEntry(Settings):
     """One configured channel: ``label`` is its config path (``dingtalk``, or ``dingtalk[1]`` in a list)."""
@@ -120,11 +109,7 @@ class ChannelEntry(Settings):
     settings: Settings  # the class its module names SETTINGS
 
 
-# --- accounts -------------------------------------------------------------------------------------------
-
-
 def _provider(value: Any) -> str:
-
     if (text := checks.string(value)) not in PROVIDERS:
         close = difflib.get_close_matches(text, list(PROVIDERS), n=1, cutoff=0.6)
         raise ValueError(f"unknown provider {text!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
@@ -196,7 +181,7 @@ class Account(Settings):
         """``defaults``, then every account with what it inherits from them (SPEC, Configuration)."""
         kinds = tuple(dict.fromkeys(own.values()))
         # The keys of one provider's endpoint, money or credentials: inherited only by defaults.provider's.
-        provider_keys = {"base_url", "currency", *(key for kind in kinds for key in s.declared(kind))}
+        provider_keys = {"base_url", "currency", *(key for kind in kinds for key in declared(kind))}
         defaults, defaults_given = r.fields((cls, *kinds), ("defaults",), raw_defaults, skip="name")
         defaults_failed = set(defaults_given) - set(defaults)
         if raw_accounts is None or not isinstance(raw_accounts, list) or not raw_accounts:
@@ -222,7 +207,7 @@ class Account(Settings):
             for kind in kinds:
                 allowed = [name for name, keys in own.items() if keys is kind]
                 unset = kind()
-                for key, d in s.declared(kind).items() if kind.refused and provider not in allowed else ():
+                for key, d in declared(kind).items() if kind.refused and provider not in allowed else ():
                     if values.get(d.name, getattr(unset, d.name)) != getattr(unset, d.name):
                         r.problem((*path, key) if key in given else ("defaults", key), f"applies only to the provider"
                                   f"{'s' if len(allowed) > 1 else ''} {' and '.join(allowed)}, not {provider}")
@@ -233,7 +218,7 @@ class Account(Settings):
     @classmethod
     def checked_one(cls, r: Reader, path: Where, values: dict[str, Any], failed: set[str], provider: str,
                     seen: dict[str, int], kind: type[ProviderKeys] | None) -> Account | None:
-        required = [key for key, d in [*s.declared(cls).items(), *s.declared(kind or ProviderKeys).items()]
+        required = [key for key, d in [*declared(cls).items(), *declared(kind or ProviderKeys).items()]
                     if d.required]
         if provider in PROVIDERS and not PROVIDERS[provider].needs_key:  # a site signs in with a token of its own
             required.remove("api_key")
@@ -261,9 +246,6 @@ class Account(Settings):
         mine = {n: v for n, v in values.items() if n in cls.__dataclass_fields__}
         keys = kind(**{n: v for n, v in values.items() if n in kind.__dataclass_fields__}) if kind else None
         return cls(**{**mine, "provider": provider, "own": keys})
-
-
-# --- the whole file -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
