@@ -33,7 +33,6 @@ def top_level() -> tuple[str, ...]:
             "accounts")
 
 
-# The settings class of each section that is not a channel.
 SETTINGS_OF = {"history": settings.HistorySettings, "http": HttpSettings, "alerts": settings.AlertSettings,
                "metrics": settings.MetricsSettings}
 DEFAULT_CONFIG = "config.yaml"
@@ -89,7 +88,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 
 def _build(r: Reader) -> Config:
-    top = r.mapping((), r.doc.value if r.doc.value is not None else {}, top_level())
+    top = r.mapping((), r.doc.value, top_level())
     if r.doc.value is None:
         r.problem((), "the file is empty; it needs at least an 'accounts' list")
     keys = declared(Config)
@@ -100,8 +99,7 @@ def _build(r: Reader) -> Config:
     found_channels = _channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
         found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None
-    if top.get("metrics") is not None:
-        found["metrics"] = r.section(SETTINGS_OF["metrics"], ("metrics",), top["metrics"])
+    found["metrics"] = r.section(SETTINGS_OF["metrics"], ("metrics",), top.get("metrics"))  # None when absent
     accounts = Account.read_all(r, top.get("defaults"), top.get("accounts"), own_keys())
     r.finish()
     if r.problems:
@@ -143,9 +141,6 @@ def _text(file: Path, raw: bytes, byte: bool = False) -> str:
 
 
 def _permission_warnings(path: Path, env_file: Path, written_secrets: bool) -> list[str]:
-    found = []
-    for target in [*([env_file] if env_file.is_file() else []), *([path] if written_secrets else [])]:
-        if (mode := target.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
-            found.append(f"{target}: holds secrets but is readable by group or others (mode "
-                         f"{stat.S_IMODE(mode):03o}); fix: chmod 600 {target}")
-    return found
+    secret_files = [*([env_file] if env_file.is_file() else []), *([path] if written_secrets else [])]
+    return [f"{target}: holds secrets but is readable by group or others (mode {stat.S_IMODE(mode):03o}); fix: "
+            f"chmod 600 {target}" for target in secret_files if (mode := target.stat().st_mode) & 0o077]

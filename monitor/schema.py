@@ -76,8 +76,7 @@ class Settings:
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
-        """The settings made of the ``values`` that passed their checks, or None (the problem recorded).
-        A class with cross-field rules extends this."""
+        """The settings made of the ``values`` that passed, or None; a class with cross-field rules extends this."""
         given = raw or {}
         missing = [key for key, s in declared(cls).items() if s.required and key not in given]
         for key in missing:
@@ -135,8 +134,7 @@ class Reader:
 
     def fields(self, cls: type | tuple[type, ...], path: Where, raw: Any,
                skip: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the values that passed, by field name; the known keys given), every problem recorded. ``cls``
-        may be several classes (an account's keys and each provider's own)."""
+        """The values that passed, by field name, and the known keys given; ``cls`` may be several classes."""
         known = {key: s for c in (cls if isinstance(cls, tuple) else (cls,)) for key, s in declared(c).items()
                  if key != skip}
         given = self.mapping(path, raw, known)
@@ -186,8 +184,7 @@ class Reader:
         return headers if len(headers) == len(raw) else None
 
     def expand(self, path: Where, raw: Any, s: Setting) -> Any:
-        """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
-        ``_MISSING`` (the problem recorded) when a variable is not set."""
+        """``raw`` with ``${VAR}`` replaced in every string (nested ones too), or ``_MISSING`` when one is not set."""
         if isinstance(raw, dict):
             expanded = {key: self.expand((*path, key), item, s) for key, item in raw.items()}
             return _MISSING if _MISSING in expanded.values() else expanded

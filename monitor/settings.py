@@ -132,13 +132,10 @@ _MONEY = setting(checks.money)
 
 @dataclass(frozen=True)
 class ProviderKeys(Settings):
-    """A provider's own account keys: a frozen dataclass in its module, named by the module's ``KEYS``, each
-    key declared once with ``setting(...)`` and a default (``required=True`` makes it required for accounts of
-    that provider); the loader finds it through the provider table. Like ``base_url`` and ``currency`` these
-    keys describe one provider's endpoint, money or credentials, so an account takes them from ``defaults``
-    only when it uses ``defaults.provider`` (a DeepSeek key must never go to the relay's host). On another
-    provider's account a value other than the default is refused, unless ``refused`` is False (then ignored).
-    A provider reads them typed: ``account.keys(TheirKeys)``."""
+    """A provider's own account keys (its module's ``KEYS``), read typed with ``account.keys(TheirKeys)``. Like
+    ``base_url`` they describe one provider's endpoint, money or credentials, so an account inherits them from
+    ``defaults`` only when it uses ``defaults.provider`` (a DeepSeek key must never go to the relay's host); on
+    another provider's account a value other than the default is refused (ignored when ``refused`` is False)."""
 
     refused: ClassVar[bool] = True
 
@@ -204,11 +201,10 @@ class Account(Settings):
             # A key that failed in defaults is already reported; do not report it missing per account.
             failed = (set(given) - set(values)) | (defaults_failed & inherited)
             values.update((key, defaults[key]) for key in inherited & set(defaults))
-            for kind in kinds:
+            for kind in (kind for kind in kinds if kind.refused and kind is not own.get(provider)):
                 allowed = [name for name, keys in own.items() if keys is kind]
-                unset = kind()
-                for key, d in declared(kind).items() if kind.refused and provider not in allowed else ():
-                    if values.get(d.name, getattr(unset, d.name)) != getattr(unset, d.name):
+                for key, d in declared(kind).items():
+                    if d.name in values and values[d.name] != getattr(kind(), d.name):
                         r.problem((*path, key) if key in given else ("defaults", key), f"applies only to the provider"
                                   f"{'s' if len(allowed) > 1 else ''} {' and '.join(allowed)}, not {provider}")
             if (account := cls.checked_one(r, path, values, failed, provider, seen, own.get(provider))) is not None:
@@ -264,6 +260,5 @@ class Config(Settings):
     secret_values: tuple[str, ...] = ()  # every secret the loader met (see schema.Reader.expand)
 
     def secrets(self) -> list[str]:
-        """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
-        and each value taken from the environment."""
+        """Every value that must never be shown: the declared secrets, and each value taken from the environment."""
         return [*super().secrets(), *self.secret_values]
