@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import notify, providers, settings
+from monitor.redact import scrub
 from monitor.schema import Reader, Settings, declared, dotted
 from monitor.settings import Account, ChannelEntry, Config, HttpSettings, ProviderKeys
 
@@ -72,14 +73,16 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         doc = yamlload.load(_text(path, raw, byte=True))
     except yamlload.YamlSyntaxError as exc:
-        from monitor.redact import scrub
-
         raise ConfigError([f"{path}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
     # The folder as the path names it: a config reached through a symbolic link finds the .env and the
     # history beside the link (where the operator put them), not beside the link's target.
     folder = path.absolute().parent
     env_file = folder / ".env"
-    dotenv = dotenv_values(stream=io.StringIO(_text(env_file, _read(env_file)) if env_file.is_file() else ""))
+    try:
+        env_text = _text(env_file, env_file.read_bytes()) if env_file.is_file() else ""
+    except OSError as exc:
+        raise ConfigError([f"{env_file}: cannot be read ({exc.strerror or exc})"]) from None
+    dotenv = dotenv_values(stream=io.StringIO(env_text))
     environ = os.environ if environ is None else environ
     r = Reader(str(path), doc, {**{k: v for k, v in dotenv.items() if v is not None}, **environ}, env_file, folder)
     config = _build(r)  # the real environment wins over .env, above
@@ -122,13 +125,6 @@ def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
             elif (made := r.section(cls, path, item)) is not None:
                 found.append(ChannelEntry(dotted(path), made))
     return found
-
-
-def _read(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot be read ({exc.strerror or exc})"]) from None
 
 
 def _text(file: Path, raw: bytes, byte: bool = False) -> str:
