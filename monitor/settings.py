@@ -8,7 +8,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -24,7 +24,6 @@ MAX_NAME_LENGTH = 100
 
 
 def _system_timezone() -> tzinfo:
-    from datetime import datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     candidates = [os.environ.get("TZ", "").lstrip(":")]
