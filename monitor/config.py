@@ -1,10 +1,5 @@
 """Load and validate ``config.yaml`` (with ``.env``): every error, each with its file, line and key.
-
-The settings classes, each key declared once on its field, are in ``monitor.settings``; a channel's settings
-and a provider's own account keys are in their modules, found through the tables ``notify.CHANNELS`` and
-``providers.PROVIDERS``. This module reads the file, interpolates ``${VAR}`` from ``.env`` and the
-environment, and walks them.
-"""
+The settings classes are in ``monitor.settings``, a channel's and a provider's own in their modules."""
 
 from __future__ import annotations
 
@@ -17,19 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from monitor import notify, providers
-from monitor import schema as s
-from monitor.schema import Reader, Settings
-from monitor.settings import (
-    Account,
-    AlertSettings,
-    ChannelEntry,
-    Config,
-    HistorySettings,
-    HttpSettings,
-    MetricsSettings,
-    ProviderKeys,
-)
+from monitor import notify, providers, settings
+from monitor.redact import scrub
+from monitor.schema import Reader, Settings, declared, dotted
+from monitor.settings import Account, ChannelEntry, Config, HttpSettings, ProviderKeys
 
 
 def channels() -> dict[str, type[Settings]]:
@@ -48,8 +34,8 @@ def top_level() -> tuple[str, ...]:
             "accounts")
 
 
-# The settings class of each section that is not a channel.
-SETTINGS_OF = {"history": HistorySettings, "http": HttpSettings, "alerts": AlertSettings, "metrics": MetricsSettings}
+SETTINGS_OF = {"history": settings.HistorySettings, "http": HttpSettings, "alerts": settings.AlertSettings,
+               "metrics": settings.MetricsSettings}
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "API_BALANCE_MONITOR_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024  # a config larger than this is surely not hand-written
@@ -87,14 +73,16 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         doc = yamlload.load(_text(path, raw, byte=True))
     except yamlload.YamlSyntaxError as exc:
-        from monitor.redact import scrub
-
         raise ConfigError([f"{path}:{exc.line}: YAML syntax error: {scrub(exc.message)}"]) from None
     # The folder as the path names it: a config reached through a symbolic link finds the .env and the
     # history beside the link (where the operator put them), not beside the link's target.
     folder = path.absolute().parent
     env_file = folder / ".env"
-    dotenv = dotenv_values(stream=io.StringIO(_text(env_file, _read(env_file)) if env_file.is_file() else ""))
+    try:
+        env_text = _text(env_file, env_file.read_bytes()) if env_file.is_file() else ""
+    except OSError as exc:
+        raise ConfigError([f"{env_file}: cannot be read ({exc.strerror or exc})"]) from None
+    dotenv = dotenv_values(stream=io.StringIO(env_text))
     environ = os.environ if environ is None else environ
     r = Reader(str(path), doc, {**{k: v for k, v in dotenv.items() if v is not None}, **environ}, env_file, folder)
     config = _build(r)  # the real environment wins over .env, above
@@ -103,10 +91,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 
 def _build(r: Reader) -> Config:
-    top = r.mapping((), r.doc.value if r.doc.value is not None else {}, top_level())
+    top = r.mapping((), r.doc.value, top_level())
     if r.doc.value is None:
         r.problem((), "the file is empty; it needs at least an 'accounts' list")
-    keys = s.declared(Config)
+    keys = declared(Config)
     found: dict[str, Any] = {key: r.value((key,), top[key], keys[key]) for key in ("timezone", "language")
                              if key in top}
     found.update((name, r.section(SETTINGS_OF[name], (name,), top.get(name)))
@@ -114,8 +102,7 @@ def _build(r: Reader) -> Config:
     found_channels = _channels(r, top)
     if top.get("heartbeat_url") not in (None, ""):  # ${HEARTBEAT_URL:-} may leave it empty: then there is none
         found["heartbeat_url"] = r.value(("heartbeat_url",), top["heartbeat_url"], keys["heartbeat_url"]) or None
-    if top.get("metrics") is not None:
-        found["metrics"] = r.section(MetricsSettings, ("metrics",), top["metrics"])
+    found["metrics"] = r.section(SETTINGS_OF["metrics"], ("metrics",), top.get("metrics"))  # None when absent
     accounts = Account.read_all(r, top.get("defaults"), top.get("accounts"), own_keys())
     r.finish()
     if r.problems:
@@ -133,18 +120,11 @@ def _channels(r: Reader, top: Mapping[str, Any]) -> list[ChannelEntry]:
         items = [((name, i), item) for i, item in enumerate(raw)] if isinstance(raw, list) else [((name,), raw)]
         for path, item in items if name in top else []:  # a bare "wecom:" is a section left half uncommented
             if item is None:
-                required = [key for key, d in s.declared(cls).items() if d.required]
+                required = [key for key, d in declared(cls).items() if d.required]
                 r.problem(path, f"is empty: give its {', '.join(required)}, or remove it")
-            elif (settings := r.section(cls, path, item)) is not None:
-                found.append(ChannelEntry(s.dotted(path), settings))
+            elif (made := r.section(cls, path, item)) is not None:
+                found.append(ChannelEntry(dotted(path), made))
     return found
-
-
-def _read(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot be read ({exc.strerror or exc})"]) from None
 
 
 def _text(file: Path, raw: bytes, byte: bool = False) -> str:
@@ -157,9 +137,6 @@ def _text(file: Path, raw: bytes, byte: bool = False) -> str:
 
 
 def _permission_warnings(path: Path, env_file: Path, written_secrets: bool) -> list[str]:
-    found = []
-    for target in [*([env_file] if env_file.is_file() else []), *([path] if written_secrets else [])]:
-        if (mode := target.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
-            found.append(f"{target}: holds secrets but is readable by group or others (mode "
-                         f"{stat.S_IMODE(mode):03o}); fix: chmod 600 {target}")
-    return found
+    secret_files = [*([env_file] if env_file.is_file() else []), *([path] if written_secrets else [])]
+    return [f"{target}: holds secrets but is readable by group or others (mode {stat.S_IMODE(mode):03o}); fix: "
+            f"chmod 600 {target}" for target in secret_files if (mode := target.stat().st_mode) & 0o077]

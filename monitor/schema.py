@@ -1,10 +1,6 @@
-"""The vocabulary of settings, and the one reader that walks them.
-
-A key is declared once, on its dataclass field: ``field(default=…, metadata=setting(check, secret=…))``
-gives its type (the annotation), default, check, secrecy, and whether it is required (no default). ``Reader``
-reads any such class, every problem with file, line and key ("did you mean"), the variable to fix, never
-a secret. A class's cross-field rules are its ``checked`` classmethod, beside its fields.
-"""
+"""The vocabulary of settings, and the one reader that walks them: a key is declared once, on its dataclass
+field (``field(default=…, metadata=setting(check, secret=…))``), its cross-field rules in its class's ``checked``;
+``Reader`` reports every problem with file, line and key, and the variable to fix, never a secret."""
 
 from __future__ import annotations
 
@@ -80,8 +76,7 @@ class Settings:
 
     @classmethod
     def checked(cls, r: Reader, path: Where, values: dict[str, Any], raw: Any) -> Any:
-        """The settings made of the ``values`` that passed their checks, or None (the problem recorded).
-        A class with cross-field rules extends this."""
+        """The settings made of the ``values`` that passed, or None; a class with cross-field rules extends this."""
         given = raw or {}
         missing = [key for key, s in declared(cls).items() if s.required and key not in given]
         for key in missing:
@@ -96,8 +91,6 @@ def dotted(path: Where) -> str:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text or "(top level)"
 
-
-# --- the reader -----------------------------------------------------------------------------------------
 
 _MISSING = object()  # a value whose ${VAR} is not set (the problem is already recorded)
 
@@ -141,8 +134,7 @@ class Reader:
 
     def fields(self, cls: type | tuple[type, ...], path: Where, raw: Any,
                skip: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the values that passed, by field name; the known keys given), every problem recorded. ``cls``
-        may be several classes (an account's keys and each provider's own)."""
+        """The values that passed, by field name, and the known keys given; ``cls`` may be several classes."""
         known = {key: s for c in (cls if isinstance(cls, tuple) else (cls,)) for key, s in declared(c).items()
                  if key != skip}
         given = self.mapping(path, raw, known)
@@ -192,8 +184,7 @@ class Reader:
         return headers if len(headers) == len(raw) else None
 
     def expand(self, path: Where, raw: Any, s: Setting) -> Any:
-        """``raw`` with ``${VAR}`` replaced in every string, nested ones (header values) included;
-        ``_MISSING`` (the problem recorded) when a variable is not set."""
+        """``raw`` with ``${VAR}`` replaced in every string (nested ones too), or ``_MISSING`` when one is not set."""
         if isinstance(raw, dict):
             expanded = {key: self.expand((*path, key), item, s) for key, item in raw.items()}
             return _MISSING if _MISSING in expanded.values() else expanded

@@ -1,7 +1,4 @@
-"""The vocabulary of the configuration: every settings class, each key declared once on its field
-(``schema.setting``: type, default, check, secrecy), a class's cross-field rules in its ``checked``.
-Everyone reads these; ``monitor.config`` loads them from ``config.yaml``.
-"""
+"""Every settings class of the configuration (see ``monitor.schema``); ``monitor.config`` loads them."""
 
 from __future__ import annotations
 
@@ -11,24 +8,22 @@ import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from monitor import checks
-from monitor import schema as s
 from monitor.checks import nonempty, rule
 from monitor.prometheus_extra import client_installed, extra_missing
 from monitor.providers import PROVIDERS
-from monitor.schema import Reader, Settings, Where, setting
+from monitor.schema import Reader, Settings, Where, declared, setting
 
 MAX_NAME_LENGTH = 100
 
 
 def _system_timezone() -> tzinfo:
-    from datetime import datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     candidates = [os.environ.get("TZ", "").lstrip(":")]
@@ -40,12 +35,8 @@ def _system_timezone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
 
 
-_PLAIN = setting(checks.string, secret=False)
 _TEXT = setting(nonempty, secret=False)
 _WHOLE = setting(checks.number(1, integer=True))
-
-
-# --- the sections -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -109,9 +100,6 @@ class MetricsSettings(Settings):
         return cls(**values)
 
 
-# --- the channels: each one's settings class is in its module (notify/<name>.py), found by its table ------
-
-
 @dataclass(frozen=True)
 class ChannelEntry(Settings):
     """One configured channel: ``label`` is its config path (``dingtalk``, or ``dingtalk[1]`` in a list)."""
@@ -120,11 +108,7 @@ class ChannelEntry(Settings):
     settings: Settings  # the class its module names SETTINGS
 
 
-# --- accounts -------------------------------------------------------------------------------------------
-
-
 def _provider(value: Any) -> str:
-
     if (text := checks.string(value)) not in PROVIDERS:
         close = difflib.get_close_matches(text, list(PROVIDERS), n=1, cutoff=0.6)
         raise ValueError(f"unknown provider {text!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
@@ -147,13 +131,10 @@ _MONEY = setting(checks.money)
 
 @dataclass(frozen=True)
 class ProviderKeys(Settings):
-    """A provider's own account keys: a frozen dataclass in its module, named by the module's ``KEYS``, each
-    key declared once with ``setting(...)`` and a default (``required=True`` makes it required for accounts of
-    that provider); the loader finds it through the provider table. Like ``base_url`` and ``currency`` these
-    keys describe one provider's endpoint, money or credentials, so an account takes them from ``defaults``
-    only when it uses ``defaults.provider`` (a DeepSeek key must never go to the relay's host). On another
-    provider's account a value other than the default is refused, unless ``refused`` is False (then ignored).
-    A provider reads them typed: ``account.keys(TheirKeys)``."""
+    """A provider's own account keys (its module's ``KEYS``), read typed with ``account.keys(TheirKeys)``. Like
+    ``base_url`` they describe one provider's endpoint, money or credentials, so an account inherits them from
+    ``defaults`` only when it uses ``defaults.provider`` (a DeepSeek key must never go to the relay's host); on
+    another provider's account a value other than the default is refused (ignored when ``refused`` is False)."""
 
     refused: ClassVar[bool] = True
 
@@ -196,7 +177,7 @@ class Account(Settings):
         """``defaults``, then every account with what it inherits from them (SPEC, Configuration)."""
         kinds = tuple(dict.fromkeys(own.values()))
         # The keys of one provider's endpoint, money or credentials: inherited only by defaults.provider's.
-        provider_keys = {"base_url", "currency", *(key for kind in kinds for key in s.declared(kind))}
+        provider_keys = {"base_url", "currency", *(key for kind in kinds for key in declared(kind))}
         defaults, defaults_given = r.fields((cls, *kinds), ("defaults",), raw_defaults, skip="name")
         defaults_failed = set(defaults_given) - set(defaults)
         if raw_accounts is None or not isinstance(raw_accounts, list) or not raw_accounts:
@@ -219,11 +200,10 @@ class Account(Settings):
             # A key that failed in defaults is already reported; do not report it missing per account.
             failed = (set(given) - set(values)) | (defaults_failed & inherited)
             values.update((key, defaults[key]) for key in inherited & set(defaults))
-            for kind in kinds:
+            for kind in (kind for kind in kinds if kind.refused and kind is not own.get(provider)):
                 allowed = [name for name, keys in own.items() if keys is kind]
-                unset = kind()
-                for key, d in s.declared(kind).items() if kind.refused and provider not in allowed else ():
-                    if values.get(d.name, getattr(unset, d.name)) != getattr(unset, d.name):
+                for key, d in declared(kind).items():
+                    if d.name in values and values[d.name] != getattr(kind(), d.name):
                         r.problem((*path, key) if key in given else ("defaults", key), f"applies only to the provider"
                                   f"{'s' if len(allowed) > 1 else ''} {' and '.join(allowed)}, not {provider}")
             if (account := cls.checked_one(r, path, values, failed, provider, seen, own.get(provider))) is not None:
@@ -233,7 +213,7 @@ class Account(Settings):
     @classmethod
     def checked_one(cls, r: Reader, path: Where, values: dict[str, Any], failed: set[str], provider: str,
                     seen: dict[str, int], kind: type[ProviderKeys] | None) -> Account | None:
-        required = [key for key, d in [*s.declared(cls).items(), *s.declared(kind or ProviderKeys).items()]
+        required = [key for key, d in [*declared(cls).items(), *declared(kind or ProviderKeys).items()]
                     if d.required]
         if provider in PROVIDERS and not PROVIDERS[provider].needs_key:  # a site signs in with a token of its own
             required.remove("api_key")
@@ -263,9 +243,6 @@ class Account(Settings):
         return cls(**{**mine, "provider": provider, "own": keys})
 
 
-# --- the whole file -------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Config(Settings):
     path: Path
@@ -282,6 +259,5 @@ class Config(Settings):
     secret_values: tuple[str, ...] = ()  # every secret the loader met (see schema.Reader.expand)
 
     def secrets(self) -> list[str]:
-        """Every value that must never be shown: keys, URLs' tokens, signing secrets, header values,
-        and each value taken from the environment."""
+        """Every value that must never be shown: the declared secrets, and each value taken from the environment."""
         return [*super().secrets(), *self.secret_values]
