@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import difflib
 import logging
 import sys
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -12,6 +13,7 @@ from decimal import Decimal
 from typing import IO, TYPE_CHECKING
 
 from monitor.exitcodes import Exit
+from monitor.providers.openai_billing import BillingKeys
 from monitor.redact import Redactor, mask, mask_url
 from monitor.schema import Settings
 from monitor.settings import Account, Config
@@ -50,7 +52,8 @@ def check_config(config: Config, stdout: IO[str]) -> int:
     for row in rows:
         cells = [ljust(cell, widths[i]) for i, cell in enumerate(row[:3])]
         out.write(f"  {'  '.join(cells)}  {row[3]}\n")
-    billing = [a.name for a in config.accounts if a.provider == "openai-billing"]
+    billing = [a.name for a in config.accounts  # those that said hard_limit: remaining have compared already
+               if a.provider == "openai-billing" and a.keys(BillingKeys).hard_limit == "total"]
     if billing:
         # A relay's hard_limit_usd is the key's total on most sites but what is left on some one-api ones;
         # the answers cannot tell, the relay's own page can (reference/providers.md §1.2).
@@ -158,8 +161,11 @@ def test_notify(config: Config, redactor: Redactor, out: IO[str], channel: str |
             out.write(f"test-notify: no {first} section (nor {', '.join(others[:-1])} or {others[-1]}) "
                       "in the config; nothing to test\n")
         else:
-            known = ", ".join(e.label for e in config.channels) or "none"
-            out.write(f"test-notify: no channel {channel!r} in the config (configured: {known})\n")
+            names = [e.label for e in config.channels]
+            close = difflib.get_close_matches(channel.lower(), [*names, *notify.CHANNELS], n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.write(f"test-notify: no channel {channel!r} in the config (configured: {', '.join(names) or 'none'})"
+                      f"{hint}\n")
         return Exit.CONFIG
     report = sample_report(config)
     message = from_report(report, document=document(report, 0, None, False, None))

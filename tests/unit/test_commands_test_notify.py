@@ -58,3 +58,11 @@ def test_test_notify_without_a_feishu_section_is_a_config_error(tmp_path: Path) 
     result = cli_run(["test-notify", "-c", str(setup.config)], tmp_path / "home")
     assert result.returncode == 78
     assert "no feishu section" in result.stdout
+
+
+def test_a_mistyped_channel_name_is_answered_with_the_configured_one(setup: Setup, bot: FeishuBotEmulator,
+                                                                    tmp_path: Path) -> None:
+    result = cli_run(["test-notify", "-c", str(setup.config), "--channel", "Feishu"], tmp_path / "home")
+    assert result.returncode == 78
+    assert "no channel 'Feishu' in the config (configured: feishu); did you mean 'feishu'?" in result.stdout
+    assert bot.received == []

@@ -110,3 +110,10 @@ def test_check_config_says_how_to_confirm_a_billing_balance(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     (hint,) = [line for line in result.stdout.splitlines() if "hard_limit: remaining" in line]
     assert "main" in hint and "钱包" in hint and "wallet" in hint
+
+
+def test_check_config_gives_no_such_hint_once_hard_limit_remaining_is_set(tmp_path: Path) -> None:
+    config = relay_config(tmp_path, "https://relay.example.com", hard_limit="remaining")
+    result = cli_run(["check-config", "-c", str(config)], tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "wallet" not in result.stdout
