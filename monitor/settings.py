@@ -185,6 +185,10 @@ class Account(Settings):
                       else "must be a list of at least one account")
             return []
         default_provider = defaults.get("provider", "openai-billing")
+        for kind in (kind for kind in kinds if not kind.refused and kind is not own.get(default_provider)):
+            for key in sorted(set(declared(kind)) & set(defaults_given)):  # json's keys: taken, never refused
+                r.warn(("defaults", key), f"does nothing: defaults give it only to {default_provider} accounts "
+                                          "(defaults.provider), which do not take it; set it on the accounts")
         accounts: list[Account] = []
         seen: dict[str, int] = {}
         for index, raw in enumerate(raw_accounts):

@@ -55,3 +55,13 @@ def test_a_channel_section_left_empty_is_an_error_not_silence(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         load(path, environ={})
     assert caught.value.problems == [f"{path}:1: wecom: is empty: give its webhook_url, or remove it"]
+
+
+def test_a_json_key_in_defaults_of_another_provider_is_warned_about(tmp_path: Path) -> None:
+    path = config(tmp_path, "sk-k")
+    path.write_text(path.read_text(encoding="utf-8").replace("defaults:\n", "defaults:\n  divisor: 100\n"),
+                    encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["check-config", "-c", str(path)], out, err) == 0
+    assert f"{path}:2: defaults.divisor: does nothing: defaults give it only to openai-billing accounts " \
+        "(defaults.provider), which do not take it" in err.getvalue()
