@@ -227,15 +227,18 @@ def test_a_record_put_back_out_of_order_is_read_in_seq_order_with_or_without_a_c
     after higher ones): its steps follow the order of runs, whether or not a cache covers the file."""
     log = History(tmp_path / "h")
     log.folder.mkdir()
-    times = [START + timedelta(hours=12 * n) for n in range(4)]
-    lines = [json.dumps({"seq": n + 1, "time": utc_text(t), "account": "a", "run": "report", "ok": True,
-                         "balance": str(100 - 7 * n), "used": str(7 * n), "total": "100"}) for n, t in enumerate(times)]
+    times = [START + timedelta(hours=12 * n, seconds=0.318207 * n) for n in range(4)]  # as cron starts them
+    used = [Decimal("7.340001") * n for n in range(4)]  # six decimals, as relays send them
+    shanghai = timezone(timedelta(hours=8))
+    lines = [json.dumps({"seq": n + 1, "time": t.astimezone(shanghai).isoformat(), "account": "a", "run": "report",
+                         "ok": True, "balance": f"{100 - used[n]:f}", "used": f"{used[n]:f}", "total": "100"})
+             for n, t in enumerate(times)]
     path = log.folder / history.partition("report", START)
     path.write_text("\n".join([lines[0], lines[2], lines[3], lines[1]]) + "\n", encoding="utf-8")
     now = times[-1] + timedelta(minutes=1)
     monkeypatch.setattr(history, "FRESH", 1)  # a cache for a file this small
     got = list(plain(log, now, ["a"]).series["a"].points)
-    assert [p.used for p in got] == [Decimal(0), Decimal(7), Decimal(14), Decimal(21)]
+    assert [p.used for p in got] == used and [p.time for p in got] == times
     with log.locked(5):
         log.remember(log.read(now, ["a"]), "report", now)
     assert any(log.folder.glob(".*.cache")) and list(log.read(now, ["a"]).series["a"].points) == got
