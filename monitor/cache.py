@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import marshal
+import os
 import zlib
 from array import array
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ from typing import Any
 from monitor.records import Record
 from monitor.usage import COLUMNS, Series, micros
 
-MAGIC = b"api-balance-monitor cache 2\n"
+MAGIC = b"api-balance-monitor cache 3\n"
 Block = list[list[Any]]  # an account's snapshots in one file, in line order: a seq column, then COLUMNS
 _RUNS = (2, 5, 6, 7, 9)  # the columns that hold few values (fingerprint, currency, run, kind, top-up): as runs
 
@@ -40,6 +41,7 @@ class Part:
         self.crc: int = head.get("crc", 0)
         self.lines: int = head.get("lines", 0)
         self.seq: int = head.get("seq", 0)  # the seq a line without one takes (the last record's)
+        self.stat: list[int] | None = head.get("stat")  # the file's when the cache covered all of it
         self.top: list[int] | None = head.get("top")  # the highest seq and its newest time (µs)
         self.unreadable: list[int] = head.get("unreadable", [])
         self.reported: set[str] = set(head.get("reported", []))  # accounts with a successful report
@@ -120,7 +122,7 @@ def load(path: Path) -> Part | None:
         found = json.loads(head)
         if magic + b"\n" != MAGIC or found["marshal"] != marshal.version or zlib.crc32(body) != found["body"]:
             return None
-        cached = marshal.loads(zlib.decompress(body))  # noqa: S302 (crc32 checked above)
+        cached = marshal.loads(zlib.decompress(body, wbits=-15))  # noqa: S302 (crc32 checked above)
         if not isinstance(cached, dict) or not all(type(v) is bytes for v in cached.values()):
             return None
         return Part(path.name, found, cached)
@@ -128,8 +130,14 @@ def load(path: Path) -> Part | None:
         return None
 
 
-def dump(part: Part, size: int, crc: int, lines: int) -> bytes:
-    """The cache of ``part``, which holds the first ``size`` bytes (``lines`` lines) of its file."""
+def stamp(stat: os.stat_result) -> list[int]:
+    """What changes whenever a file is written (the change time even when a hand edit puts the rest back)."""
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+def dump(part: Part, size: int, crc: int, lines: int, stat: os.stat_result) -> bytes:
+    """The cache of ``part``, which holds the first ``size`` bytes (``lines`` lines) of its file, whose
+    ``stat`` is taken now."""
     cached = {}
     for account in part.accounts():
         block = merged(part.blocks(account))
@@ -138,10 +146,11 @@ def dump(part: Part, size: int, crc: int, lines: int) -> bytes:
         for c in (3, 4, 8, 9):  # amounts as their exact text
             columns[c] = [None if v is None else str(v) for v in columns[c]]
         cached[account] = marshal.dumps(tuple(_encoded(columns)))
-    body = zlib.compress(marshal.dumps(cached), 9)
-    head = {"size": size, "crc": crc, "lines": lines, "seq": part.seq, "top": part.top,
-            "unreadable": part.unreadable, "reported": sorted(part.reported), "marshal": marshal.version,
-            "body": zlib.crc32(body)}
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw: the body has its crc32, no second checksum
+    body = packer.compress(marshal.dumps(cached)) + packer.flush()
+    head = {"size": size, "crc": crc, "lines": lines, "stat": stamp(stat) if stat.st_size == size else None,
+            "seq": part.seq, "top": part.top, "unreadable": part.unreadable, "reported": sorted(part.reported),
+            "marshal": marshal.version, "body": zlib.crc32(body)}
     return MAGIC + json.dumps(head).encode() + b"\n" + body
 
 

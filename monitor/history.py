@@ -202,7 +202,7 @@ class History:
             loaded.files[name] = stat.st_size
             end = _end_of(name)
             if everything or end is None or end > edge or stat.st_mtime > edge.timestamp():
-                loaded.parts.append(self._part(path, loaded, keep))
+                loaded.parts.append(self._part(path, stat, loaded, keep))
             else:
                 older.append(name)
                 loaded.last_seq = max(loaded.last_seq, _last_seq(path, loaded))
@@ -258,20 +258,22 @@ class History:
         log.error("%s", loaded.warning)
         return loaded
 
-    def _part(self, path: Path, loaded: Loaded, keep: list[Record] | None) -> Part:
+    def _part(self, path: Path, stat: os.stat_result, loaded: Loaded, keep: list[Record] | None) -> Part:
         """A log file as this run reads it: from its cache while the file begins with the bytes it was
-        made from, and the lines after them."""
+        made from, and the lines after them. A file not written since its cache was made (the same inode,
+        size, and modification and change times, which no edit leaves as they were) is not read at all."""
         part = None if keep is not None else cache.load(path)
-        crc = 0
-        with open(path, "rb") as handle:
-            if part is not None:
-                left = part.size
-                while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
-                    crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-                if left or crc != part.crc:  # not the bytes it was made from: ignored
-                    part, crc = None, 0
-                    handle.seek(0)
-            data = handle.read()
+        crc, data = (part.crc, b"") if part is not None and part.stat == cache.stamp(stat) else (0, None)
+        if data is None:
+            with open(path, "rb") as handle:
+                if part is not None:
+                    left = part.size
+                    while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
+                        crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+                    if left or crc != part.crc:  # not the bytes it was made from: ignored
+                        part, crc = None, 0
+                        handle.seek(0)
+                data = handle.read()
         part = part or Part(path.name)
         records, seq = self._records(path, loaded, part, data)
         part.add(records, seq)
@@ -432,7 +434,7 @@ class History:
         part = next((p for p in due if p.name == own), None) or max(due, key=lambda p: p.read)
         path = self.folder / f".{part.name}.cache"
         with replacing(path, 0o600, durable=False) as handle:  # a copy of what the file says: never fsynced
-            handle.write(cache.dump(part, *part.next))
+            handle.write(cache.dump(part, *part.next, stat=(self.folder / part.name).stat()))
         self._own(path)
 
     def write_state(self, state: State) -> None:

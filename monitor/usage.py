@@ -8,14 +8,15 @@ in every sum (the money was spent) but has no rate: it is left out of rate media
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from itertools import groupby, repeat
-from operator import itemgetter
+from itertools import groupby, islice
+from operator import le
 from typing import Any, TypeVar, overload
 
 from monitor.records import Record
@@ -180,6 +181,10 @@ class Series:
     def seconds(self, i: int) -> float:
         """How long step ``i`` took by the clocks."""
         return (self.t[i] - self.t[i - 1]) / _US
+
+    def forward(self) -> bool:
+        """Whether the times only go forward (the clock never moved back): then a time is found by bisection."""
+        return all(map(le, self.t, islice(self.t, 1, None)))
 
     def spent(self, i: int) -> Decimal:
         amount = self.amount[i]
@@ -369,12 +374,15 @@ def burn_rate(series: Series, now: datetime) -> Decimal | None:
     if not n:
         return None
     t, cur, last, until = series.t, series.cur, series.cur[-1], micros(now)
-    first = n - 1
-    while first > 0 and t[first - 1] >= until - _WEEK:
-        first -= 1
+    if series.forward():
+        first = min(bisect_left(t, until - _WEEK), n - 1)
+    else:
+        first = n - 1
+        while first > 0 and t[first - 1] >= until - _WEEK:
+            first -= 1
     kind, amount = series.kind, series.amount
     if series.one_money(last):
-        times = [x for x in t[first:] if x <= until]
+        times = t[first:bisect_right(t, until)] if series.forward() else [x for x in t[first:] if x <= until]
         spent = sum([a for k, a in zip(kind[first + 1:], amount[first + 1:]) if k == "usage" and a is not None], _ZERO)
     else:
         def same(i: int) -> bool:
@@ -404,21 +412,38 @@ def daily_usage(series: Series, zone: tzinfo, since: date | None = None) -> dict
     from local day ``since`` on."""
     sums: dict[date, Decimal] = {}
     events: dict[date, set[str]] = {}
+    for day, kinds, amounts in _days(series, zone, since):
+        # Added one by one in the order of runs, as the report always has: the same sum to the last digit.
+        spent = [a if k == "usage" and a is not None else _ZERO for k, a in zip(kinds, amounts)
+                 if k not in (None, "unknown")]  # the steps that measured something
+        if spent:
+            sums[day] = sum(spent, sums.get(day, _ZERO))
+            events.setdefault(day, set()).update({"reset", "topup"}.intersection(kinds))
+    return {day: (sums[day], events[day]) for day in sums}
+
+
+def _days(series: Series, zone: tzinfo, since: date | None) -> Iterator[tuple[date, list[str | None], list[Any]]]:
+    """The kinds and amounts of the steps of each local day from ``since`` on, in the order of runs: a day
+    found by bisection when the times only go forward (the usual case), else step by step."""
     t, kind, amount = series.t, series.kind, series.amount
+
+    def day_of(us: int) -> date:
+        return _local_day(us, zone)
+
+    if series.forward():
+        low = max(1, bisect_left(t, since, key=day_of)) if since is not None else 1
+        while low < len(t):
+            day = day_of(t[low])
+            high = bisect_right(t, day, low, key=day_of)
+            yield day, kind[low:high], amount[low:high]
+            low = high
+        return
     # No local day of ``since`` or later begins more than 25 hours before its midnight in UTC.
     edge = -1 << 62 if since is None else (since - date(1970, 1, 1)).days * 86400 * _US - 25 * 3600 * _US
-    steps = [i for i in range(1, len(t)) if kind[i] not in (None, "unknown") and t[i] >= edge]  # measured ones
-    days = map(_local_day, [t[i] for i in steps], repeat(zone))
-    for day, group in groupby(zip(days, steps), key=itemgetter(0)):  # runs of steps on one day
-        if since is not None and day < since:
-            continue
-        found = [i for _, i in group]
-        # Added one by one in the order of runs, as the report always has: the same sum to the last digit.
-        spent = [a if k == "usage" and a is not None else _ZERO for a, k in zip(map(amount.__getitem__, found),
-                                                                               map(kind.__getitem__, found))]
-        sums[day] = sum(spent, sums.get(day, _ZERO))
-        events.setdefault(day, set()).update(k for k in map(kind.__getitem__, found) if k in ("reset", "topup"))
-    return {day: (sums[day], events[day]) for day in sums}
+    for day, group in groupby((i for i in range(1, len(t)) if t[i] >= edge), key=lambda i: day_of(t[i])):
+        if since is None or day >= since:
+            found = list(group)
+            yield day, [kind[i] for i in found], [amount[i] for i in found]
 
 
 def trend(series: Series, zone: tzinfo, today: date, days: int = 7) -> list[Decimal | None]:

@@ -7,6 +7,7 @@ jump both ways."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -219,6 +220,39 @@ def test_a_cache_that_does_not_match_its_file_is_not_used(tmp_path: Path) -> Non
     assert not next(p for p in edited.parts if p.name == name).from_cache  # read from the file instead
     assert read_all(edited, now, timezone.utc) == read_all(plain(log, now, ["a"]), now, timezone.utc)
     assert read_all(edited, now, timezone.utc) != before  # the cache would have given the old balance
+
+
+def test_a_closed_file_unchanged_since_its_cache_is_not_read_and_one_edited_in_place_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file not written since its cache was made is not even opened (its cache is trusted by the file's
+    inode, size and times); a hand edit that keeps the size and puts the modification time back (``touch -r``)
+    still changes the change time, so the file is read again and the edit counts."""
+    log = History(tmp_path / "h")
+    rng = random.Random(11)
+    now = write_runs(log, rng, [Account("a", rng)], 40)
+    with log.locked(5):
+        for _ in range(len(log.names())):  # every closed file's cache, one a run
+            log.remember(log.read(now, ["a"]), "report", now)
+    name = log.names()[0]
+    path = log.folder / name
+    opened: list[str] = []
+
+    def spy(file: Path, *args: object) -> object:
+        opened.append(Path(file).name)
+        return open(file, *args)  # noqa: SIM115 (the caller closes it)
+
+    monkeypatch.setattr(history, "open", spy, raising=False)
+    before = read_all(log.read(now, ["a"]), now, timezone.utc)
+    assert name not in opened and opened  # the closed file is not read; the others' new lines are
+    was = path.stat()
+    good = path.read_bytes()
+    at = good.rindex(b'"balance": "') + len(b'"balance": "-')
+    path.write_bytes(good[:at] + (b"7" if good[at:at + 1] != b"7" else b"8") + good[at + 1:])
+    os.utime(path, ns=(was.st_atime_ns, was.st_mtime_ns))
+    assert path.stat().st_size == was.st_size and path.stat().st_mtime_ns == was.st_mtime_ns
+    edited = log.read(now, ["a"])
+    assert name in opened and not next(p for p in edited.parts if p.name == name).from_cache
+    assert read_all(edited, now, timezone.utc) == read_all(plain(log, now, ["a"]), now, timezone.utc) != before
 
 
 def test_a_record_put_back_out_of_order_is_read_in_seq_order_with_or_without_a_cache(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from monitor.report.words import elapsed
 from monitor.usage import Period, Point, Series, burn_rate, daily_usage, days_left, period, sparkline, spike, trend
@@ -134,3 +135,21 @@ def test_a_day_with_nothing_measured_has_no_usage_rather_than_zero() -> None:
     blank = Series([pt(0), pt(12), pt(24)])
     assert daily_usage(blank, timezone.utc) == {}
     assert trend(blank, timezone.utc, (T0 + timedelta(hours=24)).date(), 3) == [None, None, None]
+
+
+def test_daily_usage_is_each_local_days_steps_whether_the_clock_went_forward_or_back() -> None:
+    """Half-hourly snapshots across New York's change to winter time: each step counts on the local day of its
+    later snapshot, found by bisection while times go forward and step by step once the clock went back."""
+    zone = ZoneInfo("America/New_York")
+    start = datetime(2026, 10, 30, 2, 17, tzinfo=timezone.utc)
+    forward = [Point(start + timedelta(minutes=30 * n), "aaaa", None, Decimal(n * n).scaleb(-6)) for n in range(300)]
+    back = forward[:150] + [Point(p.time - timedelta(hours=9), "aaaa", None, p.used) for p in forward[150:]]
+    for points in (forward, back):
+        expected: dict[date, Decimal] = {}
+        for before, after in zip(points, points[1:]):
+            day = after.time.astimezone(zone).date()
+            expected[day] = expected.get(day, Decimal(0)) + after.used - before.used  # type: ignore[operator]
+        found = daily_usage(Series(points), zone)
+        assert {day: usage for day, (usage, _) in found.items()} == expected
+        since = min(expected) + timedelta(days=2)
+        assert daily_usage(Series(points), zone, since) == {d: v for d, v in found.items() if d >= since}
