@@ -14,9 +14,8 @@ import json
 import marshal
 import os
 import zlib
-from array import array
 from collections.abc import Iterator, Mapping
-from itertools import accumulate, chain, groupby, repeat
+from itertools import accumulate, chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ from typing import Any
 from monitor.records import Record
 from monitor.usage import COLUMNS, Series, micros
 
-MAGIC = b"api-balance-monitor cache 3\n"
+MAGIC = b"api-balance-monitor cache 4\n"
 Block = list[list[Any]]  # an account's snapshots in one file, in line order: a seq column, then COLUMNS
-_RUNS = (2, 5, 6, 7, 9)  # the columns that hold few values (fingerprint, currency, run, kind, top-up): as runs
 
 
 class Part:
@@ -54,7 +52,8 @@ class Part:
         return chain(self.cached, (a for a in self.tail if a not in self.cached))
 
     def blocks(self, account: str) -> list[Block]:
-        found = [_decoded(self.cached[account])] if account in self.cached else []
+        # Our own bytes, their crc32 checked on loading: marshal, as quick to read as a cache must be.
+        found = [marshal.loads(self.cached[account])] if account in self.cached else []  # noqa: S302
         return found + ([self.tail[account]] if account in self.tail else [])
 
     def add(self, records: list[Record], seq: int) -> None:
@@ -145,40 +144,10 @@ def dump(part: Part, size: int, crc: int, lines: int, stat: os.stat_result) -> b
         columns = [block[0], *(getattr(series, c) for c in COLUMNS)]
         for c in (3, 4, 8, 9):  # amounts as their exact text
             columns[c] = [None if v is None else str(v) for v in columns[c]]
-        cached[account] = marshal.dumps(tuple(_encoded(columns)))
+        cached[account] = marshal.dumps(columns)
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw: the body has its crc32, no second checksum
     body = packer.compress(marshal.dumps(cached)) + packer.flush()
     head = {"size": size, "crc": crc, "lines": lines, "stat": stamp(stat) if stat.st_size == size else None,
             "seq": part.seq, "top": part.top, "unreadable": part.unreadable, "reported": sorted(part.reported),
             "marshal": marshal.version, "body": zlib.crc32(body)}
     return MAGIC + json.dumps(head).encode() + b"\n" + body
-
-
-def _encoded(block: Block) -> list[Any]:
-    """A block as the cache keeps it: seq and time as 8-byte integers where they fit, the columns of few values
-    as runs (value, count), the amounts as their text."""
-    found: list[Any] = []
-    for c, column in enumerate(block):
-        if c < 2:
-            try:
-                found.append(array("q", column).tobytes())
-            except OverflowError:  # a seq edited by hand beyond 2⁶³
-                found.append(column)
-        elif c in _RUNS:
-            found.append([(value, len(list(same))) for value, same in groupby(column)])
-        else:
-            found.append(column)
-    return found
-
-
-def _decoded(data: bytes) -> Block:
-    # Our own bytes, their crc32 checked on loading: marshal, as quick to read as a cache must be.
-    found: list[Any] = list(marshal.loads(data))  # noqa: S302
-    for c in range(len(found)):
-        if type(found[c]) is bytes:
-            numbers = array("q")
-            numbers.frombytes(found[c])
-            found[c] = numbers.tolist()
-        elif c in _RUNS:
-            found[c] = list(chain.from_iterable(repeat(value, count) for value, count in found[c]))
-    return found
