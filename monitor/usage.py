@@ -373,8 +373,8 @@ def burn_rate(series: Series, now: datetime) -> Decimal | None:
     n = len(series)
     if not n:
         return None
-    t, cur, last, until = series.t, series.cur, series.cur[-1], micros(now)
-    if series.forward():
+    t, cur, last, until, forward = series.t, series.cur, series.cur[-1], micros(now), series.forward()
+    if forward:
         first = min(bisect_left(t, until - _WEEK), n - 1)
     else:
         first = n - 1
@@ -382,7 +382,7 @@ def burn_rate(series: Series, now: datetime) -> Decimal | None:
             first -= 1
     kind, amount = series.kind, series.amount
     if series.one_money(last):
-        times = t[first:bisect_right(t, until)] if series.forward() else [x for x in t[first:] if x <= until]
+        times = t[first:bisect_right(t, until)] if forward else [x for x in t[first:] if x <= until]
         spent = sum([a for k, a in zip(kind[first + 1:], amount[first + 1:]) if k == "usage" and a is not None], _ZERO)
     else:
         def same(i: int) -> bool:
