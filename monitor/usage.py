@@ -146,7 +146,7 @@ class Series:
         series = cls.__new__(cls)
         for name, column in zip(COLUMNS, columns):
             setattr(series, name, column)
-        series.amount = [a if a is None or type(a) is Decimal else Decimal(a) for a in series.amount]
+        series.amount = [None if a is None else Decimal(a) for a in series.amount]
         series.kind, series.topup = series.kind[:], series.topup[:]  # the columns given stay as they are
         for i in [i for i, k in enumerate(series.kind) if k == "?" or (k is None and i)]:
             series.work(i)
