@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor import cache, history, usage
+from monitor import cache, history, transfer, usage
 from monitor.emulators import Token
 from monitor.history import History, Keep, Loaded
-from monitor.records import parse, usable, utc_text
+from monitor.records import parse, utc_text
 from monitor.run import run_once
+from monitor.transfer import usable
 from monitor.usage import Point, Series
 from tests.model.test_history_model import KEY_A, KEY_P, Bench, bench, hooks  # noqa: F401 (bench: a fixture)
 
@@ -291,7 +292,7 @@ def test_a_run_reads_the_same_with_and_without_the_caches(bench: Bench, tmp_path
 
     def seen() -> tuple[object, ...]:
         outcome = run_once(config, redactor, now, dry_run=True, command="report", hooks=hooks(bench, config, redactor))
-        exported = b"".join(History(config.history.folder).export(None, None, None))
+        exported = b"".join(transfer.export(History(config.history.folder), None, None, None))
         return outcome.text, outcome.document["accounts"], exported
 
     newest = max(p for p in folder.glob("checks-*.jsonl") if (folder / f".{p.name}.cache").exists())
@@ -331,11 +332,11 @@ def test_a_v1_import_writes_the_records_the_file_holds(tmp_path: Path) -> None:
         legacy.write_text('{"version": 1, "records": [' + layout.join(texts) + "]}", encoding="utf-8")
         streamed, plain_ = History(tmp_path / f"s{n}"), History(tmp_path / f"p{n}")
         streamed.folder.mkdir(), plain_.folder.mkdir()
-        streamed.migrate(legacy, START)
-        plain_.load(records)
+        transfer.migrate(streamed, legacy, START)
+        transfer.load(plain_, records)
         assert streamed.names() == plain_.names()
-        assert [json.loads(t) for t in streamed.export(None, None, None)] == \
-            [json.loads(t) for t in plain_.export(None, None, None)]
+        assert [json.loads(t) for t in transfer.export(streamed, None, None, None)] == \
+            [json.loads(t) for t in transfer.export(plain_, None, None, None)]
         for name in streamed.names():  # one record a line, each line a record
             assert all(json.loads(t)["seq"] for t in (streamed.folder / name).read_bytes().splitlines())
         last = START + timedelta(hours=12 * 299)
