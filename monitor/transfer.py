@@ -114,12 +114,10 @@ def load(history: History, values: Iterable[dict[str, Any]], stream: Stream | No
     seq, or of one time and command) gets the next seq. A value read from ``stream`` is written as the
     file has it, its seq put first (when it has none, on one line). Returns how many records were
     written, and the last seq. On an error, the files it made are removed again."""
-    files: dict[str, list[bytes]] = {}
-    handles: dict[str, Any] = {}
+    handles: dict[str, IO[bytes]] = {}  # the files written, each opened once
     newest: dict[str, float] = {}  # each file's newest record: its modification time once written
     times: dict[datetime, tuple[str, float, str, str]] = {}  # a run's time: UTC text, timestamp, files
     seq, count, last, at = 0, 0, None, None
-    name, batch, utc, stamp = "", [], "", 0.0
     try:
         for value in values:
             moment = usable(value)
@@ -130,23 +128,22 @@ def load(history: History, values: Iterable[dict[str, Any]], stream: Stream | No
                     times[moment] = (utc_text(moment), moment.timestamp(), partition("report", moment),
                                      partition("check", moment))
                 at, (utc, stamp, reports, checks) = moment, times[moment]
-            kind = "check" if value.get("run") == "check" else "report"
-            run = (value.get("seq"), utc, kind)
+            check = value.get("run") == "check"
+            run = (value.get("seq"), utc, check)
             if run != last:
                 seq, last = seq + 1, run
-                name = reports if kind == "report" else checks
-                if len(files.get(name, ())) >= 1000:
-                    _write(history, name, files, handles)
-                batch = files.setdefault(name, [])
-            newest[name] = max(newest.get(name, 0.0), stamp)
+                name = checks if check else reports
+                if name not in handles:
+                    handles[name] = open(history.folder / name, "ab")  # noqa: SIM115 (closed below)
+                    os.fchmod(handles[name].fileno(), 0o600)
+                write = handles[name].write
+                newest[name] = max(newest.get(name, 0.0), stamp)
             text = stream.text if stream is not None else ""
             if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
-                batch.append(f'{{"seq": {seq}, {text[1:]}\n'.encode() if len(text) > 2 else line({"seq": seq}))
+                write(f'{{"seq": {seq}, {text[1:]}\n'.encode() if len(text) > 2 else line({"seq": seq}))
             else:
-                batch.append(line({**value, "seq": seq}))
+                write(line({**value, "seq": seq}))
             count += 1
-        for name in list(files):
-            _write(history, name, files, handles)
         for handle in handles.values():
             handle.flush()
             os.fsync(handle.fileno())
@@ -166,26 +163,20 @@ def load(history: History, values: Iterable[dict[str, Any]], stream: Stream | No
     return count, seq
 
 
-def _write(history: History, name: str, files: dict[str, list[bytes]], handles: dict[str, Any]) -> None:
-    if name not in handles:
-        handles[name] = open(history.folder / name, "ab")  # noqa: SIM115 (closed by load)
-        os.fchmod(handles[name].fileno(), 0o600)
-    handles[name].write(b"".join(files.pop(name)))
-
-
 def usable(raw: Any) -> datetime | None:
     """The time of a record ``parse`` reads, None for one it skips: the same checks, nothing made (an
-    import checks a year of records; the plain amounts a provider writes need no Decimal to be known good)."""
+    import checks a year of records)."""
     if type(raw) is not dict:
         return None
     get = raw.get
     moment = parse_time(get("time"))
     if moment is None or type(get("account")) is not str or type(get("seq", 0)) is not int:
         return None
-    amounts = (get("balance"), get("used"), get("total"))
-    if all(value is None or type(value) is str and _PLAIN.fullmatch(value) for value in amounts):
-        return moment
-    return moment if parse(raw) is not None else None
+    for key in ("balance", "used", "total"):  # a plain number (as providers write them) needs no Decimal
+        value = get(key)
+        if value is not None and not (type(value) is str and _PLAIN.fullmatch(value)):
+            return moment if parse(raw) is not None else None
+    return moment
 
 
 # --- reading a file as a stream -------------------------------------------------------------------------
@@ -219,21 +210,38 @@ class Stream:
             if self.pos < len(self.buf) or not self._more():
                 return self.buf[self.pos:self.pos + 1]
 
-    def _value(self, peeked: bool = False) -> Any:
-        if not peeked:
-            self._peek()
+    def _value(self) -> Any:
+        """The next value (a v1 document's head: a key, or the value of one); ``ValueError`` when broken."""
+        for value in self._values(_SPACE, "", strict=True):
+            return value
+        raise ValueError("no value")
+
+    def _values(self, space: re.Pattern[str], close: str, strict: bool = False) -> Iterator[Any]:
+        """The values up to ``close`` (``"]"``, or the end: ``""``) with ``space`` between them; a broken
+        one skipped (``strict``: raised)."""
         while True:
-            try:
-                value, end = _DECODE(self.buf, self.pos)
-                if end < len(self.buf) or self.eof or isinstance(value, (dict, list, str)):
-                    self.text = self.buf[self.pos:end]
-                    self.pos = end
-                    return value
-            except ValueError:
-                if len(self.buf) - self.pos > _LONGEST or not self._more():
-                    raise
-                continue
-            self._more()  # a number at the end of what was read may go on
+            buf, pos, size = self.buf, self.pos, len(self.buf)
+            while True:  # the values wholly within what was read: one decode each
+                pos = space.match(buf, pos).end()  # type: ignore[union-attr]
+                try:
+                    value, end = _DECODE(buf, pos)
+                except ValueError:
+                    break
+                if end == size and not self.eof and type(value) not in (dict, list, str):
+                    break  # a number at the end of what was read may go on
+                self.text, self.pos = buf[pos:end], end
+                pos = end
+                yield value
+            self.pos = pos
+            if close and buf.startswith(close, pos):
+                return
+            if len(buf) - pos <= _LONGEST and self._more():
+                continue  # cut short by the end of what was read
+            if pos == len(buf):
+                return
+            if strict:
+                raise ValueError(f"broken at character {pos}")
+            self._skip()
 
     def _skip(self) -> None:
         """Past a broken record: to the next line, or (a file of one line) to the next object."""
@@ -255,12 +263,8 @@ class Stream:
             pass
         if _DOCUMENT.match(self.buf, self.pos):
             yield from self._document()
-            return
-        while self._peek():
-            try:
-                yield self._value()
-            except ValueError:
-                self._skip()
+        else:
+            yield from self._values(_SPACE, "")
 
     def _document(self) -> Iterator[Any]:
         self.pos += 1  # the document's "{"
@@ -280,9 +284,5 @@ class Stream:
             if self._peek() != "[":
                 raise ValueError("records is not a list")
             self.pos += 1
-            while self._peek(_BETWEEN) not in ("]", ""):
-                try:
-                    yield self._value(peeked=True)
-                except ValueError:
-                    self._skip()
+            yield from self._values(_BETWEEN, "]")
             self.pos += 1
