@@ -343,6 +343,41 @@ def test_a_v1_import_writes_the_records_the_file_holds(tmp_path: Path) -> None:
         assert (streamed.folder / streamed.names()[-1]).stat().st_mtime == last.timestamp()
 
 
+@pytest.mark.parametrize("size", [1, 5, 64, 999])
+def test_a_file_read_in_small_pieces_gives_what_it_gives_read_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     size: int) -> None:
+    """Records cut by the end of a read (a character of two bytes too), a number at the end of a read, a BOM,
+    CRLF, "}, {" inside a string, a broken record, a value that is no record, fields after the records: the
+    same values, texts, head and count of skipped records whatever the size of a read, v1 or JSON Lines."""
+    rng = random.Random(size)
+    records = [Account(f"账户{k}", rng).record(START + timedelta(hours=k), "report") for k in range(200)]
+    records[3]["error"] = 'said "}, {" and "},\r\n{"'
+    texts = [json.dumps(r, ensure_ascii=False) for r in records]
+    texts[100:100] = ["12345678"]
+    texts[190:190] = ['{"time": "2026-11-20T01:17:00+00:00", "account": ']  # the rest is read to its end then
+    v1 = "\ufeff" + '{"version": 1, "records": [\r\n' + ",\r\n".join(texts) + '\r\n], "alerts": {"a": 1}, "n": 123}'
+    lines = "\r\n".join(texts) + "\r\n987654321"
+
+    def read(text: str, chunk: int) -> tuple[object, ...]:
+        path = tmp_path / "file"
+        path.write_bytes(text.encode("utf-8"))
+        monkeypatch.setattr(transfer, "CHUNK", chunk)
+        with open(path, "rb") as handle:
+            stream = transfer.Stream(handle)
+            found = [(value, stream.text) for value in stream.records()]
+        return found, stream.head, stream.skipped
+
+    for text in (v1, lines):
+        at_once = read(text, 1 << 20)
+        assert read(text, size) == at_once
+        found, _, skipped = at_once
+        assert [value for value in found if isinstance(value[0], dict)] == [(r, json.dumps(r, ensure_ascii=False))
+                                                                             for r in records]
+        assert skipped == 1 and found[100][0] == 12345678
+    assert read(v1, size)[1] == {"version": 1, "alerts": {"a": 1}, "n": 123}
+    assert read(lines, size)[0][-1][0] == 987654321
+
+
 def test_an_import_skips_exactly_the_records_a_run_cannot_read() -> None:
     """``usable`` (what an import checks) says yes exactly where ``parse`` reads a record, with its time."""
     good = {"time": "2026-11-28T09:05:00+08:00", "account": "main", "balance": "12.5", "used": "7", "total": None}
