@@ -153,7 +153,7 @@ class History:
         except OSError as exc:
             raise LockUnavailable(f"cannot open the lock file {self.lock_path}: {exc.strerror or exc}") from None
         try:
-            self.own(self.lock_path)
+            self._own(self.lock_path)
             deadline = time.monotonic() + wait_seconds
             announced = False
             while True:
@@ -351,7 +351,7 @@ class History:
                 raise
         finally:
             os.close(fd)
-        self.own(path)
+        self._own(path)
         loaded.files[path.name] = loaded.files.get(path.name, 0) + len(data)
         loaded.last_seq = seq
         loaded.state.next_seq = seq + 1
@@ -408,7 +408,7 @@ class History:
         if body != data:
             with replacing(path, 0o600) as handle:
                 handle.write(body)
-            self.own(path)
+            self._own(path)
         loaded.files[name] = len(body)
         loaded.state.settled[name] = len(body)
 
@@ -432,14 +432,14 @@ class History:
         path = self.folder / f".{part.name}.cache"
         with replacing(path, 0o600, durable=False) as handle:  # a copy of what the file says: never fsynced
             handle.write(cache.dump(part, *part.next))
-        self.own(path)
+        self._own(path)
 
     def write_state(self, state: State) -> None:
         with replacing(self.state_path, 0o600) as handle:
             handle.write(json.dumps(state.to_json(), ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
-        self.own(self.state_path)
+        self._own(self.state_path)
 
-    def own(self, path: Path) -> None:
+    def _own(self, path: Path) -> None:
         """Run as root on a folder that belongs to the job's user: the files stay that user's, so the
         next cron run (as that user) can still write them."""
         if os.geteuid() != 0:

@@ -156,7 +156,7 @@ def load(history: History, values: Iterable[dict[str, Any]], stream: Stream | No
         for handle in handles.values():
             handle.close()
     for name in handles:
-        history.own(history.folder / name)
+        history._own(history.folder / name)
         # A year imported at once must not look like a year of files changed today: a run reads the
         # files of the last 8 days, by name or by change.
         os.utime(history.folder / name, (newest[name], newest[name]))
