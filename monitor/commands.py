@@ -249,6 +249,7 @@ def _moment(text: str | None, zone: tzinfo) -> datetime | None:
 
 def history_export(config: Config, out: IO[str], since: str | None, until: str | None, account: str | None) -> int:
     """Every record, in seq order, as JSON Lines on ``out``."""
+    from monitor import transfer
     from monitor.history import History
 
     try:
@@ -258,7 +259,7 @@ def history_export(config: Config, out: IO[str], since: str | None, until: str |
                    "2026-11-28T09:00:00+08:00, or a date such as 2026-11-28")
         return Exit.USAGE
     try:
-        for line in History(config.history.folder).export(start, end, account):
+        for line in transfer.export(History(config.history.folder), start, end, account):
             out.write(line.decode("utf-8"))
     except OSError as exc:
         _log.error(f"history export: cannot read {config.history.folder}: {exc.strerror or exc}")
@@ -270,7 +271,7 @@ def history_import(config: Config, source: str | None, out: IO[str]) -> int:
     """A v1 history or JSON Lines loaded into an empty history, under the run lock; refused (65) when it
     already holds records."""
     from monitor.history import History, HistoryLocked, LockUnavailable, State
-    from monitor.legacy import Stream, Unknown
+    from monitor.transfer import Stream, Unknown, load
 
     if not source:
         _log.error("history import: name the FILE to import (- for standard input)")
@@ -284,7 +285,7 @@ def history_import(config: Config, source: str | None, out: IO[str]) -> int:
                 return Exit.DATA
             with (contextlib.nullcontext(sys.stdin.buffer) if source == "-" else open(source, "rb")) as handle:
                 stream = Stream(handle)
-                count, seq = history.load(stream.records())
+                count, seq = load(history, stream.records())
             history.write_state(State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}}))
     except Unknown as exc:
         _log.error(f"history import: {source} has {exc}, which this release does not know. Nothing changed.")

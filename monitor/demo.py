@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
+from monitor import transfer
 from monitor.admin_emulator import UNSUPPORTED, Channel, RelayAdminEmulator
 from monitor.config import load
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Token
@@ -79,7 +80,7 @@ def seed(folder: Path, tokens: dict[str, Token], names: dict[str, str], start: d
                 "error": None, "run": "report" if k == SEED else "check"})
     folder.mkdir(mode=0o700)
     history = History(folder)
-    _, seq = history.load(records)
+    _, seq = transfer.load(history, records)
     history.write_state(State(next_seq=seq + 1))
 
 

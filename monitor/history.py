@@ -27,7 +27,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -36,9 +36,8 @@ from typing import Any
 from monitor import cache
 from monitor.atomic import replacing
 from monitor.cache import Histories, Part
-from monitor.legacy import Stream, Unknown
-from monitor.records import Record, line, parse, parse_time, usable, utc_text
-from monitor.usage import Series, moment, series_of
+from monitor.records import Record, line, parse, parse_time, utc_text
+from monitor.usage import Series, moment
 
 log = logging.getLogger(__name__)
 
@@ -451,134 +450,10 @@ class History:
         if owner.st_uid != 0:
             os.chown(path, owner.st_uid, owner.st_gid)
 
-    # --- export and import --------------------------------------------------------------------------
-
-    def export(self, since: datetime | None, until: datetime | None, account: str | None) -> Iterator[bytes]:
-        """Every record (as written, its seq filled in), in seq order, within the bounds given."""
-        found: list[tuple[int, int, dict[str, Any]]] = []
-        for name in self.names():
-            seq = 0
-            for n, text in enumerate((self.folder / name).read_bytes().split(b"\n")):
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    continue
-                record = parse(value, seq)
-                if record is None:
-                    continue
-                seq = record.seq
-                if (since is None or record.time >= since) and (until is None or record.time <= until) \
-                        and (account is None or record.account == account):
-                    found.append((seq, n, {**value, "seq": seq}))
-        for _, _, value in sorted(found, key=lambda item: item[:2]):
-            yield line(value)
+    # --- import and export: monitor.transfer --------------------------------------------------------
 
     def has_records(self) -> bool:
         return any((self.folder / name).stat().st_size for name in self.names())
-
-    def migrate(self, legacy: Path, now: datetime) -> Loaded | None:
-        """A v1 history file imported into the empty log, then renamed ``<file>.imported-<time>``; a
-        refused ``Loaded`` when it is of a version this release does not know (it is left untouched)."""
-        if not legacy.is_file() or self.has_records():
-            return None
-        try:
-            with open(legacy, "rb") as handle:
-                stream = Stream(handle)
-                count, seq = self.load(stream.records(), stream)
-        except Unknown as exc:
-            return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
-        state = State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}})
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # the metrics' last success
-            state.last_success = float(json.loads(legacy.with_name(legacy.name + ".metrics-state").read_bytes())[
-                "last_success_timestamp_seconds"])
-        self.write_state(state)
-        aside = legacy.with_name(f"{legacy.name}.imported-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}")
-        os.rename(legacy, aside)
-        log.warning("history: %d records of %s imported into %s%s; the file is kept as %s", count, legacy,
-                    self.folder, f" ({stream.skipped} unreadable, skipped)" if stream.skipped else "", aside)
-        return None
-
-    def preview(self, legacy: Path, now: datetime, accounts: Sequence[str]) -> Loaded:
-        """What ``read`` will give once ``legacy`` is imported (for a dry run, which writes nothing)."""
-        with open(legacy, "rb") as handle:
-            stream = Stream(handle)
-            records, newest, seq = [], {}, 0
-            try:
-                for value in stream.records():
-                    record = parse(value, seq := seq + 1)
-                    if record is None:
-                        continue
-                    if record.time >= now - VIEW:
-                        records.append(record)
-                    elif record.ok and record.run == "report" and record.account in accounts:
-                        newest[record.account] = record
-            except Unknown as exc:
-                return self._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
-        records = sorted([*newest.values(), *records], key=lambda r: r.seq)
-        return Loaded(records=records, series=series_of(records),
-                      state=State(alerts={"*": stream.head.get("alerts") or {}}))
-
-    def load(self, values: Iterable[dict[str, Any]], stream: Stream | None = None) -> tuple[int, int]:
-        """An empty history filled with ``values`` in their order: each run (consecutive records of one
-        seq, or of one time and command) gets the next seq. A value read from ``stream`` is written as the
-        file has it, its seq put first (when it has none, on one line). Returns how many records were
-        written, and the last seq. On an error, the files it made are removed again."""
-        files: dict[str, list[bytes]] = {}
-        handles: dict[str, Any] = {}
-        newest: dict[str, float] = {}  # each file's newest record: its modification time once written
-        times: dict[datetime, tuple[str, float, str, str]] = {}  # a run's time: UTC text, timestamp, files
-        seq, count, last, at = 0, 0, None, None
-        name, batch, utc, stamp = "", [], "", 0.0
-        try:
-            for value in values:
-                moment = usable(value)
-                if moment is None:
-                    continue
-                if moment is not at:  # a run's records share their time (one parse of it): worked out once
-                    if moment not in times:
-                        times[moment] = (utc_text(moment), moment.timestamp(), partition("report", moment),
-                                         partition("check", moment))
-                    at, (utc, stamp, reports, checks) = moment, times[moment]
-                kind = "check" if value.get("run") == "check" else "report"
-                run = (value.get("seq"), utc, kind)
-                if run != last:
-                    seq, last = seq + 1, run
-                    name = reports if kind == "report" else checks
-                    if len(files.get(name, ())) >= 1000:
-                        self._write(name, files, handles)
-                    batch = files.setdefault(name, [])
-                newest[name] = max(newest.get(name, 0.0), stamp)
-                text = stream.text if stream is not None else ""
-                if text.startswith("{") and "seq" not in value and "\n" not in text and "\r" not in text:
-                    batch.append(f'{{"seq": {seq}, {text[1:]}\n'.encode() if len(text) > 2 else line({"seq": seq}))
-                else:
-                    batch.append(line({**value, "seq": seq}))
-                count += 1
-            for name in list(files):
-                self._write(name, files, handles)
-            for handle in handles.values():
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            for name in handles:
-                with contextlib.suppress(OSError):
-                    (self.folder / name).unlink()
-            raise
-        finally:
-            for handle in handles.values():
-                handle.close()
-        for name in handles:
-            self._own(self.folder / name)
-            # A year imported at once must not look like a year of files changed today: a run reads the
-            # files of the last 8 days, by name or by change.
-            os.utime(self.folder / name, (newest[name], newest[name]))
-        return count, seq
-
-    def _write(self, name: str, files: dict[str, list[bytes]], handles: dict[str, Any]) -> None:
-        if name not in handles:
-            handles[name] = open(self.folder / name, "ab")  # noqa: SIM115 (closed by load)
-            os.fchmod(handles[name].fileno(), 0o600)
-        handles[name].write(b"".join(files.pop(name)))
 
 
 def _prune_clock(loaded: Loaded, now: datetime) -> datetime:

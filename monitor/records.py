@@ -7,7 +7,6 @@ time with an offset and ignores fields it does not know.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -15,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 MAX_AMOUNT = Decimal("1e15")  # as the providers: no balance is this large
-_PLAIN = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]+)?")  # an amount that is a number below MAX_AMOUNT
 
 
 @dataclass(slots=True)
@@ -96,22 +94,6 @@ def parse(raw: Any, seq: int = 0) -> Record | None:
     return Record(own, moment, name, _text(get("key_fingerprint")), _text(get("provider")), get("ok") is True,
                   _text(get("currency")), balance, used, total, get("unlimited") is True, _text(get("error")),
                   "check" if get("run") == "check" else "report")
-
-
-def usable(raw: Any) -> datetime | None:
-    """The time of a record ``parse`` reads, None for one it skips: the same checks, nothing made (an
-    import checks a year of records; the plain amounts a provider writes need no Decimal to be known good)."""
-    if type(raw) is not dict:
-        return None
-    get = raw.get
-    moment = parse_time(get("time"))
-    if moment is None or type(get("account")) is not str or type(get("seq", 0)) is not int:
-        return None
-    for key in ("balance", "used", "total"):
-        value = get(key)
-        if value is not None and not (type(value) is str and _PLAIN.fullmatch(value)) and _decimal(value) is None:
-            return None
-    return moment
 
 
 def line(value: dict[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor import alerts, exitcodes
+from monitor import alerts, exitcodes, transfer
 from monitor.amounts import exact
 from monitor.collect import AccountResult, collect
 from monitor.history import History, Keep, Loaded, LockUnavailable
@@ -140,9 +140,9 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
 def _load(history: History, now: datetime, config: Config, dry_run: bool, names: list[str]) -> Loaded:
     try:
         if dry_run and not history.has_records() and config.history.file.is_file():
-            return history.preview(config.history.file, now, names)
+            return transfer.preview(history, config.history.file, now, names)
         if not dry_run:
-            refused = history.migrate(config.history.file, now)
+            refused = transfer.migrate(history, config.history.file, now)
             if refused is not None:
                 return refused
         return history.read(now, names)

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor import cache, history, usage
+from monitor import cache, history, transfer, usage
 from monitor.emulators import Token
 from monitor.history import History, Keep, Loaded
-from monitor.records import parse, usable, utc_text
+from monitor.records import parse, utc_text
 from monitor.run import run_once
+from monitor.transfer import usable
 from monitor.usage import Point, Series
 from tests.model.test_history_model import KEY_A, KEY_P, Bench, bench, hooks  # noqa: F401 (bench: a fixture)
 
@@ -325,7 +326,7 @@ def test_a_run_reads_the_same_with_and_without_the_caches(bench: Bench, tmp_path
 
     def seen() -> tuple[object, ...]:
         outcome = run_once(config, redactor, now, dry_run=True, command="report", hooks=hooks(bench, config, redactor))
-        exported = b"".join(History(config.history.folder).export(None, None, None))
+        exported = b"".join(transfer.export(History(config.history.folder), None, None, None))
         return outcome.text, outcome.document["accounts"], exported
 
     newest = max(p for p in folder.glob("checks-*.jsonl") if (folder / f".{p.name}.cache").exists())
@@ -365,15 +366,50 @@ def test_a_v1_import_writes_the_records_the_file_holds(tmp_path: Path) -> None:
         legacy.write_text('{"version": 1, "records": [' + layout.join(texts) + "]}", encoding="utf-8")
         streamed, plain_ = History(tmp_path / f"s{n}"), History(tmp_path / f"p{n}")
         streamed.folder.mkdir(), plain_.folder.mkdir()
-        streamed.migrate(legacy, START)
-        plain_.load(records)
+        transfer.migrate(streamed, legacy, START)
+        transfer.load(plain_, records)
         assert streamed.names() == plain_.names()
-        assert [json.loads(t) for t in streamed.export(None, None, None)] == \
-            [json.loads(t) for t in plain_.export(None, None, None)]
+        assert [json.loads(t) for t in transfer.export(streamed, None, None, None)] == \
+            [json.loads(t) for t in transfer.export(plain_, None, None, None)]
         for name in streamed.names():  # one record a line, each line a record
             assert all(json.loads(t)["seq"] for t in (streamed.folder / name).read_bytes().splitlines())
         last = START + timedelta(hours=12 * 299)
         assert (streamed.folder / streamed.names()[-1]).stat().st_mtime == last.timestamp()
+
+
+@pytest.mark.parametrize("size", [1, 5, 64, 999])
+def test_a_file_read_in_small_pieces_gives_what_it_gives_read_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     size: int) -> None:
+    """Records cut by the end of a read (a character of two bytes too), a number at the end of a read, a BOM,
+    CRLF, "}, {" inside a string, a broken record, a value that is no record, fields after the records: the
+    same values, texts, head and count of skipped records whatever the size of a read, v1 or JSON Lines."""
+    rng = random.Random(size)
+    records = [Account(f"账户{k}", rng).record(START + timedelta(hours=k), "report") for k in range(200)]
+    records[3]["error"] = 'said "}, {" and "},\r\n{"'
+    texts = [json.dumps(r, ensure_ascii=False) for r in records]
+    texts[100:100] = ["12345678"]
+    texts[190:190] = ['{"time": "2026-11-20T01:17:00+00:00", "account": ']  # the rest is read to its end then
+    v1 = "\ufeff" + '{"version": 1, "records": [\r\n' + ",\r\n".join(texts) + '\r\n], "alerts": {"a": 1}, "n": 123}'
+    lines = "\r\n".join(texts) + "\r\n987654321"
+
+    def read(text: str, chunk: int) -> tuple[object, ...]:
+        path = tmp_path / "file"
+        path.write_bytes(text.encode("utf-8"))
+        monkeypatch.setattr(transfer, "CHUNK", chunk)
+        with open(path, "rb") as handle:
+            stream = transfer.Stream(handle)
+            found = [(value, stream.text) for value in stream.records()]
+        return found, stream.head, stream.skipped
+
+    for text in (v1, lines):
+        at_once = read(text, 1 << 20)
+        assert read(text, size) == at_once
+        found, _, skipped = at_once
+        assert [value for value in found if isinstance(value[0], dict)] == [(r, json.dumps(r, ensure_ascii=False))
+                                                                             for r in records]
+        assert skipped == 1 and found[100][0] == 12345678
+    assert read(v1, size)[1] == {"version": 1, "alerts": {"a": 1}, "n": 123}
+    assert read(lines, size)[0][-1][0] == 987654321
 
 
 def test_an_import_skips_exactly_the_records_a_run_cannot_read() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from monitor import transfer
 from monitor.emulators import FeishuBotEmulator, RelayEmulator, Request, Token, feishu_error, json_answer
 from monitor.history import History, State
 from monitor.redact import fingerprint
@@ -91,7 +92,7 @@ def write(setup: Setup, records: list[dict[str, Any]], alerts: dict[str, Any] | 
     shutil.rmtree(setup.log, ignore_errors=True)
     setup.log.mkdir(mode=0o700)
     history = History(setup.log)
-    _, seq = history.load(records)
+    _, seq = transfer.load(history, records)
     history.write_state(State(next_seq=seq + 1, alerts={"feishu": alerts or {}}))
 
 
