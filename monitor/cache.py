@@ -23,7 +23,7 @@ from typing import Any
 from monitor.records import Record
 from monitor.usage import COLUMNS, Series, micros
 
-MAGIC = b"api-balance-monitor cache 4\n"
+MAGIC = b"api-balance-monitor cache 3\n"
 Block = list[list[Any]]  # an account's snapshots in one file, in line order: a seq column, then COLUMNS
 
 
@@ -40,6 +40,7 @@ class Part:
         self.lines: int = head.get("lines", 0)
         self.seq: int = head.get("seq", 0)  # the seq a line without one takes (the last record's)
         self.stat: list[int] | None = head.get("stat")  # the file's when the cache covered all of it
+        self.seen: list[int] | None = None  # the file's when this run read it
         self.top: list[int] | None = head.get("top")  # the highest seq and its newest time (µs)
         self.unreadable: list[int] = head.get("unreadable", [])
         self.reported: set[str] = set(head.get("reported", []))  # accounts with a successful report
@@ -117,9 +118,12 @@ class Histories(Mapping[str, Series]):
 def load(path: Path) -> Part | None:
     """The cache of log file ``path``, or None when there is none, or it is damaged."""
     try:
-        magic, head, body = (path.parent / f".{path.name}.cache").read_bytes().split(b"\n", 2)
+        magic, check, rest = (path.parent / f".{path.name}.cache").read_bytes().split(b"\n", 2)
+        if magic + b"\n" != MAGIC or int(check) != zlib.crc32(rest):  # the head is checked with the body
+            return None
+        head, body = rest.split(b"\n", 1)
         found = json.loads(head)
-        if magic + b"\n" != MAGIC or found["marshal"] != marshal.version or zlib.crc32(body) != found["body"]:
+        if found["marshal"] != marshal.version:
             return None
         cached = marshal.loads(zlib.decompress(body, wbits=-15))  # noqa: S302 (crc32 checked above)
         if not isinstance(cached, dict) or not all(type(v) is bytes for v in cached.values()):
@@ -134,9 +138,10 @@ def stamp(stat: os.stat_result) -> list[int]:
     return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
-def dump(part: Part, size: int, crc: int, lines: int, stat: os.stat_result) -> bytes:
-    """The cache of ``part``, which holds the first ``size`` bytes (``lines`` lines) of its file, whose
-    ``stat`` is taken now."""
+def dump(part: Part, size: int, crc: int, lines: int) -> bytes:
+    """The cache of ``part``, which holds the first ``size`` bytes (``lines`` lines) of its file; stamped
+    with the file's inode, size and times taken before it was read, when it covers all of it (taken later,
+    they could be those of an edit made meanwhile, which the cache would then hide)."""
     cached = {}
     for account in part.accounts():
         block = merged(part.blocks(account))
@@ -145,9 +150,10 @@ def dump(part: Part, size: int, crc: int, lines: int, stat: os.stat_result) -> b
         for c in (3, 4, 8, 9):  # amounts as their exact text
             columns[c] = [None if v is None else str(v) for v in columns[c]]
         cached[account] = marshal.dumps(columns)
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw: the body has its crc32, no second checksum
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw: the whole has its crc32, no second checksum
     body = packer.compress(marshal.dumps(cached)) + packer.flush()
-    head = {"size": size, "crc": crc, "lines": lines, "stat": stamp(stat) if stat.st_size == size else None,
+    head = {"size": size, "crc": crc, "lines": lines, "stat": part.seen if part.seen and part.seen[1] == size else None,
             "seq": part.seq, "top": part.top, "unreadable": part.unreadable, "reported": sorted(part.reported),
-            "marshal": marshal.version, "body": zlib.crc32(body)}
-    return MAGIC + json.dumps(head).encode() + b"\n" + body
+            "marshal": marshal.version}
+    rest = json.dumps(head).encode() + b"\n" + body
+    return MAGIC + b"%d\n" % zlib.crc32(rest) + rest

@@ -262,7 +262,8 @@ class History:
         made from, and the lines after them. A file not written since its cache was made (the same inode,
         size, and modification and change times, which no edit leaves as they were) is not read at all."""
         part = None if keep is not None else cache.load(path)
-        crc, data = (part.crc, b"") if part is not None and part.stat == cache.stamp(stat) else (0, None)
+        seen = cache.stamp(stat)  # before reading: an edit made after it shows in the next run's stat
+        crc, data = (part.crc, b"") if part is not None and part.stat == seen else (0, None)
         if data is None:
             with open(path, "rb") as handle:
                 if part is not None:
@@ -274,6 +275,7 @@ class History:
                         handle.seek(0)
                 data = handle.read()
         part = part or Part(path.name)
+        part.seen = seen
         records, seq = self._records(path, loaded, part, data)
         part.add(records, seq)
         if keep is not None:
@@ -425,15 +427,16 @@ class History:
         this run appends to when a cache would spare the next runs ``FRESH`` bytes, else the file
         with the most such bytes, or a closed one (its period over) with any; a check, only a day's."""
         own = partition(run, now)
-        due = [p for p in loaded.parts if p.whole and p.read and p.name in loaded.files and
-               (p.read >= FRESH or p.name != own and (end := _end_of(p.name)) is not None and end <= now)
+        due = [p for p in loaded.parts if p.whole and p.name in loaded.files and
+               (p.read >= FRESH or p.name != own and (end := _end_of(p.name)) is not None and end <= now
+                and (p.read or p.stat != p.seen))  # or only stamped again (a chmod, a copy: read to check)
                and (run == "report" or p.name.startswith("checks-"))]  # a check writes little: a day's at most
         if not due:
             return
         part = next((p for p in due if p.name == own), None) or max(due, key=lambda p: p.read)
         path = self.folder / f".{part.name}.cache"
         with replacing(path, 0o600, durable=False) as handle:  # a copy of what the file says: never fsynced
-            handle.write(cache.dump(part, *part.next, stat=(self.folder / part.name).stat()))
+            handle.write(cache.dump(part, *part.next))
         self._own(path)
 
     def write_state(self, state: State) -> None:

@@ -223,19 +223,18 @@ def test_a_cache_that_does_not_match_its_file_is_not_used(tmp_path: Path) -> Non
     assert read_all(edited, now, timezone.utc) != before  # the cache would have given the old balance
 
 
-def test_a_closed_file_unchanged_since_its_cache_is_not_read_and_one_edited_in_place_is(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file not written since its cache was made is not even opened (its cache is trusted by the file's
-    inode, size and times); a hand edit that keeps the size and puts the modification time back (``touch -r``)
-    still changes the change time, so the file is read again and the edit counts."""
+def cached_folder(tmp_path: Path, seed: int) -> tuple[History, datetime]:
     log = History(tmp_path / "h")
-    rng = random.Random(11)
+    rng = random.Random(seed)
     now = write_runs(log, rng, [Account("a", rng)], 40)
     with log.locked(5):
         for _ in range(len(log.names())):  # every closed file's cache, one a run
             log.remember(log.read(now, ["a"]), "report", now)
-    name = log.names()[0]
-    path = log.folder / name
+    return log, now
+
+
+def files_opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files the history opens from now on."""
     opened: list[str] = []
 
     def spy(file: Path, *args: object) -> object:
@@ -243,14 +242,63 @@ def test_a_closed_file_unchanged_since_its_cache_is_not_read_and_one_edited_in_p
         return open(file, *args)  # noqa: SIM115 (the caller closes it)
 
     monkeypatch.setattr(history, "open", spy, raising=False)
-    before = read_all(log.read(now, ["a"]), now, timezone.utc)
-    assert name not in opened and opened  # the closed file is not read; the others' new lines are
-    was = path.stat()
-    good = path.read_bytes()
+    return opened
+
+
+def edit_in_place(path: Path) -> None:
+    """Another balance, the same size, the modification time put back (``touch -r``)."""
+    was, good = path.stat(), path.read_bytes()
     at = good.rindex(b'"balance": "') + len(b'"balance": "-')
     path.write_bytes(good[:at] + (b"7" if good[at:at + 1] != b"7" else b"8") + good[at + 1:])
     os.utime(path, ns=(was.st_atime_ns, was.st_mtime_ns))
-    assert path.stat().st_size == was.st_size and path.stat().st_mtime_ns == was.st_mtime_ns
+
+
+def test_a_file_edited_while_a_run_reads_it_is_read_again_by_the_next_run(tmp_path: Path) -> None:
+    """The cache a run writes is stamped with the file's times taken before the run read it: an edit made
+    after (while the run builds its report, appends and prunes) makes the next run read the file again."""
+    log, now = cached_folder(tmp_path, 12)
+    name = log.names()[0]
+    (log.folder / f".{name}.cache").unlink()
+    loaded = log.read(now, ["a"])  # the run reads the file (no cache) ...
+    edit_in_place(log.folder / name)  # ... someone edits it meanwhile ...
+    log.remember(loaded, "report", now)  # ... and the run caches what it read
+    edited = log.read(now, ["a"])
+    assert not next(p for p in edited.parts if p.name == name).from_cache
+    assert read_all(edited, now, timezone.utc) == read_all(plain(log, now, ["a"]), now, timezone.utc)
+
+
+def test_a_cache_whose_head_was_changed_is_not_used(tmp_path: Path) -> None:
+    log, now = cached_folder(tmp_path, 13)
+    made = log.folder / f".{log.names()[0]}.cache"
+    data = made.read_bytes()
+    at = data.index(b'"top": [') + len(b'"top": [')
+    made.write_bytes(data[:at] + (b"9" if data[at:at + 1] != b"9" else b"8") + data[at + 1:])
+    assert cache.load(log.folder / log.names()[0]) is None
+
+
+def test_a_closed_file_whose_times_changed_alone_is_trusted_again_once_its_cache_is_stamped_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, now = cached_folder(tmp_path, 14)
+    name = log.names()[0]
+    os.chmod(log.folder / name, 0o600)  # a new change time, the same bytes
+    with log.locked(5):
+        log.remember(log.read(now, ["a"]), "report", now)  # read to check it, and stamped again
+    opened = files_opened(monkeypatch)
+    log.read(now, ["a"])
+    assert name not in opened
+
+
+def test_a_closed_file_unchanged_since_its_cache_is_not_read_and_one_edited_in_place_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file not written since its cache was made is not even opened (its cache is trusted by the file's
+    inode, size and times); a hand edit that keeps the size and puts the modification time back (``touch -r``)
+    still changes the change time, so the file is read again and the edit counts."""
+    log, now = cached_folder(tmp_path, 11)
+    name = log.names()[0]
+    opened = files_opened(monkeypatch)
+    before = read_all(log.read(now, ["a"]), now, timezone.utc)
+    assert name not in opened and opened  # the closed file is not read; the others' new lines are
+    edit_in_place(log.folder / name)
     edited = log.read(now, ["a"])
     assert name in opened and not next(p for p in edited.parts if p.name == name).from_cache
     assert read_all(edited, now, timezone.utc) == read_all(plain(log, now, ["a"]), now, timezone.utc) != before
