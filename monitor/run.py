@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +73,10 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
 
 def _pass(config: Config, redactor: Redactor, now: datetime, history: History, started: float, dry_run: bool,
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
+    head_start = _import_aside(history, config, now, read_only=dry_run or unwritable is not None)
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
+    if head_start is not None:
+        head_start()
     names = [r.account.name for r in results]  # a site entry's channels and users included
     loaded = _load(history, now, config, dry_run or unwritable is not None, names)
     report = build(results, loaded.series, now, config.timezone, config.language,
@@ -135,6 +140,45 @@ def _pass(config: Config, redactor: Redactor, now: datetime, history: History, s
     if hooks.command != "check":  # a check prints what it posted (what cron mails when it was not), or nothing
         text = render(report, problem)
     return Outcome(code, report, text, doc, delivery, cards, metrics)
+
+
+def _import_aside(history: History, config: Config, now: datetime, read_only: bool) -> Callable[[], None] | None:
+    """The first run of this release imports the v1 history in a child process, on another core while the
+    providers are queried; what it logs is logged here once it is done (the call returned). The run then
+    migrates as always and finds the work done; should the child have failed, the run does it itself."""
+    legacy = config.history.file
+    try:
+        if read_only or not legacy.is_file() or history.has_records():
+            return None
+    except OSError:  # said when the run reads the history
+        return None
+    reader, writer = os.pipe()
+    pid = os.fork()  # before the queries start their threads
+    if pid == 0:
+        os.close(reader)
+        try:
+            with open(writer, "w", encoding="utf-8") as said:
+                root = logging.getLogger()
+                root.handlers = [logging.StreamHandler(said)]
+                root.handlers[0].setFormatter(_Said())
+                transfer.migrate(history, legacy, now)
+        finally:
+            os._exit(0)  # nothing of the parent's (buffers, exit handlers) is run twice
+    os.close(writer)
+
+    def done() -> None:
+        with open(reader, encoding="utf-8") as said:
+            for line in said:
+                name, level, message = json.loads(line)
+                logging.getLogger(name).log(level, "%s", message)
+        os.waitpid(pid, 0)
+
+    return done
+
+
+class _Said(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps([record.name, record.levelno, record.getMessage()])
 
 
 def _load(history: History, now: datetime, config: Config, dry_run: bool, names: list[str]) -> Loaded:

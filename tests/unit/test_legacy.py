@@ -4,11 +4,14 @@ written by hand."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor import transfer
 from monitor.emulators import RelayEmulator
 from tests.conftest import cli_run
 from tests.support.faults import make, run
@@ -45,3 +48,31 @@ def test_a_bom_history_written_by_hand_keeps_its_records(tmp_path: Path, odd_rel
     result = run(setup, "--json")
     assert accounts(result.stdout)["main"]["period"]["usage"] == "0.5002"
     assert len(setup.records()) == 3 and not list(setup.folder.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize("child_fails", [False, True], ids=["child-imports", "child-fails"])
+def test_the_import_runs_beside_the_queries_and_the_run_does_it_when_that_fails(
+        tmp_path: Path, odd_relay: RelayEmulator, monkeypatch: pytest.MonkeyPatch, child_fails: bool) -> None:
+    """The first run imports the v1 file in a child process while the providers answer; what it says is said
+    once; should it fail, the run imports the file itself."""
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    earlier = datetime.now(timezone.utc) - timedelta(hours=12)
+    setup.history.write_text(json.dumps({"version": 1, "records": [record(earlier, "0.499999", "USD")]}))
+    here, calls = os.getpid(), tmp_path / "calls"
+    migrate = transfer.migrate
+
+    def watched(*args: Any) -> Any:
+        with open(calls, "a") as said:
+            said.write(f"{'run' if os.getpid() == here else 'child'}\n")
+        if child_fails and os.getpid() != here:
+            raise OSError("disk full")
+        return migrate(*args)
+
+    monkeypatch.setattr(transfer, "migrate", watched)
+    result = run(setup, "--json")
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text().split() == ["child", "run"]
+    [said] = [line for line in result.stderr.splitlines() if "imported into" in line]
+    assert "WARNING history: 1 records of" in said
+    assert accounts(result.stdout)["main"]["period"]["usage"] == "0.5002"
+    assert not setup.history.exists() and len(list(setup.folder.glob("api_usage_history.json.imported-*"))) == 1
