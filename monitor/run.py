@@ -171,7 +171,9 @@ def _import_aside(history: History, config: Config, now: datetime, read_only: bo
             for line in said:
                 name, level, message = json.loads(line)
                 logging.getLogger(name).log(level, "%s", message)
-        os.waitpid(pid, 0)
+        if os.waitpid(pid, 0)[1] and legacy.is_file():  # killed mid-import (out of memory): what it wrote goes
+            for name in history.names():  # (the folder held no record before it, and the lock is still held)
+                (history.folder / name).unlink()
 
     return done
 

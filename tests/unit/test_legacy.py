@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,25 @@ def test_the_import_runs_beside_the_queries_and_the_run_does_it_when_that_fails(
     assert "WARNING history: 1 records of" in said
     assert accounts(result.stdout)["main"]["period"]["usage"] == "0.5002"
     assert not setup.history.exists() and len(list(setup.folder.glob("api_usage_history.json.imported-*"))) == 1
+
+
+def test_an_import_killed_beside_the_queries_is_undone_and_done_again_by_the_run(
+        tmp_path: Path, odd_relay: RelayEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child importing the v1 file is killed halfway (the kernel's out-of-memory killer picks the largest
+    process): what it wrote is removed and the run imports the file itself, every record once."""
+    setup = make(tmp_path / "etc", odd_relay.url, None)
+    earlier = datetime.now(timezone.utc) - timedelta(hours=12)
+    setup.history.write_text(json.dumps({"version": 1, "records": [record(earlier, "0.499999", "USD")]}))
+    here, migrate = os.getpid(), transfer.migrate
+
+    def killed(history: Any, legacy: Path, now: datetime) -> Any:
+        if os.getpid() != here:
+            (history.folder / "reports-2026-01.jsonl").write_text('{"seq": 1, "account": "half"}\n')
+            os.kill(os.getpid(), signal.SIGKILL)
+        return migrate(history, legacy, now)
+
+    monkeypatch.setattr(transfer, "migrate", killed)
+    result = run(setup, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [r["account"] for r in setup.records()] == ["main", "main", "spare"]
+    assert not (setup.folder / "api_usage_history" / "reports-2026-01.jsonl").exists()
