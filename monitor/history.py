@@ -153,7 +153,7 @@ class History:
         except OSError as exc:
             raise LockUnavailable(f"cannot open the lock file {self.lock_path}: {exc.strerror or exc}") from None
         try:
-            self._own(self.lock_path)
+            self.own(self.lock_path)
             deadline = time.monotonic() + wait_seconds
             announced = False
             while True:
@@ -190,7 +190,7 @@ class History:
         cannot be read."""
         state = self._state()
         if state is None:
-            return self._refuse(Loaded(), f"{self.state_path} was written by a newer release")
+            return self.refuse(Loaded(), f"{self.state_path} was written by a newer release")
         loaded = Loaded(state=state)
         edge = now - VIEW
         older: list[str] = []
@@ -251,7 +251,7 @@ class History:
             return State()
         return State.of(raw) if raw.get("version", VERSION) == VERSION else None
 
-    def _refuse(self, loaded: Loaded, what: str) -> Loaded:
+    def refuse(self, loaded: Loaded, what: str) -> Loaded:
         loaded.refused = True
         loaded.warning = f"history: {what}; left untouched and not updated (upgrade api-balance-monitor)"
         log.error("%s", loaded.warning)
@@ -318,7 +318,7 @@ class History:
         for n, value in numbered:
             if isinstance(value, dict) and "account" not in value and "version" in value:
                 if value["version"] != VERSION:
-                    self._refuse(loaded, f"{path} has version {value['version']!r}, which this release does not know")
+                    self.refuse(loaded, f"{path} has version {value['version']!r}, which this release does not know")
                 continue
             record = parse(value, seq)  # a line without a seq (added by hand) follows the line before it
             if record is None:
@@ -355,7 +355,7 @@ class History:
                 raise
         finally:
             os.close(fd)
-        self._own(path)
+        self.own(path)
         loaded.files[path.name] = loaded.files.get(path.name, 0) + len(data)
         loaded.last_seq = seq
         loaded.state.next_seq = seq + 1
@@ -412,7 +412,7 @@ class History:
         if body != data:
             with replacing(path, 0o600) as handle:
                 handle.write(body)
-            self._own(path)
+            self.own(path)
         loaded.files[name] = len(body)
         loaded.state.settled[name] = len(body)
 
@@ -437,14 +437,14 @@ class History:
         path = self.folder / f".{part.name}.cache"
         with replacing(path, 0o600, durable=False) as handle:  # a copy of what the file says: never fsynced
             handle.write(cache.dump(part, *part.next))
-        self._own(path)
+        self.own(path)
 
     def write_state(self, state: State) -> None:
         with replacing(self.state_path, 0o600) as handle:
             handle.write(json.dumps(state.to_json(), ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
-        self._own(self.state_path)
+        self.own(self.state_path)
 
-    def _own(self, path: Path) -> None:
+    def own(self, path: Path) -> None:
         """Run as root on a folder that belongs to the job's user: the files stay that user's, so the
         next cron run (as that user) can still write them."""
         if os.geteuid() != 0:

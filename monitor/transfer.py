@@ -75,7 +75,7 @@ def migrate(history: History, legacy: Path, now: datetime) -> Loaded | None:
             stream = Stream(handle)
             count, seq = load(history, stream.records(), stream)
     except Unknown as exc:
-        return history._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
+        return history.refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
     state = State(next_seq=seq + 1, alerts={"*": stream.head.get("alerts") or {}})
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # the metrics' last success
         state.last_success = float(json.loads(legacy.with_name(legacy.name + ".metrics-state").read_bytes())[
@@ -103,7 +103,7 @@ def preview(history: History, legacy: Path, now: datetime, accounts: Sequence[st
                 elif record.ok and record.run == "report" and record.account in accounts:
                     newest[record.account] = record
         except Unknown as exc:
-            return history._refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
+            return history.refuse(Loaded(), f"{legacy} has {exc}, which this release does not know")
     records = sorted([*newest.values(), *records], key=lambda r: r.seq)
     return Loaded(records=records, series=series_of(records),
                   state=State(alerts={"*": stream.head.get("alerts") or {}}))
@@ -156,7 +156,7 @@ def load(history: History, values: Iterable[dict[str, Any]], stream: Stream | No
         for handle in handles.values():
             handle.close()
     for name in handles:
-        history._own(history.folder / name)
+        history.own(history.folder / name)
         # A year imported at once must not look like a year of files changed today: a run reads the
         # files of the last 8 days, by name or by change.
         os.utime(history.folder / name, (newest[name], newest[name]))
