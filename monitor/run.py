@@ -73,12 +73,13 @@ def run_once(config: Config, redactor: Redactor, now: datetime, dry_run: bool = 
 
 def _pass(config: Config, redactor: Redactor, now: datetime, history: History, started: float, dry_run: bool,
           hooks: Hooks, unwritable: str | None = None) -> Outcome:
-    head_start = _import_aside(history, config, now, read_only=dry_run or unwritable is not None)
+    read_only = dry_run or unwritable is not None
+    head_start = _import_aside(history, config, now, read_only)
     results = collect(config.accounts, config.http, redactor, now, http_factory=hooks.http_factory)
     if head_start is not None:
         head_start()
     names = [r.account.name for r in results]  # a site entry's channels and users included
-    loaded = _load(history, now, config, dry_run or unwritable is not None, names)
+    loaded = _load(history, now, config, read_only, names)
     report = build(results, loaded.series, now, config.timezone, config.language,
                    config.history.retention_days, history_warning=loaded.warning, run=hooks.command)
     problem: str | None

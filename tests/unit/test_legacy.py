@@ -98,4 +98,4 @@ def test_an_import_killed_beside_the_queries_is_undone_and_done_again_by_the_run
     result = run(setup, "--json")
     assert result.returncode == 0, result.stderr
     assert [r["account"] for r in setup.records()] == ["main", "main", "spare"]
-    assert not (setup.folder / "api_usage_history" / "reports-2026-01.jsonl").exists()
+    assert not (setup.log / "reports-2026-01.jsonl").exists()
