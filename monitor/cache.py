@@ -14,9 +14,11 @@ import json
 import marshal
 import os
 import zlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
-from itertools import accumulate, chain
-from operator import itemgetter
+from heapq import heapify, heappop, heappush
+from itertools import chain, islice
+from operator import le
 from pathlib import Path
 from typing import Any
 
@@ -79,20 +81,47 @@ class Part:
 def merged(blocks: list[Block]) -> Block:
     """Blocks as one, in seq order (stable: records of one seq keep their order); the step into a
     snapshot whose neighbour before it is not the one of its own block is marked ``"?"`` (to work out)."""
-    if len(blocks) == 1 and blocks[0][0] == sorted(blocks[0][0]):  # a file's lines in the order of runs
+    if len(blocks) == 1 and _ordered(blocks[0][0]):  # a file's lines in the order of runs
         return blocks[0]
-    columns = [list(chain.from_iterable(b[c] for b in blocks)) for c in range(len(COLUMNS) + 1)]
-    seq, n = columns[0], len(columns[0])
-    starts = set(accumulate(len(b[0]) for b in blocks))
-    order: list[int] | range = range(n)
-    if seq != sorted(seq):
-        order = sorted(range(n), key=seq.__getitem__)
-        pick = itemgetter(*order)
-        columns = [list(pick(c)) for c in columns]
-    kind = columns[7]
-    for m in [m for m, (a, b) in enumerate(zip(order, order[1:]), 1) if b != a + 1 or b in starts]:
-        kind[m] = "?"
+    pieces = _pieces(blocks) if all(_ordered(b[0]) for b in blocks) else None
+    if pieces is None:  # a hand edit put a file's seqs out of order: snapshot by snapshot
+        pieces = [(b, n, n + 1) for _, b, n in sorted((s, b, n) for b, block in enumerate(blocks)
+                                                       for n, s in enumerate(block[0]))]
+    columns: Block = [[] for _ in range(len(COLUMNS) + 1)]
+    for b, start, end in pieces:
+        if columns[0]:
+            kind = columns[7]
+            kind.append("?")  # the step into a piece comes from another block (or another place in its own)
+            for column, source in zip(columns, blocks[b]):
+                column += source[start:end] if column is not kind else source[start + 1:end]
+        else:
+            for column, source in zip(columns, blocks[b]):
+                column += source[start:end]
     return columns
+
+
+def _ordered(seq: list[int]) -> bool:
+    return all(map(le, seq, islice(seq, 1, None)))
+
+
+def _pieces(blocks: list[Block]) -> list[tuple[int, int, int]]:
+    """The runs of consecutive snapshots of each block, in seq order: (block, start, end). The blocks of a
+    week are days of checks, with a month of reports falling in among them: a few dozen runs, each found
+    by bisection rather than snapshot by snapshot."""
+    heads = [(block[0][0], b, 0) for b, block in enumerate(blocks) if block[0]]
+    heapify(heads)
+    pieces = []
+    while heads:
+        _, b, start = heappop(heads)
+        seq = blocks[b][0]
+        end = len(seq)
+        if heads:  # up to the next block's head (on a tie, the block before it goes first)
+            limit, other, _ = heads[0]
+            end = (bisect_right if b < other else bisect_left)(seq, limit, start)
+            if end < len(seq):
+                heappush(heads, (seq[end], b, end))
+        pieces.append((b, start, end))
+    return pieces
 
 
 class Histories(Mapping[str, Series]):
