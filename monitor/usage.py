@@ -318,13 +318,35 @@ def _inside(series: Series, start: int, end: int) -> Iterator[int]:
 def usual_rate(series: Series, end: int) -> Fraction | None:
     """The median spend per day of the steps in the 7×24 h up to snapshot ``end`` (resets, top-ups and
     steps without a rate left out); None with fewer than 4 such steps."""
-    t = series.t
-    rates = sorted(_per_day(series.spent(i), series.seconds(i)) for i in _inside(series, t[end] - _WEEK, end)
-                   if series.kind[i] == "usage" and t[i] > t[i - 1])
-    if len(rates) < SPIKE_MIN_PERIODS:
+    t, amount, kind = series.t, series.amount, series.kind
+    steps = [(amount[i] or _ZERO, series.seconds(i)) for i in _inside(series, t[end] - _WEEK, end)
+             if kind[i] == "usage" and t[i] > t[i - 1]]
+    if len(steps) < SPIKE_MIN_PERIODS:
         return None
-    middle = len(rates) // 2
-    return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+    # Put in order by their rates as floats (a week of half-hourly steps as Fractions takes milliseconds an
+    # account); the middle ones are then found exactly among the few that a float cannot tell apart.
+    steps.sort(key=_roughly)
+    first, last = (len(steps) - 1) // 2, len(steps) // 2
+    below, above = _roughly(steps[first]), _roughly(steps[last])
+    # A float is within 2⁻⁵² of the exact rate: only rates within a billionth of the middle ones (a tiny
+    # rate's float may be 0: any below 1e-290 too) can be out of order.
+    low = bisect_left(steps, below - below * 1e-9 - 1e-290, key=_roughly)
+    high = bisect_right(steps, above + above * 1e-9 + 1e-290, key=_roughly)
+    near = _in_order(steps[low:high])
+    return (_per_day(*near[first - low]) + _per_day(*near[last - low])) / 2
+
+
+def _roughly(step: tuple[Decimal, float]) -> float:
+    return float(step[0]) / step[1]
+
+
+def _in_order(steps: list[tuple[Decimal, float]]) -> list[tuple[Decimal, float]]:
+    """Steps in the exact order of their rates (amount ÷ seconds), by whole numbers: each rate scaled past
+    the finest difference two of them can have (a week of one steady spend is hundreds of equal rates)."""
+    ratios = [(a.as_integer_ratio(), s.as_integer_ratio()) for a, s in steps]
+    shift = 2 * max((q * m).bit_length() for (_, q), (m, _) in ratios)  # p/q ÷ m/d: two differ by ≥ 1/(q·m·q'·m')
+    keys = [(p * d << shift) // (q * m) for (p, q), (m, d) in ratios]
+    return [steps[i] for i in sorted(range(len(steps)), key=keys.__getitem__)]
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from monitor.report.words import elapsed
-from monitor.usage import Period, Point, Series, burn_rate, daily_usage, days_left, period, sparkline, spike, trend
+from monitor.usage import (
+    Period,
+    Point,
+    Series,
+    burn_rate,
+    daily_usage,
+    days_left,
+    period,
+    sparkline,
+    spike,
+    trend,
+    usual_rate,
+)
 
 T0 = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 KEEP = timedelta(days=90)
@@ -153,3 +170,29 @@ def test_daily_usage_is_each_local_days_steps_whether_the_clock_went_forward_or_
         assert {day: usage for day, (usage, _) in found.items()} == expected
         since = min(expected) + timedelta(days=2)
         assert daily_usage(Series(points), zone, since) == {d: v for d, v in found.items() if d >= since}
+
+
+SPENDS = {  # how much each half-hour step spends, by the kind of week, and how late or early cron starts it (µs)
+    "steady": (lambda rng: Decimal("0.012500"), 0),  # one spend all week: hundreds of equal rates
+    "near": (lambda rng: Decimal("0.01") + rng.randrange(4) * Decimal("1E-24"), 0),  # a float cannot tell them apart
+    "tiny": (lambda rng: rng.randrange(4) * Decimal("1E-330"), 0),  # a float makes them all 0
+    "real": (lambda rng: Decimal(rng.randrange(0, 3_000_000)) / 1_000_000, 2_000_000),  # six decimals, some idle
+}
+
+
+@pytest.mark.parametrize("week", SPENDS)
+@pytest.mark.parametrize("seed", range(12))
+def test_the_usual_rate_is_the_exact_median_of_the_weeks_rates(week: str, seed: int) -> None:
+    """A week of half-hourly checks, each step's spend per day exactly: the median is the exact middle one
+    (or the mean of the two), however close the rates are to each other."""
+    rng = random.Random(seed)
+    spend, jitter = SPENDS[week]
+    moment, used = datetime(2026, 11, 27, 1, 17, 0, 318207, tzinfo=timezone.utc), Decimal(0)
+    points = [Point(moment, "aaaa", None, used, "USD", "check")]
+    for _ in range(rng.randrange(4, 330)):  # at most a week of half hours: every step is in it
+        moment += timedelta(minutes=30, microseconds=rng.randint(-jitter, jitter))
+        used += spend(rng)
+        points.append(Point(moment, "aaaa", None, used, "USD", "check"))
+    rates = [Fraction(b.used - a.used) * 86400 / Fraction((b.time - a.time).total_seconds())  # type: ignore[operator]
+             for a, b in zip(points, points[1:])]
+    assert usual_rate(Series(points), len(points) - 1) == statistics.median(rates)
