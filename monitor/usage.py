@@ -342,11 +342,12 @@ def _roughly(step: tuple[Decimal, float]) -> float:
 
 def _in_order(steps: list[tuple[Decimal, float]]) -> list[tuple[Decimal, float]]:
     """Steps in the exact order of their rates (amount ÷ seconds), by whole numbers: each rate scaled past
-    the finest difference two of them can have (a week of one steady spend is hundreds of equal rates)."""
-    ratios = [(a.as_integer_ratio(), s.as_integer_ratio()) for a, s in steps]
-    shift = 2 * max((q * m).bit_length() for (_, q), (m, _) in ratios)  # p/q ÷ m/d: two differ by ≥ 1/(q·m·q'·m')
-    keys = [(p * d << shift) // (q * m) for (p, q), (m, d) in ratios]
-    return [steps[i] for i in sorted(range(len(steps)), key=keys.__getitem__)]
+    the finest difference two of them can have. A week of one steady spend is hundreds of equal steps:
+    each is worked out once."""
+    ratios = {step: (step[0].as_integer_ratio(), step[1].as_integer_ratio()) for step in steps}
+    shift = 2 * max((q * m).bit_length() for (_, q), (m, _) in ratios.values())  # p/q ÷ m/d: ≥ 1/(q·m·q'·m') apart
+    keys = {step: (p * d << shift) // (q * m) for step, ((p, q), (m, d)) in ratios.items()}
+    return sorted(steps, key=keys.__getitem__)
 
 
 @dataclass(frozen=True)
