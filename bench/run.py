@@ -123,14 +123,14 @@ class Farm:
 
 @contextmanager
 def farm(hosts: int, accounts: int, delay: float = 0.0, used: Callable[[int], Decimal] | None = None,
-         **relay_options: object) -> Iterator[Farm]:
+         total: Decimal = Decimal(1000), **relay_options: object) -> Iterator[Farm]:
     """``accounts`` spread evenly over ``hosts`` relays on 127.0.0.1 (a host is an address and port)."""
     with ExitStack() as stack:
         relays = []
         built = Farm([])
         for h in range(hosts):
             share = range(h * accounts // hosts, (h + 1) * accounts // hosts)
-            tokens = {key_of(n)[3:]: Token(total=Decimal(1000), used=used(n) if used else Decimal(n % 97),
+            tokens = {key_of(n)[3:]: Token(total=total, used=used(n) if used else Decimal(n % 97),
                                            name=f"a{n}") for n in share}
             relay = stack.enter_context(RelayEmulator(tokens=tokens, delay=delay, **relay_options))  # type: ignore[arg-type]
             relays.append(relay)
@@ -344,9 +344,16 @@ W4_FIRST, W4_FIRST_RSS = 2.0, 80  # the first run on a v1 file
 W4_WARM = 20  # at most this many unmeasured runs before the steady ones (one a cache: a file's is made once)
 
 
-def w4_used(n: int, hours: float) -> Decimal:
-    """Account ``n``'s used amount ``hours`` into the year: six decimals, as relays report them."""
-    return Decimal(int(hours * 1000)) * (n % 7 + 1) / 200000 + Decimal(n % 97) + Decimal("0.000123")
+def w4_used(n: int, hours: float, busy: bool = False) -> Decimal:
+    """Account ``n``'s used amount ``hours`` into the year: six decimals, as relays report them. Busy: $1–7
+    each half hour, past the spike's minimum (``spike_min_amount`` $1), so each check works out the week's
+    usual rate; else cents a day."""
+    return Decimal(int(hours * 1000)) * (n % 7 + 1) * (400 if busy else 1) / 200000 + Decimal(n % 97) \
+        + Decimal("0.000123")
+
+
+def w4_total(busy: bool) -> Decimal:
+    return Decimal(10_000_000 if busy else 1000)  # a busy year spends more than $1000
 
 
 def w4_moments(now: datetime, days: int, check_days: int) -> tuple[datetime, list[tuple[datetime, str]]]:
@@ -359,14 +366,15 @@ def w4_moments(now: datetime, days: int, check_days: int) -> tuple[datetime, lis
     return start, sorted(m for m in moments if m[0] < now)
 
 
-def w4_record(n: int, moment: datetime, run: str, start: datetime) -> dict[str, object]:
-    used = w4_used(n, (moment - start).total_seconds() / 3600)
+def w4_record(n: int, moment: datetime, run: str, start: datetime, busy: bool = False) -> dict[str, object]:
+    used, total = w4_used(n, (moment - start).total_seconds() / 3600, busy), w4_total(busy)
     return {"time": moment.isoformat(timespec="seconds"), "account": f"acct-{n:04d}", "run": run,
             "key_fingerprint": fingerprint(key_of(n)), "provider": "openai-billing", "ok": True, "currency": "USD",
-            "balance": f"{1000 - used:f}", "used": f"{used:f}", "total": "1000", "unlimited": False, "error": None}
+            "balance": f"{total - used:f}", "used": f"{used:f}", "total": f"{total}", "unlimited": False, "error": None}
 
 
-def w4_folder(folder: Path, now: datetime, days: int = W4_DAYS, check_days: int = W4_CHECK_DAYS) -> int:
+def w4_folder(folder: Path, now: datetime, days: int = W4_DAYS, check_days: int = W4_CHECK_DAYS,
+              busy: bool = False) -> int:
     """The history folder a year of cron leaves: a reports file a month, a checks file a day, one line a
     record with its run's seq, ``state.json``, and each file's mtime the time of its last append. Returns
     how many records it holds."""
@@ -379,7 +387,7 @@ def w4_folder(folder: Path, now: datetime, days: int = W4_DAYS, check_days: int 
     for seq, (moment, run) in enumerate(moments, 1):
         name = partition(run, moment)
         files.setdefault(name, []).extend(
-            json.dumps({"seq": seq, **w4_record(n, moment, run, start)}, separators=(", ", ": ")) + "\n"
+            json.dumps({"seq": seq, **w4_record(n, moment, run, start, busy)}, separators=(", ", ": ")) + "\n"
             for n in range(W4_ACCOUNTS))
         last[name] = moment
     for name, lines in files.items():
@@ -430,20 +438,34 @@ def w4(opt: Options) -> list[Row]:
     """200 accounts (0 ms relays), real runs without a channel, against the history a year of cron leaves
     (a year of twice-daily reports, 146,000 records, plus 8 days of half-hourly checks, file mtimes as the
     year had them), beside the same runs on an empty history; and the first run on a v1 file of a year,
-    one line and one record a line, which imports it.
+    one line and one record a line, which imports it. The steady check again with busy accounts, which
+    spend enough each half hour for the check to weigh it against their usual rate.
 
     "Steady": unmeasured runs first (of ``run``, then of the command measured), until a run makes no cache (a
     run writes at most one, and a year left by a release without them has a file a day to cache), then each
     measured run finds the folder as the run before left it (cron's steady state). The targets are issue 18's."""
     now = datetime.now(timezone.utc)
     rows = []
-    with farm(hosts=20, accounts=W4_ACCOUNTS, used=lambda n: w4_used(n, W4_DAYS * 24 + 1)) as f:
+    for busy in (False, True):
+        rows += w4_rows(opt, now, busy)
+    return rows
+
+
+def w4_rows(opt: Options, now: datetime, busy: bool) -> list[Row]:
+    """The rows of W4 for accounts that spend cents a day (every row), or busy ones (a steady check's)."""
+    rows = []
+
+    def spends(n: int) -> Decimal:  # what the relays say now
+        return w4_used(n, W4_DAYS * 24 + 1, busy)
+
+    with farm(hosts=20, accounts=W4_ACCOUNTS, used=spends, total=w4_total(busy)) as f:
         http = {"max_workers": 40}
-        kept = write_config(opt.work / "w4", f.accounts, http, retention_days=W4_DAYS + 1)  # a year kept
-        bare = write_config(opt.work / "w4-empty", f.accounts, http, retention_days=W4_DAYS + 1)
+        work = opt.work / ("w4-busy" if busy else "w4")
+        kept = write_config(work / "kept", f.accounts, http, retention_days=W4_DAYS + 1)  # a year kept
+        bare = write_config(work / "empty", f.accounts, http, retention_days=W4_DAYS + 1)
         folder, legacy = kept.parent / "api_usage_history", kept.parent / "api_usage_history.json"
-        template = opt.work / "w4-template"
-        count = w4_folder(template, now)
+        template = work / "template"
+        count = w4_folder(template, now, busy=busy)
         mb = sum(p.stat().st_size for p in template.iterdir()) / 1e6
 
         def fresh(source: Path | None) -> None:
@@ -482,11 +504,12 @@ def w4(opt: Options) -> list[Row]:
             return (Row("", best.wall, rss_mb=max(s.rss_mb for s in samples)), wrote,
                     Row("", base.wall, rss_mb=max(s.rss_mb for s in empties)))
 
-        for command in ("run", "check"):
+        for command in ("check",) if busy else ("run", "check"):
             row, wrote, base = runs(command, template, steady=True)
             ratio = row.wall / base.wall
-            base.workload = f"W4 {command}, empty history (each before a steady {command})"
-            row.workload = f"W4 {command}, a year ({count:,} records, {mb:.0f} MB), steady"
+            who = ", busy accounts" if busy else ""
+            base.workload = f"W4 {command}, empty history (each before a steady {command}{who})"
+            row.workload = f"W4 {command}, a year ({count:,} records, {mb:.0f} MB){who}, steady"
             row.note = (f"{ratio:.2f}× empty (target ≤ {W4_STEADY}×: {'met' if ratio <= W4_STEADY else 'NOT met'}); "
                         f"RSS target ≤ {W4_STEADY_RSS} MB: {'met' if row.rss_mb <= W4_STEADY_RSS else 'NOT met'}")
             if command == "check":
@@ -494,7 +517,7 @@ def w4(opt: Options) -> list[Row]:
                 row.note += (f"; wrote {most / 1024:.0f} KB (median; most {max(wrote) / 1024:.0f} KB; target ≤ "
                              f"{W4_WRITE_TARGET // 1024} KB: {'met' if max(wrote) <= W4_WRITE_TARGET else 'NOT met'})")
             rows += [base, row]
-        for layout in ("one line", "one record a line"):
+        for layout in () if busy else ("one line", "one record a line"):
             row, _, base = runs("run", None, steady=False, v1=layout)
             ratio = row.wall / base.wall
             row.workload = f"W4 run, first on a v1 file of a year ({W4_DAYS * 2 * W4_ACCOUNTS:,} records, {layout})"
