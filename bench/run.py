@@ -455,8 +455,10 @@ def w4_rows(opt: Options, now: datetime, busy: bool) -> list[Row]:
     """The rows of W4 for accounts that spend cents a day (every row), or busy ones (a steady check's)."""
     rows = []
 
-    def spends(n: int) -> Decimal:  # what the relays say now
-        return w4_used(n, W4_DAYS * 24 + 1, busy)
+    start = w4_moments(now, W4_DAYS, 0)[0]
+
+    def spends(n: int) -> Decimal:  # what the relays say: the used amount now, in step with the history's
+        return w4_used(n, (now - start).total_seconds() / 3600, busy)
 
     with farm(hosts=20, accounts=W4_ACCOUNTS, used=spends, total=w4_total(busy)) as f:
         http = {"max_workers": 40}
