@@ -16,7 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from itertools import groupby, islice
-from operator import le
+from operator import itemgetter, le
 from typing import Any, TypeVar, overload
 
 from monitor.records import Record
@@ -304,47 +304,48 @@ def _decimal(value: Fraction) -> Decimal:
     return Decimal(value.numerator) / Decimal(value.denominator)
 
 
-def _inside(series: Series, start: int, end: int) -> Iterator[int]:
-    """The steps (by index, newest first) up to snapshot ``end`` between two snapshots taken from
-    ``start`` (microseconds) on, in ``end``'s money."""
-    t, cur, kind, last = series.t, series.cur, series.kind, series.cur[end]
-    for i in range(end, 0, -1):
-        if t[i - 1] < start:
-            break
-        if kind[i] is not None and (last is None or (cur[i - 1] in (None, last) and cur[i] in (None, last))):
-            yield i
-
-
 def usual_rate(series: Series, end: int) -> Fraction | None:
-    """The median spend per day of the steps in the 7×24 h up to snapshot ``end`` (resets, top-ups and
-    steps without a rate left out); None with fewer than 4 such steps."""
-    t, amount, kind = series.t, series.amount, series.kind
-    steps = [(amount[i] or _ZERO, series.seconds(i)) for i in _inside(series, t[end] - _WEEK, end)
-             if kind[i] == "usage" and t[i] > t[i - 1]]
+    """The median spend per day of the steps in the 7×24 h up to snapshot ``end`` (between two snapshots
+    of that week, in ``end``'s money; resets, top-ups and steps without a rate left out); None with fewer
+    than 4 such steps."""
+    t, cur, kind, amount, money = series.t, series.cur, series.kind, series.amount, series.cur[end]
+    start = t[end] - _WEEK
+    if series.forward():
+        first = bisect_left(t, start, 0, end) + 1
+    else:  # the clock went back: step by step, back to the first snapshot taken before the week
+        first = end + 1
+        while first > 1 and t[first - 2] >= start:
+            first -= 1
+    steps = []  # each as its rate as a float, its spend and its seconds
+    for i in range(first, end + 1):
+        if kind[i] == "usage" and t[i] > t[i - 1] and (money is None or cur[i - 1] in (None, money)
+                                                       and cur[i] in (None, money)):
+            spent, seconds = amount[i] or _ZERO, (t[i] - t[i - 1]) / _US
+            steps.append((float(spent) / seconds, spent, seconds))
     if len(steps) < SPIKE_MIN_PERIODS:
         return None
-    # Put in order by their rates as floats (a week of half-hourly steps as Fractions takes milliseconds an
+    # In order by their rates as floats (a week of half-hourly steps as Fractions takes milliseconds an
     # account); the middle ones are then found exactly among the few that a float cannot tell apart.
-    steps.sort(key=_roughly)
+    steps.sort(key=_ROUGHLY)
     first, last = (len(steps) - 1) // 2, len(steps) // 2
-    below, above = _roughly(steps[first]), _roughly(steps[last])
+    below, above = steps[first][0], steps[last][0]
     # A float is within 2⁻⁵² of the exact rate: only rates within a billionth of the middle ones (a tiny
     # rate's float may be 0: any below 1e-290 too) can be out of order.
-    low = bisect_left(steps, below - below * 1e-9 - 1e-290, key=_roughly)
-    high = bisect_right(steps, above + above * 1e-9 + 1e-290, key=_roughly)
+    low = bisect_left(steps, below - below * 1e-9 - 1e-290, key=_ROUGHLY)
+    high = bisect_right(steps, above + above * 1e-9 + 1e-290, key=_ROUGHLY)
     near = _in_order(steps[low:high])
-    return (_per_day(*near[first - low]) + _per_day(*near[last - low])) / 2
+    return (_per_day(*near[first - low][1:]) + _per_day(*near[last - low][1:])) / 2
 
 
-def _roughly(step: tuple[Decimal, float]) -> float:
-    return float(step[0]) / step[1]
+_ROUGHLY = itemgetter(0)
+_Rated = tuple[float, Decimal, float]
 
 
-def _in_order(steps: list[tuple[Decimal, float]]) -> list[tuple[Decimal, float]]:
-    """Steps in the exact order of their rates (amount ÷ seconds), by whole numbers: each rate scaled past
+def _in_order(steps: list[_Rated]) -> list[_Rated]:
+    """Steps in the exact order of their rates (spend ÷ seconds), by whole numbers: each rate scaled past
     the finest difference two of them can have. A week of one steady spend is hundreds of equal steps:
-    each is worked out once."""
-    ratios = {step: (step[0].as_integer_ratio(), step[1].as_integer_ratio()) for step in steps}
+    each kind is worked out once."""
+    ratios = {step: (step[1].as_integer_ratio(), step[2].as_integer_ratio()) for step in dict.fromkeys(steps)}
     shift = 2 * max((q * m).bit_length() for (_, q), (m, _) in ratios.values())  # p/q ÷ m/d: ≥ 1/(q·m·q'·m') apart
     keys = {step: (p * d << shift) // (q * m) for step, ((p, q), (m, d)) in ratios.items()}
     return sorted(steps, key=keys.__getitem__)
