@@ -481,9 +481,11 @@ def w4_rows(opt: Options, now: datetime, busy: bool) -> list[Row]:
             shutil.rmtree(bare.parent / "api_usage_history", ignore_errors=True)
             return check(measure([COMMAND, command, "-c", str(bare)], opt.work))
 
-        def runs(command: str, source: Path | None, steady: bool, v1: str | None = None) -> tuple[Row, list[int], Row]:
+        def runs(command: str, source: Path | None, steady: bool, v1: str | None = None
+                 ) -> tuple[Row, list[int], Row, float]:
             """The runs measured, each after the same command on an empty history (interleaved: the
-            machine's load, shared with other jobs, weighs on both alike)."""
+            machine's load, shared with other jobs, weighs on both alike), and the ratio of their CPU
+            times (user + system, medians), which another job's load blurs less than the wall time."""
             samples, wrote, empties = [], [], []
             for n in range(opt.runs):
                 if not steady or n == 0:
@@ -503,28 +505,30 @@ def w4_rows(opt: Options, now: datetime, busy: bool) -> list[Row]:
                 samples.append(check(measure([COMMAND, command, "-c", str(kept)], opt.work)))
                 wrote.append(written(before, sizes(folder)))
             best, base = median_sample(samples), median_sample(empties)
+            cpu = statistics.median(s.cpu for s in samples) / statistics.median(s.cpu for s in empties)
             return (Row("", best.wall, rss_mb=max(s.rss_mb for s in samples)), wrote,
-                    Row("", base.wall, rss_mb=max(s.rss_mb for s in empties)))
+                    Row("", base.wall, rss_mb=max(s.rss_mb for s in empties)), cpu)
 
         for command in ("check",) if busy else ("run", "check"):
-            row, wrote, base = runs(command, template, steady=True)
+            row, wrote, base, cpu = runs(command, template, steady=True)
             ratio = row.wall / base.wall
             who = ", busy accounts" if busy else ""
             base.workload = f"W4 {command}, empty history (each before a steady {command}{who})"
             row.workload = f"W4 {command}, a year ({count:,} records, {mb:.0f} MB){who}, steady"
-            row.note = (f"{ratio:.2f}× empty (target ≤ {W4_STEADY}×: {'met' if ratio <= W4_STEADY else 'NOT met'}); "
-                        f"RSS target ≤ {W4_STEADY_RSS} MB: {'met' if row.rss_mb <= W4_STEADY_RSS else 'NOT met'}")
+            row.note = (f"{ratio:.2f}× empty (target ≤ {W4_STEADY}×: {'met' if ratio <= W4_STEADY else 'NOT met'}; "
+                        f"CPU {cpu:.2f}×); RSS target ≤ {W4_STEADY_RSS} MB: "
+                        f"{'met' if row.rss_mb <= W4_STEADY_RSS else 'NOT met'}")
             if command == "check":
                 most = statistics.median(wrote)
                 row.note += (f"; wrote {most / 1024:.0f} KB (median; most {max(wrote) / 1024:.0f} KB; target ≤ "
                              f"{W4_WRITE_TARGET // 1024} KB: {'met' if max(wrote) <= W4_WRITE_TARGET else 'NOT met'})")
             rows += [base, row]
         for layout in () if busy else ("one line", "one record a line"):
-            row, _, base = runs("run", None, steady=False, v1=layout)
+            row, _, base, cpu = runs("run", None, steady=False, v1=layout)
             ratio = row.wall / base.wall
             row.workload = f"W4 run, first on a v1 file of a year ({W4_DAYS * 2 * W4_ACCOUNTS:,} records, {layout})"
             row.note = (f"{ratio:.2f}× empty ({base.wall:.2f} s, the runs between; target ≤ {W4_FIRST}×: "
-                        f"{'met' if ratio <= W4_FIRST else 'NOT met'}); "
+                        f"{'met' if ratio <= W4_FIRST else 'NOT met'}; CPU {cpu:.2f}×); "
                         f"RSS target ≤ {W4_FIRST_RSS} MB: {'met' if row.rss_mb <= W4_FIRST_RSS else 'NOT met'}")
             rows.append(row)
     return rows
