@@ -327,14 +327,14 @@ def usual_rate(series: Series, end: int) -> Fraction | None:
     # In order by their rates as floats (a week of half-hourly steps as Fractions takes milliseconds an
     # account); the middle ones are then found exactly among the few that a float cannot tell apart.
     steps.sort(key=_ROUGHLY)
-    first, last = (len(steps) - 1) // 2, len(steps) // 2
-    below, above = steps[first][0], steps[last][0]
-    # A float is within 2⁻⁵² of the exact rate: only rates within a billionth of the middle ones (a tiny
-    # rate's float may be 0: any below 1e-290 too) can be out of order.
+    left, right = (len(steps) - 1) // 2, len(steps) // 2  # the middle one twice, or the middle two
+    below, above = steps[left][0], steps[right][0]
+    # A float is within 2⁻⁵² of the exact rate (relatively): only rates within a billionth of the middle
+    # ones (a tiny rate's float may be 0: any below 1e-290 too) can be out of order.
     low = bisect_left(steps, below - below * 1e-9 - 1e-290, key=_ROUGHLY)
     high = bisect_right(steps, above + above * 1e-9 + 1e-290, key=_ROUGHLY)
     near = _in_order(steps[low:high])
-    return (_per_day(*near[first - low][1:]) + _per_day(*near[last - low][1:])) / 2
+    return (_per_day(*near[left - low][1:]) + _per_day(*near[right - low][1:])) / 2
 
 
 _ROUGHLY = itemgetter(0)
