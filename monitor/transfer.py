@@ -31,7 +31,9 @@ _SPACE = re.compile(r"\s*")
 _BETWEEN = re.compile(r"[\s,]*")  # between two records
 _DOCUMENT = re.compile(r'\{\s*"(?:version|alerts|records)"\s*:')
 _DECODE = json.JSONDecoder().raw_decode
-_PLAIN = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]+)?")  # an amount that is a number below records.MAX_AMOUNT
+# An amount that is a number below records.MAX_AMOUNT (possessive: a number is read in one pass, never backtracked).
+_PLAIN = re.compile(r"-?[0-9]{1,15}+(?:\.[0-9]++)?+")
+_AMOUNTS = re.compile(rf"{_PLAIN.pattern} {_PLAIN.pattern} {_PLAIN.pattern}")  # balance, used and total
 
 
 class Unknown(ValueError):
@@ -172,8 +174,13 @@ def usable(raw: Any) -> datetime | None:
     moment = parse_time(get("time"))
     if moment is None or type(get("account")) is not str or type(get("seq", 0)) is not int:
         return None
-    for key in ("balance", "used", "total"):  # a plain number (as providers write them) needs no Decimal
-        value = get(key)
+    # A plain number (as providers write them) needs no Decimal. Most records have all three amounts: one
+    # match for the three costs less than three (no plain number holds a space, so none can run into another).
+    balance, used, total = get("balance"), get("used"), get("total")
+    if type(balance) is str and type(used) is str and type(total) is str \
+            and _AMOUNTS.fullmatch(f"{balance} {used} {total}"):
+        return moment
+    for value in (balance, used, total):
         if value is not None and not (type(value) is str and _PLAIN.fullmatch(value)):
             return moment if parse(raw) is not None else None
     return moment

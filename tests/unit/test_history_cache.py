@@ -6,6 +6,7 @@ jump both ways."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -461,17 +462,18 @@ def test_a_file_read_in_small_pieces_gives_what_it_gives_read_at_once(tmp_path: 
 
 
 def test_an_import_skips_exactly_the_records_a_run_cannot_read() -> None:
-    """``usable`` (what an import checks) says yes exactly where ``parse`` reads a record, with its time."""
+    """``usable`` (what an import checks) says yes exactly where ``parse`` reads a record, with its time:
+    with an amount missing, and with all three (matched at once)."""
     good = {"time": "2026-11-28T09:05:00+08:00", "account": "main", "balance": "12.5", "used": "7", "total": None}
-    odd = [None, "", "1", "-0", "12.340001", "1e3", "1E+2", " 1", "1_000", "٣", "NaN", "Infinity", "-1e15",
+    odd = [None, "", "1", "-0", "12.340001", "1e3", "1E+2", " 1", "1 2", "1_000", "٣", "NaN", "Infinity", "-1e15",
            "999999999999999.99", "1000000000000000", "-999999999999999", "0x10", "1.", ".5", 12, 1.5, True, [], {},
            "12.5\n"]
     changes: list[dict[str, object]] = [{}, {"seq": 3}, {"seq": "3"}, {"seq": True}, {"seq": 2 ** 70},
                                         {"account": 5}, {"time": "2026-11-28T09:05:00"}, {"time": None},
                                         {"time": "2026-11-28T01:05:00Z"}, {"run": "check"}]
     changes += [{key: value} for key in ("balance", "used", "total") for value in odd]
-    for change in changes:
-        raw = {**good, **change}
+    for change, total in itertools.product(changes, (None, "100")):
+        raw = {**good, "total": total, **change}
         record = parse(raw)
-        assert usable(raw) == (record.time if record else None), change
+        assert usable(raw) == (record.time if record else None), (change, total)
     assert usable([good]) is None and parse([good]) is None
