@@ -196,3 +196,22 @@ def test_the_usual_rate_is_the_exact_median_of_the_weeks_rates(week: str, seed: 
     rates = [Fraction(b.used - a.used) * 86400 / Fraction((b.time - a.time).total_seconds())  # type: ignore[operator]
              for a, b in zip(points, points[1:])]
     assert usual_rate(Series(points), len(points) - 1) == statistics.median(rates)
+
+
+@pytest.mark.parametrize("before", [[], [-2.0, -3.0]], ids=["forward", "clock-back-before-the-week"])
+def test_the_usual_rates_week_begins_at_the_snapshot_exactly_seven_days_old(before: list[float]) -> None:
+    """A snapshot exactly 7×24 h before the last one opens the week: the step into it (from an older one) is
+    left out, the step out of it is in. Found by bisection while the clock only went forward, step by step
+    once it went back (here before the week); either way the same week."""
+    low, high = Decimal("0.010000"), Decimal("0.030000")
+    times = [*before, -0.5] + [n / 2 for n in range(7 * 48 + 1)]  # 0 h is exactly a week before the last
+    spends = [Decimal(0)] * (len(before) + 1) + [Decimal("9")]  # into 0 h: a burst from before the week
+    spends += [low if n % 2 else high for n in range(1, 7 * 48 + 1)]  # out of 0 h: a low one; half and half
+    used, points = Decimal(0), []
+    for hours, spent in zip(times, spends):
+        used += spent
+        points.append(pt(hours, used=f"{used:f}"))
+    # 336 steps, half low, half high: the mean of the two. One step more or less on either side would make
+    # the median the high rate.
+    per_day = 86400 / Fraction(1800)
+    assert usual_rate(Series(points), len(points) - 1) == (Fraction(low) + Fraction(high)) * per_day / 2
