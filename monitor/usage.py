@@ -369,15 +369,17 @@ def spike(series: Series, factor: Decimal, min_amount: Decimal, window: timedelt
           ) -> Spike | None:
     """Over the last span at least ``window`` long (the steps back to the newest earlier snapshot that old,
     in the order of runs): a spend at least ``factor`` times the usual rate of the week before it and at
-    least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``. Steps that
-    took no time (or less: the clock moved back) have no rate and are left out of the span."""
+    least ``min_amount``; an account idle for a week (usual rate 0) spikes on ``min_amount``. A step that
+    took no time (or less: the clock moved back) counts its spend, but not its time: a leak in the half
+    hour before a check whose clock was set back is judged at that check."""
     series = series.in_money(series.cur[-1])  # CNY against CNY
     t, spent, seconds, start = series.t, _ZERO, 0.0, len(series) - 1
     # A minute short of the window still counts: cron starts a check a second or two late or early.
     while start > 0 and seconds < window.total_seconds() - _SLACK:
         start -= 1
+        spent += series.spent(start + 1)
         if t[start + 1] > t[start]:
-            spent, seconds = spent + series.spent(start + 1), seconds + series.seconds(start + 1)
+            seconds += series.seconds(start + 1)
     if seconds < window.total_seconds() - _SLACK or spent < min_amount:
         return None
     usual = usual_rate(series, start)

@@ -137,6 +137,19 @@ def test_a_clock_stepped_back_makes_no_spike_of_the_hours_in_between() -> None:
     assert spike(Series([*quiet, back]), Decimal(3), Decimal(1)) is None
 
 
+def test_a_leak_before_a_check_whose_clock_went_back_is_judged_at_that_check() -> None:
+    """Found by the on-call trial: the step into a check whose clock NTP had not yet fixed (9 hours behind)
+    took "less than no time", but its money was spent: the leak in it is alerted at that check, not one later."""
+    quiet = half_hours(40, "0.200001")  # 20 hours at $0.20 a half hour
+    last = quiet[-1]
+    assert last.used is not None
+    back = Point(last.time + timedelta(minutes=30) - timedelta(hours=9), "aaaa", None, last.used + Decimal("2.000001"))
+    found = spike(Series([*quiet, back]), Decimal(3), Decimal(1))
+    # The leak's $2.000001 with the half hour before it (whose time is the span's: the step back has none).
+    assert found is not None and found.usage == Decimal("2.200002")
+    assert found.elapsed_seconds == int((last.time - quiet[-2].time).total_seconds())
+
+
 def test_a_second_of_jitter_does_not_double_the_span_a_spike_is_judged_over() -> None:
     points = half_hours(30, "0.06")
     used = points[-1].used
