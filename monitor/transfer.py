@@ -31,8 +31,7 @@ _SPACE = re.compile(r"\s*")
 _BETWEEN = re.compile(r"[\s,]*")  # between two records
 _DOCUMENT = re.compile(r'\{\s*"(?:version|alerts|records)"\s*:')
 _DECODE = json.JSONDecoder().raw_decode
-# An amount that is a number below records.MAX_AMOUNT (possessive: a number is read in one pass, never backtracked).
-_PLAIN = re.compile(r"-?[0-9]{1,15}+(?:\.[0-9]++)?+")
+_PLAIN = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]+)?")  # an amount that is a number below records.MAX_AMOUNT
 _AMOUNTS = re.compile(rf"{_PLAIN.pattern} {_PLAIN.pattern} {_PLAIN.pattern}")  # balance, used and total
 
 
