@@ -88,15 +88,13 @@ def merged(blocks: list[Block]) -> Block:
         pieces = [(b, n, n + 1) for _, b, n in sorted((s, b, n) for b, block in enumerate(blocks)
                                                        for n, s in enumerate(block[0]))]
     columns: Block = [[] for _ in range(len(COLUMNS) + 1)]
+    starts = []
     for b, start, end in pieces:
-        if columns[0]:
-            kind = columns[7]
-            kind.append("?")  # the step into a piece comes from another block (or another place in its own)
-            for column, source in zip(columns, blocks[b]):
-                column += source[start:end] if column is not kind else source[start + 1:end]
-        else:
-            for column, source in zip(columns, blocks[b]):
-                column += source[start:end]
+        starts.append(len(columns[0]))
+        for column, source in zip(columns, blocks[b]):
+            column += source[start:end]
+    for at in starts[1:]:
+        columns[7][at] = "?"  # the step into a piece comes from another block (or another place in its own)
     return columns
 
 
